@@ -1,0 +1,168 @@
+"""The adapter format and live adapters on a loaded model (peft multi-adapter).
+
+An adapter is a folder written by `finetune` (one place defines it, here):
+    adapter_config.json         peft's LoRA config
+    adapter_model.safetensors   the weights (pickle files are never loaded)
+    workbench.json              metadata: base model, architecture, tasks, languages, step, metrics, time
+A folder is complete only when all three exist; `finetune` writes them to a temporary folder
+and renames it, so a reader never sees half a checkpoint.
+
+`AdapterRuntime` loads, switches and unloads adapters on the live model. peft's active adapter
+is state of the whole model, so `use(name)` holds a lock for the whole generation: a request
+always runs with the adapter it asked for.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+METADATA_FILE = "workbench.json"
+REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE)
+PICKLE_FILES = ("adapter_model.bin", "pytorch_model.bin")
+_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class AdapterError(ValueError):
+    """An adapter that cannot be used, with the reason."""
+
+
+def is_complete(folder: str | Path) -> bool:
+    folder = Path(folder)
+    return folder.is_dir() and all((folder / f).is_file() for f in REQUIRED_FILES)
+
+
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(folder) / METADATA_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"{folder}: unreadable {METADATA_FILE} ({exc}).") from exc
+
+
+def model_signature(model) -> dict[str, Any]:
+    """What an adapter must match: architecture and the language model's shape."""
+    cfg = _unwrap(model).config
+    text = cfg.text_config
+    return {"architecture": type(_unwrap(model)).__name__, "hidden_size": text.hidden_size,
+            "num_hidden_layers": text.num_hidden_layers, "vocab_size": text.vocab_size}
+
+
+def check_adapter(folder: str | Path, model=None) -> dict[str, Any]:
+    """Validate an adapter folder (complete, safetensors only, same base shape); return its metadata."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AdapterError(f"{folder}: no such adapter folder.")
+    pickles = [f for f in PICKLE_FILES if (folder / f).exists()]
+    if pickles and not (folder / WEIGHTS_FILE).exists():
+        raise AdapterError(f"{folder}: only pickle weights ({', '.join(pickles)}); only safetensors adapters are "
+                           "loaded.")
+    missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+    if missing:
+        raise AdapterError(f"{folder}: incomplete adapter, missing {', '.join(missing)}.")
+    meta = read_metadata(folder)
+    if model is not None:
+        want = model_signature(model)
+        have = meta.get("signature") or {}
+        diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+        if diff:
+            detail = "; ".join(f"{k}: adapter {a!r}, model {b!r}" for k, (a, b) in diff.items())
+            raise AdapterError(f"{folder.name}: trained for a different base model "
+                               f"({meta.get('base_model', 'unknown')}): {detail}.")
+    return meta
+
+
+def adapter_name(folder: str | Path) -> str:
+    folder = Path(folder)
+    return _NAME.sub("-", f"{folder.parent.name}-{folder.name}" if folder.parent.name else folder.name).strip("-")
+
+
+class AdapterRuntime:
+    """Adapters loaded on one live model. Thread-safe; generation runs under `use(name)`."""
+
+    def __init__(self, lm):
+        self.lm = lm
+        self.lock = threading.RLock()
+        self.loaded: dict[str, dict[str, Any]] = {}  # name -> metadata (+ path)
+
+    def names(self) -> list[str]:
+        with self.lock:
+            return list(self.loaded)
+
+    def load(self, folder: str | Path, name: str | None = None) -> str:
+        from peft import PeftModel
+
+        folder = Path(folder)
+        meta = check_adapter(folder, self.lm.model)
+        name = name or adapter_name(folder)
+        with self.lock:
+            if name in self.loaded:
+                return name
+            if isinstance(self.lm.model, PeftModel):
+                self.lm.model.load_adapter(str(folder), adapter_name=name)
+            else:
+                self.lm.model = PeftModel.from_pretrained(self.lm.model, str(folder), adapter_name=name)
+            self.lm.model.eval()
+            self.loaded[name] = {**meta, "path": str(folder)}
+        return name
+
+    def unload(self, name: str) -> None:
+        with self.lock:
+            if name not in self.loaded:
+                raise AdapterError(f"Adapter {name!r} is not loaded.")
+            model = self.lm.model
+            del self.loaded[name]
+            if self.loaded:
+                if model.active_adapter == name:
+                    model.set_adapter(next(iter(self.loaded)))
+                model.delete_adapter(name)
+            else:  # last one: take the peft wrapper off entirely
+                model.delete_adapter(name) if len(model.peft_config) > 1 else None
+                self.lm.model = model.unload()
+            gc.collect()
+            _empty_cache()
+
+    @contextmanager
+    def use(self, name: str | None) -> Iterator[None]:
+        """Run the body with adapter `name` active (None: the bare base model)."""
+        with self.lock:
+            if name is None:
+                if self.loaded:
+                    with self.lm.model.disable_adapter():
+                        yield
+                else:
+                    yield
+                return
+            if name not in self.loaded:
+                raise AdapterError(f"Adapter {name!r} is not loaded. Loaded: {', '.join(self.loaded) or 'none'}.")
+            self.lm.model.set_adapter(name)
+            yield
+
+
+def runtime_for(lm) -> AdapterRuntime:
+    """The adapter runtime of a loaded model (created on first use)."""
+    if getattr(lm, "adapters", None) is None:
+        lm.adapters = AdapterRuntime(lm)
+    return lm.adapters
+
+
+def attach_adapter(lm, folder: str | Path) -> str:
+    """Load one adapter onto `lm` and return its name (for the CLI's --adapter)."""
+    return runtime_for(lm).load(folder)
+
+
+def _unwrap(model):
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def _empty_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

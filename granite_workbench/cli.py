@@ -1,0 +1,128 @@
+"""Command line: `python -m granite_workbench transcribe|translate FILES...` (also `granite-wb`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .chunking import CHUNK_MODES, DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP
+from .languages import ASR_LANGUAGES, TRANSLATION_DIRECTIONS, UnsupportedLanguageError
+from .loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
+from .writers import FORMATS
+
+EPILOG = """examples:
+  python -m granite_workbench transcribe talk.wav --lang en --out-dir out --format srt
+  python -m granite_workbench transcribe call.mp3 --keywords "Granite, LoRA, watsonx"
+  python -m granite_workbench translate interview.flac --lang en --to fr
+  python -m granite_workbench transcribe data/samples/*.wav --model tiny   # offline smoke test
+
+languages: ASR in {asr}; translation {dirs}.
+exit status: 0 when every clip succeeded, 1 when any clip failed, 2 on a usage or model error.
+""".format(asr=", ".join(ASR_LANGUAGES), dirs=", ".join(f"{s}->{t}" for s, t in TRANSLATION_DIRECTIONS))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="granite-wb", description="Granite Speech Workbench: speech recognition and translation with "
+        "IBM Granite 4.0 1B Speech.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{transcribe,translate}")
+    for name, help_text in (("transcribe", "speech to text in the spoken language (ASR)"),
+                            ("translate", "speech in one language to text in another")):
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("files", nargs="+", metavar="FILES", help="audio files (wav, flac, ogg, mp3, m4a, ...)")
+        p.add_argument("--lang", default="en" if name == "translate" else None,
+                       help="spoken language (ASR: checked, the model detects it itself; "
+                            "translate: the source, default en)")
+        if name == "translate":
+            p.add_argument("--to", required=True, dest="target", help="target language")
+        if name == "transcribe":
+            p.add_argument("--keywords", default=None,
+                           help="comma-separated words to bias recognition towards (names, jargon)")
+        p.add_argument("--model", default=DEFAULT_MODEL_ID,
+                       help=f"hub id, local folder, or 'tiny' (offline smoke model, meaningless text); "
+                            f"default {DEFAULT_MODEL_ID}")
+        p.add_argument("--adapter", default=None, help="a LoRA adapter folder (from finetune) to apply")
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+        p.add_argument("--dtype", default="auto", choices=DTYPES)
+        p.add_argument("--quantization", default="none", choices=("none", "8bit", "4bit"),
+                       help="bitsandbytes quantization (CUDA only)")
+        p.add_argument("--out-dir", default=None, type=Path, help="write one file per clip and format here")
+        p.add_argument("--format", default="txt", help=f"comma-separated: {', '.join(FORMATS)} or all")
+        p.add_argument("--batch-size", type=int, default=8)
+        p.add_argument("--chunking", default="vad", choices=CHUNK_MODES,
+                       help="how long audio is split (default: vad)")
+        p.add_argument("--chunk-seconds", type=float, default=DEFAULT_MAX_SECONDS)
+        p.add_argument("--overlap-seconds", type=float, default=DEFAULT_OVERLAP,
+                       help="overlap between fixed windows")
+        p.add_argument("--max-new-tokens", type=int, default=200)
+        p.add_argument("--num-beams", type=int, default=1)
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    formats = list(FORMATS) if args.format == "all" else [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        print(f"error: unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)} or all", file=sys.stderr)
+        return 2
+    from .prompts import TaskSpec
+
+    try:
+        spec = (TaskSpec("ast", language=args.lang, target=args.target, keywords=())
+                if args.command == "translate" else
+                TaskSpec("asr_keywords" if args.keywords else "asr", language=args.lang, keywords=args.keywords))
+    except (UnsupportedLanguageError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from tqdm import tqdm
+
+    from .loading import load_model
+    from .transcribe import Transcriber
+    from .writers import render, write_result
+
+    try:
+        lm = load_model(args.model, device=args.device, dtype=args.dtype, quantization=args.quantization)
+        adapter = None
+        if args.adapter:
+            from .adapters import AdapterError, attach_adapter
+
+            try:
+                adapter = attach_adapter(lm, args.adapter)
+            except AdapterError as exc:
+                raise ModelLoadError(str(exc)) from exc
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"model: {lm.describe()}", file=sys.stderr)
+    tr = Transcriber(lm, batch_size=args.batch_size, chunking=args.chunking, max_chunk_seconds=args.chunk_seconds,
+                     overlap_seconds=args.overlap_seconds, max_new_tokens=args.max_new_tokens,
+                     num_beams=args.num_beams)
+    bar = tqdm(total=0, unit="chunk", desc=args.command, disable=args.quiet, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    results = tr.run(args.files, spec, progress=progress, adapter=adapter)
+    bar.close()
+    failed = 0
+    for res in results:
+        if not res.ok:
+            failed += 1
+            print(f"FAILED {res.error}", file=sys.stderr)
+            continue
+        if args.out_dir:
+            for fmt in formats:
+                write_result(res, args.out_dir, fmt)
+        else:
+            sys.stdout.write(f"== {res.name}\n" + render(res, formats[0]) if len(results) > 1
+                             else render(res, formats[0]))
+    audio_s = sum(r.duration for r in results if r.ok)
+    print(f"summary: {len(results) - failed}/{len(results)} clips ok, {failed} failed, {audio_s:.1f} s of audio"
+          + (f", files in {args.out_dir}" if args.out_dir else ""), file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,157 @@
+"""Model loading: a hub id, a local folder or `tiny`; device, dtype and quantization picked or overridden.
+
+    lm = load_model()                                   # ibm-granite/granite-4.0-1b-speech, auto device
+    lm = load_model("tiny")                             # offline smoke model (meaningless text)
+    lm = load_model("/models/granite", device="cpu", dtype="float32")
+    lm = load_model(quantization="4bit")                # CUDA + bitsandbytes only
+
+Failures raise `ModelLoadError` with a message that says what to do.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .tiny import TINY_ID, ensure_tiny_model, is_tiny
+
+DEFAULT_MODEL_ID = "ibm-granite/granite-4.0-1b-speech"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZATIONS = (None, "8bit", "4bit")
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message tells the user what to do."""
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # GraniteSpeechForConditionalGeneration (possibly wrapped by peft later)
+    processor: Any
+    model_id: str
+    device: str
+    dtype: str
+    quantization: str | None = None
+    tiny: bool = False
+    adapters: Any = None  # AdapterRuntime, created when the first adapter is loaded
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    def describe(self) -> str:
+        quant = f", {self.quantization}" if self.quantization else ""
+        tiny = " — tiny offline smoke model, output is meaningless" if self.tiny else ""
+        return f"{self.model_id} on {self.device} ({self.dtype}{quant}){tiny}"
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    if device and device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError(f"Device {device!r} was asked for, but CUDA is not available on this machine.")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise ModelLoadError("Device 'mps' was asked for, but Apple MPS is not available on this machine.")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, dtype: str | None = None) -> str:
+    if dtype and dtype != "auto":
+        if dtype not in DTYPES:
+            raise ModelLoadError(f"Unknown dtype {dtype!r}. Choose one of: {', '.join(DTYPES)}.")
+        return dtype
+    if device.startswith("cuda"):
+        return "bfloat16"
+    if device == "mps":
+        return "float16"
+    return "float32"
+
+
+def resolve_model_path(model_id: str | None) -> tuple[str, bool]:
+    """Map `tiny` to the built tiny folder; return (path or hub id, is_tiny)."""
+    model_id = model_id or DEFAULT_MODEL_ID
+    if model_id == TINY_ID:
+        return str(ensure_tiny_model()), True
+    path = Path(model_id).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"{path} exists but holds no config.json: it is not a model folder.")
+        return str(path), is_tiny(path)
+    if model_id.startswith((".", "/", "~")) or model_id.count("/") > 1:
+        raise ModelLoadError(f"Model folder {model_id!r} does not exist.")
+    return model_id, False
+
+
+def load_model(model_id: str | None = None, *, device: str | None = None, dtype: str | None = None,
+               quantization: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    path, tiny = resolve_model_path(model_id)
+    if quantization in ("", "none"):
+        quantization = None
+    if quantization not in QUANTIZATIONS:
+        raise ModelLoadError(f"Unknown quantization {quantization!r}. Choose 8bit, 4bit or none.")
+    dev = pick_device(device)
+    dt = pick_dtype(dev, dtype)
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dt)}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if quantization:
+        kwargs["quantization_config"] = quantization_config(quantization, dev, dt)
+        kwargs["device_map"] = {"": dev}
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForSpeechSeq2Seq.from_pretrained(path, **kwargs)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ModelLoadError(f"Out of GPU memory while loading {path}: try quantization='4bit' or '8bit', "
+                             "or a smaller dtype.") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_explain_load_failure(path, exc)) from exc
+    if not quantization:
+        model = model.to(dev)
+    model.eval()
+    processor.tokenizer.padding_side = "left"
+    return LoadedModel(model=model, processor=processor, model_id=model_id or DEFAULT_MODEL_ID,
+                       device=dev, dtype=dt, quantization=quantization, tiny=tiny)
+
+
+def quantization_config(quantization: str, device: str, dtype: str):
+    import torch
+
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"{quantization} loading uses bitsandbytes and needs a CUDA GPU; this machine has none "
+            f"(device: {device}). Load without quantization instead."
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError("8bit/4bit loading needs the bitsandbytes package: pip install bitsandbytes") from exc
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=getattr(torch, dtype if dtype != "float32" else "bfloat16"))
+
+
+def _explain_load_failure(path: str, exc: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+    if Path(path).exists():
+        return f"Could not load the model folder {path}: {exc}"
+    where = "offline mode (HF_HUB_OFFLINE=1) is on" if offline else "the Hugging Face Hub could not be reached"
+    return (
+        f"Model {path!r} is not in the local cache and {where}. Either download it on a connected machine "
+        f"(`hf download {path}`) and copy the cache or the folder here, then pass --model /path/to/folder; "
+        f"or use --model tiny for an offline smoke test (meaningless output). Details: {str(exc).splitlines()[0]}"
+    )

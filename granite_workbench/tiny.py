@@ -1,0 +1,148 @@
+"""A tiny, offline Granite Speech model of the real architecture, for tests and smoke runs.
+
+`build_tiny_model(folder)` writes, in about a second and with no network, everything the
+normal loading code expects: a byte-level BPE tokenizer with `<|audio|>` and a chat template
+in the 4.0-1B style, a tiny `GraniteSpeechConfig` (the encoder keeps input_dim 160), the
+processor and random weights. Its text is meaningless until it is fine-tuned.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+TINY_ID = "tiny"
+MARKER = "granite_workbench_tiny.json"
+AUDIO_TOKEN = "<|audio|>"
+EOS_TOKEN = "<|end_of_text|>"
+PAD_TOKEN = "<|pad|>"
+# The 4.0-1B template renders a user turn as "USER: {content}\n ASSISTANT:".
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + '\\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ASSISTANT: ' + message['content'] + eos_token + '\\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ ' ASSISTANT:' }}{% endif %}"
+)
+_CORPUS = [
+    "can you transcribe the speech into a written format? Keywords:",
+    "translate the speech to English French German Spanish Portuguese Japanese Italian Chinese",
+    "USER: ASSISTANT: the of and to in is you that it he was for on are as with his they",
+    "at be this have from or one had by word but not what all were we when your can said",
+    "there use an each which she do how their if will up other about out many then them",
+    "hello world please leave a message after the tone thank you for calling goodbye",
+    "0 1 2 3 4 5 6 7 8 9 . , ? ! ' - :",
+]
+
+
+def default_tiny_dir() -> Path:
+    root = os.environ.get("GRANITE_WB_CACHE") or Path.home() / ".cache" / "granite_workbench"
+    return Path(root) / "tiny-granite-speech"
+
+
+def is_tiny(folder: str | os.PathLike) -> bool:
+    return (Path(folder) / MARKER).is_file()
+
+
+def ensure_tiny_model(folder: str | os.PathLike | None = None) -> Path:
+    """Return the tiny model folder, building it first if it is not there yet."""
+    folder = Path(folder) if folder else default_tiny_dir()
+    if not is_tiny(folder):
+        build_tiny_model(folder)
+    return folder
+
+
+def build_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=384,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN, AUDIO_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=EOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        extra_special_tokens={"audio_token": AUDIO_TOKEN},
+        model_input_names=["input_ids", "attention_mask"],
+        chat_template=CHAT_TEMPLATE,
+        padding_side="left",
+    )
+
+
+def tiny_config(tokenizer):
+    from transformers import GraniteSpeechConfig
+
+    eos = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+    pad = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    return GraniteSpeechConfig(
+        text_config=dict(
+            model_type="granite", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=eos, eos_token_id=eos,
+            pad_token_id=pad, tie_word_embeddings=False,
+        ),
+        encoder_config=dict(
+            model_type="granite_speech_encoder", input_dim=160, num_layers=2, hidden_dim=64,
+            feedforward_mult=2, num_heads=2, dim_head=32, output_dim=32, context_size=200,
+            max_pos_emb=512, dropout=0.1, conv_kernel_size=15, conv_expansion_factor=2,
+        ),
+        projector_config=dict(
+            model_type="blip_2_qformer", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=128, encoder_hidden_size=64, cross_attention_frequency=1,
+            hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
+            use_qformer_text_input=False, vocab_size=len(tokenizer),
+        ),
+        audio_token_index=tokenizer.convert_tokens_to_ids(AUDIO_TOKEN),
+        has_lora_adapter=False,
+        tie_word_embeddings=False,
+        downsample_rate=5,
+        window_size=15,
+    )
+
+
+def build_tiny_model(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """Build and save the tiny model, processor and tokenizer to `folder` (atomically)."""
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import (GraniteSpeechFeatureExtractor, GraniteSpeechForConditionalGeneration,
+                              GraniteSpeechProcessor)
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    processor = GraniteSpeechProcessor(audio_processor=GraniteSpeechFeatureExtractor(), tokenizer=tokenizer,
+                                       chat_template=CHAT_TEMPLATE)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = GraniteSpeechForConditionalGeneration(tiny_config(tokenizer)).eval()
+    finally:
+        torch.random.set_rng_state(state)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        (tmp / MARKER).write_text(json.dumps({
+            "tiny": True, "seed": seed,
+            "note": "Random-weight tiny Granite Speech model for offline tests; its output is meaningless.",
+        }, indent=2))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder

@@ -1,0 +1,166 @@
+"""The transcription core: one API for the CLI, the demo, evaluation and the notebooks.
+
+    from granite_workbench import load_model, Transcriber
+    tr = Transcriber(load_model())
+    result = tr.transcribe("meeting.wav", language="en", keywords=["Granite", "LoRA"])
+    results = tr.translate(["a.wav", "b.flac"], source="en", target="fr")
+
+Every clip is loaded (any format, rate, channels -> 16 kHz mono), split if long (voice activity
+or fixed windows), and all chunks of all clips are decoded in length-sorted batches. A clip
+that fails (unreadable, too long, a generation error) gets `error` set; the others go on.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from .audio import MAX_SECONDS, Audio, AudioError, load_audio
+from .backends import Backend, ModelBackend, Request
+from .chunking import DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP, Chunk, plan_chunks, stitch
+from .prompts import TaskSpec
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Result:
+    name: str
+    task: str
+    text: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    duration: float = 0.0
+    language: str | None = None
+    target: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    adapter: str | None = None
+    error: str | None = None
+    note: str | None = None  # e.g. "silent"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Transcriber:
+    def __init__(self, lm=None, *, backend: Backend | None = None, batch_size: int = 8,
+                 chunking: str = "vad", max_chunk_seconds: float = DEFAULT_MAX_SECONDS,
+                 overlap_seconds: float = DEFAULT_OVERLAP, max_audio_seconds: float = MAX_SECONDS,
+                 max_new_tokens: int = 200, num_beams: int = 1):
+        if backend is None:
+            if lm is None:
+                raise ValueError("Give a loaded model (load_model(...)) or a backend.")
+            backend = ModelBackend(lm, max_new_tokens=max_new_tokens, num_beams=num_beams)
+        self.lm = lm
+        self.backend = backend
+        self.batch_size = max(1, int(batch_size))
+        self.chunking = chunking
+        self.max_chunk_seconds = max_chunk_seconds
+        self.overlap_seconds = overlap_seconds
+        self.max_audio_seconds = max_audio_seconds
+
+    # -- convenience wrappers -------------------------------------------------------------
+    def transcribe(self, clips, language: str | None = None, keywords: Sequence[str] | str | None = None,
+                   **kw):
+        spec = TaskSpec("asr_keywords" if keywords else "asr", language=language,
+                        keywords=tuple(keywords.split(",")) if isinstance(keywords, str) else tuple(keywords or ()))
+        return self._one_or_many(clips, spec, **kw)
+
+    def translate(self, clips, source: str = "en", target: str = "fr", **kw):
+        return self._one_or_many(clips, TaskSpec("ast", language=source, target=target), **kw)
+
+    def _one_or_many(self, clips, spec, **kw):
+        single = not isinstance(clips, (list, tuple))
+        results = self.run([clips] if single else list(clips), spec, **kw)
+        return results[0] if single else results
+
+    # -- the core ---------------------------------------------------------------------------
+    def run(self, clips: Iterable[Any], spec: TaskSpec | Sequence[TaskSpec], *, adapter: str | None = None,
+            progress: Progress | None = None, names: Sequence[str] | None = None) -> list[Result]:
+        """Run one task spec (or one per clip) over many clips; one Result per clip, in order."""
+        clips = list(clips)
+        specs = list(spec) if isinstance(spec, (list, tuple)) else [spec] * len(clips)
+        if len(specs) != len(clips):
+            raise ValueError(f"{len(specs)} task specs for {len(clips)} clips.")
+        results: list[Result] = []
+        plans: list[tuple[Audio, list[Chunk]] | None] = []
+        for i, (clip, sp) in enumerate(zip(clips, specs)):
+            name = names[i] if names else None
+            res = Result(name=name or _name(clip, i), task=sp.task, language=sp.language, target=sp.target,
+                         keywords=list(sp.keywords), adapter=adapter)
+            results.append(res)
+            plans.append(None)
+            try:
+                audio = load_audio(clip, name=res.name, max_seconds=self.max_audio_seconds)
+            except AudioError as exc:
+                res.error = str(exc)
+                continue
+            res.name, res.duration = audio.name, round(audio.duration, 3)
+            if audio.silent:
+                res.note = "silent"
+                continue
+            try:
+                chunks = plan_chunks(audio, self.chunking, self.max_chunk_seconds, self.overlap_seconds)
+            except Exception as exc:  # VAD failure on odd audio: that clip only
+                res.error = f"{res.name}: could not split the audio ({exc})."
+                continue
+            if not chunks:
+                res.note = "no speech detected"
+                continue
+            plans[i] = (audio, chunks)
+
+        work = [(i, j, Request(samples=audio.slice(c.start, c.end), spec=specs[i], clip=results[i].name,
+                               offset=c.start, adapter=adapter))
+                for i, plan in enumerate(plans) if plan for audio, chunks in [plan]
+                for j, c in enumerate(chunks)]
+        texts = self._generate_all(work, results, progress)
+        for i, plan in enumerate(plans):
+            if plan is None or results[i].error:
+                continue
+            chunk_texts = [texts[(i, j)] for j in range(len(plan[1]))]
+            segments = [Segment(round(s, 3), round(e, 3), t) for s, e, t in stitch(plan[1], chunk_texts)]
+            results[i].segments = [s for s in segments if s.text]
+            results[i].text = " ".join(s.text for s in results[i].segments)
+        return results
+
+    def _generate_all(self, work, results, progress) -> dict[tuple[int, int], str]:
+        """Length-sorted batches; a failing batch is retried one by one so only bad clips fail."""
+        work = sorted(work, key=lambda w: -len(w[2].samples))
+        texts: dict[tuple[int, int], str] = {}
+        done = 0
+        for b in range(0, len(work), self.batch_size):
+            batch = work[b : b + self.batch_size]
+            batch = [w for w in batch if results[w[0]].error is None]
+            try:
+                outs = self.backend.generate([w[2] for w in batch]) if batch else []
+                for (i, j, _), text in zip(batch, outs):
+                    texts[(i, j)] = text
+            except Exception:
+                for i, j, req in batch:
+                    if results[i].error:
+                        continue
+                    try:
+                        texts[(i, j)] = self.backend.generate([req])[0]
+                    except Exception as exc:
+                        results[i].error = f"{results[i].name}: generation failed at {req.offset:.1f} s ({exc})."
+            done += len(work[b : b + self.batch_size])
+            if progress:
+                progress(done, len(work))
+        return texts
+
+
+def _name(clip: Any, i: int) -> str:
+    from pathlib import Path
+
+    if isinstance(clip, (str, Path)):
+        return Path(clip).name
+    return getattr(clip, "name", None) or f"clip{i + 1}"
