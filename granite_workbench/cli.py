@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "transcribe":
             p.add_argument("--keywords", default=None,
                            help="comma-separated words to bias recognition towards (names, jargon)")
-        p.add_argument("--model", default=DEFAULT_MODEL_ID,
+        p.add_argument("--model", default=None,
                        help=f"hub id, local folder, or 'tiny' (offline smoke model, meaningless text); "
-                            f"default {DEFAULT_MODEL_ID}")
+                            f"default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID}")
         p.add_argument("--adapter", default=None, help="a LoRA adapter folder (from finetune) to apply")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
         p.add_argument("--dtype", default="auto", choices=DTYPES)

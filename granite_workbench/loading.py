@@ -74,9 +74,14 @@ def pick_dtype(device: str, dtype: str | None = None) -> str:
     return "float32"
 
 
+def default_model_id(model_id: str | None = None) -> str:
+    """The model to use: the one given, else $GRANITE_WB_MODEL, else the real Granite 4.0 1B Speech."""
+    return model_id or os.environ.get("GRANITE_WB_MODEL") or DEFAULT_MODEL_ID
+
+
 def resolve_model_path(model_id: str | None) -> tuple[str, bool]:
     """Map `tiny` to the built tiny folder; return (path or hub id, is_tiny)."""
-    model_id = model_id or DEFAULT_MODEL_ID
+    model_id = default_model_id(model_id)
     if model_id == TINY_ID:
         return str(ensure_tiny_model()), True
     path = Path(model_id).expanduser()
@@ -121,7 +126,7 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
         model = model.to(dev)
     model.eval()
     processor.tokenizer.padding_side = "left"
-    return LoadedModel(model=model, processor=processor, model_id=model_id or DEFAULT_MODEL_ID,
+    return LoadedModel(model=model, processor=processor, model_id=default_model_id(model_id),
                        device=dev, dtype=dt, quantization=quantization, tiny=tiny)
 
 
