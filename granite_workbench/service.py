@@ -1,0 +1,85 @@
+"""The running model behind the demo: loads in the background, reports its state, can be switched.
+
+The UI is up at once; `ModelService.start()` loads the model on a thread. Callbacks ask
+`get()` for the loaded model and get a `ModelNotReady` with a plain-words reason while it is
+loading or after it failed, and the UI lets the user point it at another model.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .loading import LoadedModel, ModelLoadError, default_model_id, load_model
+
+
+class ModelNotReady(RuntimeError):
+    pass
+
+
+@dataclass
+class ModelService:
+    model_id: str | None = None
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+    state: str = "idle"  # idle | loading | ready | error
+    message: str = ""
+    lm: LoadedModel | None = None
+    started_at: float = 0.0
+    ready_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, model_id: str | None = None, **load_kwargs) -> None:
+        """Begin loading `model_id` (or the configured one) in the background."""
+        with self._lock:
+            if self.state == "loading":
+                raise ModelNotReady(f"Already loading {self.model_id}; wait for it to finish.")
+            if model_id is not None:
+                self.model_id = model_id
+            if load_kwargs:
+                self.load_kwargs = {**self.load_kwargs, **load_kwargs}
+            self.model_id = default_model_id(self.model_id)
+            self.state, self.message, self.started_at = "loading", f"Loading {self.model_id}…", time.time()
+            self._thread = threading.Thread(target=self._load, args=(self.model_id,), daemon=True)
+            self._thread.start()
+
+    def _load(self, model_id: str) -> None:
+        try:
+            lm = load_model(model_id, **self.load_kwargs)
+        except ModelLoadError as exc:
+            self._set("error", str(exc))
+        except Exception as exc:  # out of memory, broken files, ...: the UI must stay up
+            self._set("error", f"Could not load {model_id}: {type(exc).__name__}: {exc}")
+        else:
+            with self._lock:
+                self.lm, self.state, self.ready_at = lm, "ready", time.time()
+                self.message = f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)"
+
+    def _set(self, state: str, message: str) -> None:
+        with self._lock:
+            self.state, self.message = state, message
+            if state == "error":
+                self.lm = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        return self.state == "ready"
+
+    def get(self) -> LoadedModel:
+        with self._lock:
+            if self.state == "ready" and self.lm is not None:
+                return self.lm
+            if self.state == "loading":
+                raise ModelNotReady(f"The model is still loading ({time.time() - self.started_at:.0f} s so far); "
+                                    "try again in a moment.")
+            if self.state == "error":
+                raise ModelNotReady(f"No model is loaded: {self.message} Use the Model panel to load a local "
+                                    "folder or the tiny smoke model.")
+            raise ModelNotReady("No model is loaded yet.")
+
+    def status_markdown(self) -> str:
+        label = {"ready": "● Model ready", "loading": "◌ Loading", "error": "✕ Model error"}.get(self.state, "○ Idle")
+        return f"**{label}** — {self.message or 'No model loaded.'}"

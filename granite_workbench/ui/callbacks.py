@@ -1,0 +1,165 @@
+"""What each demo action does, as plain functions of the UI's inputs (tested without a browser).
+
+Every problem a user can cause becomes a `gr.Error` with a specific message; the server keeps
+serving. The heavy functions carry `spaces.GPU` on ZeroGPU Spaces (a no-op elsewhere).
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..audio import AudioError, load_audio
+from ..keywords import found_keywords, keyword_spans
+from ..languages import UnsupportedLanguageError, check_direction
+from ..prompts import TaskSpec, clean_keywords
+from ..service import ModelNotReady, ModelService
+from ..transcribe import Result, Transcriber
+from ..writers import FORMATS, write_result
+
+try:  # ZeroGPU on Hugging Face Spaces
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except ImportError:  # anywhere else: a no-op
+    def gpu(fn):
+        return fn
+
+DEFAULT_MAX_AUDIO_MINUTES = 30.0
+
+
+@dataclass
+class Workbench:
+    """The demo's state: the model service and the limits that protect the server."""
+
+    service: ModelService
+    max_audio_seconds: float = DEFAULT_MAX_AUDIO_MINUTES * 60
+    batch_size: int = 8
+    max_new_tokens: int = 200
+    downloads: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="granite-wb-")))
+    cache: OrderedDict = field(default_factory=OrderedDict)  # lazy cache of results (examples, repeats)
+    cache_size: int = 64
+
+    def transcriber(self) -> Transcriber:
+        try:
+            lm = self.service.get()
+        except ModelNotReady as exc:
+            raise gr.Error(str(exc), title="Model not ready") from None
+        return Transcriber(lm, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
+                           max_audio_seconds=self.max_audio_seconds)
+
+    def run(self, audio: Any, spec: TaskSpec, progress: gr.Progress | None = None) -> Result:
+        if audio is None or (isinstance(audio, str) and not audio):
+            raise gr.Error("No audio: upload a file or record with the microphone first.", title="No audio")
+        tr = self.transcriber()
+        # check the clip first, so its problem is reported as such and not as a model failure
+        try:
+            clip = load_audio(audio, max_seconds=self.max_audio_seconds,
+                              name=Path(audio).name if isinstance(audio, (str, os.PathLike)) else "recording")
+        except AudioError as exc:
+            raise gr.Error(str(exc), title="Unusable audio") from None
+        if progress is not None:
+            progress(0, desc="Transcribing…")
+
+        def tick(done: int, total: int) -> None:
+            if progress is not None:
+                progress((done, total), desc=f"Chunk {done}/{total}", unit="chunks")
+
+        key = (id(tr.lm.model), spec, hashlib.sha1(clip.samples.tobytes()).hexdigest())
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        res = tr.run([clip], spec, progress=tick)[0]
+        if not res.ok:
+            raise gr.Error(res.error or "Failed.", title="Transcription failed")
+        self.cache[key] = res
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return res
+
+    def files_for(self, res: Result) -> list[str]:
+        folder = Path(tempfile.mkdtemp(dir=self.downloads))
+        return [str(write_result(res, folder, fmt)) for fmt in FORMATS]
+
+
+def _fmt_time(seconds: float) -> str:
+    m, s = divmod(max(seconds, 0.0), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
+
+
+def segments_table(res: Result) -> list[list[str]]:
+    return [[_fmt_time(s.start), _fmt_time(s.end), s.text] for s in res.segments]
+
+
+def _text_or_note(res: Result) -> str:
+    if res.note == "silent":
+        return "(The clip is silent: nothing to transcribe.)"
+    if res.note:
+        return f"({res.note})"
+    return res.text
+
+
+def transcribe(wb: Workbench, audio, language: str | None, progress=None):
+    spec = TaskSpec("asr", language=language or None)
+    res = wb.run(audio, spec, progress)
+    return _text_or_note(res), segments_table(res), wb.files_for(res)
+
+
+def translate(wb: Workbench, audio, source: str, target: str, progress=None):
+    try:
+        source, target = check_direction(source, target)
+    except UnsupportedLanguageError as exc:
+        raise gr.Error(str(exc), title="Unsupported direction") from None
+    res = wb.run(audio, TaskSpec("ast", language=source, target=target), progress)
+    return _text_or_note(res), segments_table(res), wb.files_for(res)
+
+
+def parse_keywords(text: str | None) -> tuple[str, ...]:
+    try:
+        kws = clean_keywords(text or "")
+    except ValueError as exc:
+        raise gr.Error(str(exc), title="Keyword list") from None
+    if not kws:
+        raise gr.Error("Enter at least one keyword (comma- or line-separated).", title="Keyword list")
+    return kws
+
+
+def highlight_html(text: str, keywords: tuple[str, ...]) -> str:
+    out, pos = [], 0
+    for start, end, _ in keyword_spans(text, keywords):
+        out += [html.escape(text[pos:start]), f"<mark class='kw'>{html.escape(text[start:end])}</mark>"]
+        pos = end
+    out.append(html.escape(text[pos:]))
+    body = "".join(out) or "<span class='muted'>(no speech)</span>"
+    return f"<div class='transcript'>{body}</div>"
+
+
+def keyword_compare(wb: Workbench, audio, keywords_text: str, language: str | None = None, progress=None):
+    kws = parse_keywords(keywords_text)
+    plain = wb.run(audio, TaskSpec("asr", language=language or None), progress)
+    biased = wb.run(audio, TaskSpec("asr_keywords", language=language or None, keywords=kws), progress)
+    found_plain, found_biased = found_keywords(plain.text, kws), found_keywords(biased.text, kws)
+    summary = (f"**Without keywords:** {len(found_plain)}/{len(kws)} found"
+               f"{' — ' + ', '.join(found_plain) if found_plain else ''}  \n"
+               f"**With keywords:** {len(found_biased)}/{len(kws)} found"
+               f"{' — ' + ', '.join(found_biased) if found_biased else ''}")
+    return highlight_html(plain.text, kws), highlight_html(biased.text, kws), summary
+
+
+def load_model_action(wb: Workbench, model_id: str) -> str:
+    model_id = (model_id or "").strip()
+    if not model_id:
+        raise gr.Error("Enter a hub id, a local folder, or 'tiny'.", title="Model")
+    try:
+        wb.service.start(model_id)
+    except ModelNotReady as exc:
+        raise gr.Error(str(exc), title="Model") from None
+    return wb.service.status_markdown()

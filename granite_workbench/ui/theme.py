@@ -1,0 +1,25 @@
+"""The demo's look: a restrained Gradio theme and a little CSS."""
+import gradio as gr
+
+THEME = gr.themes.Soft(
+    primary_hue=gr.themes.colors.blue,
+    secondary_hue=gr.themes.colors.sky,
+    neutral_hue=gr.themes.colors.slate,
+    font=[gr.themes.GoogleFont("IBM Plex Sans", weights=(400, 600)), "system-ui", "sans-serif"],
+    font_mono=[gr.themes.GoogleFont("IBM Plex Mono"), "ui-monospace", "monospace"],
+)
+
+CSS = """
+.gradio-container { max-width: 1180px !important; margin: 0 auto; }
+#hero { padding: 18px 22px; border-radius: 14px; color: #fff;
+        background: linear-gradient(120deg, #0f62fe 0%, #0043ce 55%, #001d6c 100%); }
+#hero h1 { margin: 0 0 4px 0; font-size: 1.7rem; font-weight: 600; color: #fff; }
+#hero p { margin: 0; opacity: .9; color: #fff; }
+#status { font-size: .95rem; }
+.transcript { line-height: 1.7; font-size: 1.02rem; padding: 10px 12px; min-height: 90px;
+              border: 1px solid var(--border-color-primary); border-radius: 10px;
+              background: var(--background-fill-secondary); }
+mark.kw { background: #ffd8a8; color: #1b1b1b; padding: 0 3px; border-radius: 4px; font-weight: 600; }
+.muted { color: var(--body-text-color-subdued); }
+footer { display: none !important; }
+"""

@@ -1,0 +1,76 @@
+"""The README's examples run as written (on the tiny model, chosen through $GRANITE_WB_MODEL)."""
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    m = re.search(rf"^##+ {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M)
+    assert m, f"README has no section {title!r}"
+    return m.group(1)
+
+
+def blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+
+
+def test_readme_starts_with_the_two_commands():
+    body = README.split("---", 2)[2]
+    cmds = blocks(body, "bash")[:2]
+    assert cmds[0].strip() == "bash scripts/setup.sh && python app.py"
+    assert cmds[1].strip() == "bash scripts/setup.sh --dev && python3 -m pytest -q"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert cmds[1].strip() in ci
+
+
+def test_space_header():
+    header = README.split("---")[1]
+    for line in ("sdk: gradio", "app_file: app.py", "sdk_version: 6.31.0"):
+        assert line in header
+
+
+@pytest.mark.slow
+def test_python_api_examples_run(tmp_path, tiny_dir):
+    code = "\n".join(blocks(section("Python API"), "python"))
+    env = {**os.environ, "GRANITE_WB_MODEL": str(tiny_dir)}
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "out/en_welcome.srt" in p.stdout
+
+
+@pytest.mark.slow
+def test_cli_examples_run(tmp_path, tiny_dir):
+    env = {**os.environ, "GRANITE_WB_MODEL": str(tiny_dir)}
+    lines = [ln for b in blocks(section("Command line"), "bash") for ln in b.splitlines() if ln.strip()]
+    assert len(lines) == 4
+    for line in lines:
+        args = [str(tmp_path / "out") if a == "out" else a for a in shlex.split(line)]
+        args = [str(x) for a in args for x in (sorted(ROOT.glob(a)) if "*" in a else [a])]
+        args = [a for a in args if a != "tiny"] if "--model" not in args else args
+        p = subprocess.run([sys.executable, *args[1:]], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert p.returncode == 0, (line, p.stderr)
+    assert (tmp_path / "out" / "en_welcome.srt").exists() and (tmp_path / "out" / "de_wetter.vtt").exists()
+
+
+@pytest.mark.slow
+def test_gradio_client_example_runs(tiny_dir):
+    from ui_helpers import DemoServer
+
+    code = "\n".join(blocks(section("Calling the demo from Python"), "python"))
+    with DemoServer("--model", str(tiny_dir)) as srv:
+        from gradio_client import Client
+
+        srv.wait_ready(Client(srv.url, verbose=False))
+        code = code.replace("http://127.0.0.1:7860/", srv.url + "/")
+        p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "Model ready" in p.stdout

@@ -1,0 +1,128 @@
+"""End to end in a real headless Chromium (Debian's, driven by Playwright): upload, run each tab, look.
+
+Screenshots of every tab land in test-output/ for a person to check.
+"""
+import shutil
+
+import pytest
+
+from conftest import espeak
+from ui_helpers import DemoServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def page(tiny_dir, tmp_path_factory):
+    pw = pytest.importorskip("playwright.sync_api")
+    if not shutil.which("chromium"):
+        pytest.fail("Debian chromium is not installed: run `bash scripts/setup.sh --dev`")
+    with DemoServer("--model", str(tiny_dir)) as srv, pw.sync_playwright() as p:
+        from gradio_client import Client
+
+        srv.wait_ready(Client(srv.url, verbose=False))
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.set_default_timeout(60_000)
+        pg.goto(srv.url)
+        pg.get_by_text("Granite Speech Workbench").first.wait_for()
+        yield pg
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return str(espeak("welcome to the cardiology clinic", tmp_path_factory.mktemp("br") / "visit.wav"))
+
+
+def upload(page, panel, path):
+    panel.locator("input[type=file]").first.set_input_files(path)
+    panel.locator("audio, .waveform-container, [data-testid='waveform-Audio']").first.wait_for(timeout=30_000)
+
+
+def wait_text(page, selector):
+    """Wait until the textarea under `selector` has text; return it."""
+    page.wait_for_function(f"() => document.querySelector('{selector} textarea')?.value.length > 0", timeout=60_000)
+    return page.locator(f"{selector} textarea").input_value()
+
+
+def test_transcribe_tab(page, clip, out_dir):
+    tab = page.locator("#tab-transcribe")  # open first
+    upload(page, tab, clip)
+    page.get_by_role("button", name="Transcribe", exact=True).click()
+    assert wait_text(page, "#transcript")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(out_dir / "tab-transcribe.png"), full_page=True)
+    files = "".join(tab.locator("#downloads").inner_text().split())  # names are split over elements
+    assert all(f"visit.{ext}" in files for ext in ("txt", "srt", "vtt", "json")), files
+    assert "00:00.0" in tab.locator("#segments").inner_text()
+
+
+def _chooser(page):
+    def choose(dropdown, option):
+        """Open a dropdown; pick `option`, or return the offered options (and leave the list open)."""
+        page.locator(f"{dropdown} input").click()
+        opts = page.locator(f"{dropdown} [role=option]")
+        if option is None:
+            opts.first.wait_for()
+            return {o.replace("✓", "").strip() for o in opts.all_inner_texts()}
+        opts.filter(has_text=option).first.click()
+    return choose
+
+
+def test_translate_tab(page, clip, out_dir):
+    page.get_by_role("tab", name="Translate").click()
+    tab = page.locator("#tab-translate")
+    # only supported directions are offered: from English the seven en->X targets, from French only English
+    en_targets = {"French (fr)", "German (de)", "Spanish (es)", "Portuguese (pt)", "Japanese (ja)", "Italian (it)",
+                  "Chinese (zh)"}
+    choose = _chooser(page)
+    options = choose("#tgt-lang", None)
+    assert options == en_targets, options
+    choose("#tgt-lang", "French (fr)")
+    choose("#src-lang", "French (fr)")
+    page.wait_for_function("() => document.querySelector('#tgt-lang input')?.value === 'English (en)'")
+    assert choose("#tgt-lang", None) == {"English (en)"}
+    choose("#tgt-lang", "English (en)")
+    choose("#src-lang", "English (en)")
+    page.wait_for_function("() => document.querySelector('#tgt-lang input')?.value === 'French (fr)'")
+    choose("#tgt-lang", "Japanese (ja)")
+    upload(page, tab, clip)
+    tab.get_by_role("button", name="Translate", exact=True).click()
+    assert wait_text(page, "#translation")
+    page.screenshot(path=str(out_dir / "tab-translate.png"), full_page=True)
+
+
+def test_keyword_tab(page, clip, out_dir):
+    page.get_by_role("tab", name="Keyword biasing").click()
+    tab = page.locator("#tab-keywords")
+    upload(page, tab, clip)
+    page.locator("#keywords-input textarea, #keywords-input input").first.fill("cardiology, clinic")
+    tab.get_by_role("button", name="Compare without / with keywords").click()
+    page.locator("#kw-summary").get_by_text("With keywords:").wait_for(timeout=60_000)
+    summary = page.locator("#kw-summary").inner_text()
+    assert "/2 found" in summary and "Without keywords:" in summary
+    assert page.locator("#kw-plain .transcript").count() == 1 and page.locator("#kw-biased .transcript").count() == 1
+    page.screenshot(path=str(out_dir / "tab-keywords.png"), full_page=True)
+
+
+def test_error_is_visible_and_server_survives(page, tmp_path, out_dir):
+    page.get_by_role("tab", name="Transcribe").click()
+    page.get_by_role("button", name="Transcribe", exact=True).click()  # the clip from the first test is set
+    page.get_by_role("tab", name="Keyword biasing").click()
+    tab = page.locator("#tab-keywords")
+    page.locator("#keywords-input textarea, #keywords-input input").first.fill(
+        ", ".join(f"term{i}" for i in range(100)))
+    tab.get_by_role("button", name="Compare without / with keywords").click()
+    page.get_by_text("Too many keywords: 100").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(out_dir / "error-too-many-keywords.png"), full_page=True)
+
+
+def test_about_tab(page, out_dir):
+    page.get_by_role("tab", name="About").click()
+    page.get_by_text("What it does").first.wait_for()
+    assert page.get_by_text("ibm-granite/granite-4.0-1b-speech").count() >= 1
+    page.screenshot(path=str(out_dir / "tab-about.png"), full_page=True)

@@ -1,0 +1,108 @@
+"""The real demo server on loopback, every API endpoint called with gradio_client (tiny model)."""
+import concurrent.futures as cf
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import espeak
+from ui_helpers import DemoServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dir):
+    with DemoServer("--model", str(tiny_dir), "--max-audio-minutes", "5", "--concurrency", "2") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    c = Client(server.url, verbose=False)
+    server.wait_ready(c)
+    return c
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return str(espeak("please call the pharmacy about the metoprolol refill", tmp_path_factory.mktemp("srv") / "c.wav"))
+
+
+def test_ui_answers_within_seconds(server):
+    assert server.up_after < 60  # the model loads in the background; the page does not wait for it
+
+
+def test_model_status_endpoint(client):
+    assert client.predict(api_name="/model_status").startswith("**● Model ready**")
+
+
+def test_transcribe_endpoint(client, clip):
+    from gradio_client import handle_file
+
+    text, segs, files = client.predict(handle_file(clip), "en", api_name="/transcribe")
+    assert isinstance(text, str) and text
+    assert segs["headers"] == ["start", "end", "text"] and len(segs["data"]) == 1
+    assert sorted(f.rsplit(".", 1)[1] for f in files) == ["json", "srt", "txt", "vtt"]
+
+
+def test_translate_endpoint(client, clip):
+    from gradio_client import handle_file
+
+    text, segs, files = client.predict(handle_file(clip), "en", "ja", api_name="/translate")
+    assert isinstance(text, str) and len(files) == 4
+
+
+def test_keyword_endpoint(client, clip):
+    from gradio_client import handle_file
+
+    plain, biased, summary = client.predict(handle_file(clip), "metoprolol, pharmacy", api_name="/keyword_compare")
+    assert "class='transcript'" in plain and "class='transcript'" in biased
+    assert "**Without keywords:**" in summary and "/2 found" in summary
+
+
+def test_bad_inputs_leave_the_server_serving(client, clip, tmp_path):
+    from gradio_client import handle_file
+
+    (tmp_path / "notes.txt").write_text("not audio\n" * 100)
+    sf.write(tmp_path / "long.flac", np.zeros(16000 * 400, dtype=np.int16), 16000)
+    cases = [
+        ((handle_file(str(tmp_path / "notes.txt")), "en"), "/transcribe", "not a readable audio file"),
+        ((handle_file(str(tmp_path / "long.flac")), "en"), "/transcribe", "too long"),
+        ((None, "en"), "/transcribe", "No audio"),
+        ((handle_file(clip), "fr", "de"), "/translate", "Unsupported translation direction"),
+        ((handle_file(clip), ",".join(f"k{i}" for i in range(100))), "/keyword_compare", "Too many keywords: 100"),
+    ]
+    for args, api, msg in cases:
+        with pytest.raises(Exception, match=msg):
+            client.predict(*args, api_name=api)
+    assert client.predict(handle_file(clip), "en", api_name="/transcribe")[0]  # still serving
+
+
+def test_concurrent_requests_are_queued(client, clip):
+    from gradio_client import handle_file
+
+    with cf.ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: client.predict(handle_file(clip), "en", api_name="/transcribe")[0], range(6)))
+    assert len(set(outs)) == 1  # the same clip gives the same text under load
+
+
+def test_load_model_endpoint_reports_failure_and_recovers(client):
+    status = client.predict("/no/such/model", api_name="/load_model")
+    assert "Loading" in status or "Model error" in status
+    import time
+
+    for _ in range(60):
+        status = client.predict(api_name="/model_status")
+        if "Model error" in status:
+            break
+        time.sleep(0.5)
+    assert "does not exist" in status
+    client.predict("tiny", api_name="/load_model")
+    for _ in range(120):
+        if client.predict(api_name="/model_status").startswith("**● Model ready**"):
+            break
+        time.sleep(0.5)
+    assert "tiny" in client.predict(api_name="/model_status")

@@ -1,0 +1,69 @@
+"""Starting the real demo server on loopback for API and browser tests."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DemoServer:
+    """`python app.py` in a subprocess; stopped on exit."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
+        self.env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.log = ROOT / "test-output" / f"server-{self.port}.log"
+
+    def __enter__(self) -> "DemoServer":
+        self.log.parent.mkdir(exist_ok=True)
+        self._fh = open(self.log, "w")
+        self.started = time.time()
+        self.proc = subprocess.Popen([sys.executable, "app.py", *self.args], cwd=ROOT, env=self.env,
+                                     stdout=self._fh, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"demo exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/", timeout=2).status_code == 200:
+                    self.up_after = time.time() - self.started
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"demo did not answer within 120 s:\n{self.log.read_text()}")
+
+    def wait_ready(self, client, timeout: float = 120) -> str:
+        deadline = time.time() + timeout
+        status = ""
+        while time.time() < deadline:
+            status = client.predict(api_name="/model_status")
+            if "Model ready" in status or "Model error" in status:
+                return status
+            time.sleep(0.5)
+        raise RuntimeError(f"model not ready: {status}")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._fh.close()
