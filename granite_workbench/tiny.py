@@ -90,6 +90,7 @@ def tiny_config(tokenizer):
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=eos, eos_token_id=eos,
             pad_token_id=pad, tie_word_embeddings=False,
+            initializer_range=0.2,
         ),
         encoder_config=dict(
             model_type="granite_speech_encoder", input_dim=160, num_layers=2, hidden_dim=64,
@@ -128,6 +129,9 @@ def build_tiny_model(folder: str | os.PathLike, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     try:
         model = GraniteSpeechForConditionalGeneration(tiny_config(tokenizer)).eval()
+        # a random lm_head wide enough that LoRA on the layers below can make confident predictions
+        # (the top-level initializer_range of 0.02 would cap the logit margins at about 2 nats)
+        torch.nn.init.normal_(model.lm_head.weight, std=0.2)
     finally:
         torch.random.set_rng_state(state)
     model.generation_config.eos_token_id = tokenizer.eos_token_id

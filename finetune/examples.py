@@ -1,0 +1,144 @@
+"""Training examples and the collator.
+
+An example is the prompt (through the chat template, `<|audio|>` expanded to the clip's audio tokens)
+followed by the target text and eos. Labels are -100 on the prompt and on padding, so the loss is on
+the answer only. Keyword-biased examples list words drawn from the transcript plus distractors that are
+not in it, so the model learns to use the list rather than to copy it.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from granite_workbench.backends import audio_token_count
+from granite_workbench.prompts import TaskSpec, render_prompt
+
+from .data import Row
+
+IGNORE = -100
+_WORD = re.compile(r"[^\W\d_][\w'-]{3,}", re.UNICODE)
+
+
+def candidate_keywords(text: str) -> list[str]:
+    """Words of 4+ letters, de-duplicated, in order: what a user would put in a keyword list."""
+    seen, out = set(), []
+    for w in _WORD.findall(text):
+        w = w.strip("'-")
+        if w.lower() not in seen:
+            seen.add(w.lower())
+            out.append(w)
+    return out
+
+
+def answer_suffix(tokenizer, spec: TaskSpec, text: str) -> str:
+    """The text the chat template puts after the generation prompt for an assistant answer, eos included."""
+    from granite_workbench.prompts import instruction
+
+    user = {"role": "user", "content": instruction(spec)}
+    prompt = tokenizer.apply_chat_template([user], tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template([user, {"role": "assistant", "content": text}], tokenize=False)
+    eos = tokenizer.eos_token
+    if full.startswith(prompt) and eos in full[len(prompt):]:
+        suffix = full[len(prompt):]
+        return suffix[: suffix.index(eos) + len(eos)]
+    return " " + text + eos
+
+
+class ExampleBuilder:
+    def __init__(self, processor, *, keywords_from_transcript: int = 2, keyword_distractors: int = 2,
+                 keyword_augment: float = 0.0, distractor_pool: list[str] | None = None):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.audio_token = processor.audio_token
+        self.k_from_text = keywords_from_transcript
+        self.k_distract = keyword_distractors
+        self.augment = keyword_augment
+        self.pool = sorted(set(distractor_pool or []))
+
+    def keywords_for(self, row: Row, rng: random.Random) -> list[str]:
+        present = row.keywords or candidate_keywords(row.text)
+        picked = rng.sample(present, min(self.k_from_text, len(present))) if not row.keywords else list(present)
+        text_words = {w.lower() for w in candidate_keywords(row.text)} | {k.lower() for k in picked}
+        options = [w for w in self.pool if w.lower() not in text_words]
+        picked += rng.sample(options, min(self.k_distract, len(options)))
+        rng.shuffle(picked)
+        return picked
+
+    def spec_for(self, row: Row, rng: random.Random) -> TaskSpec:
+        task = row.task
+        if task == "asr" and self.augment > 0 and rng.random() < self.augment:
+            task = "asr_keywords"
+        if task == "asr_keywords":
+            kws = self.keywords_for(row, rng)
+            if kws:
+                return TaskSpec("asr_keywords", language=row.language, keywords=tuple(kws))
+            return TaskSpec("asr", language=row.language)
+        return row.spec()
+
+    def build(self, row: Row, samples, rng: random.Random) -> dict[str, Any]:
+        spec = self.spec_for(row, rng)
+        prompt = render_prompt(self.tokenizer, spec).replace(
+            self.audio_token, self.audio_token * audio_token_count(len(samples)), 1)
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        answer_ids = self.tokenizer(answer_suffix(self.tokenizer, spec, row.text), add_special_tokens=False)["input_ids"]
+        if not answer_ids or answer_ids[-1] != self.tokenizer.eos_token_id:
+            answer_ids.append(self.tokenizer.eos_token_id)
+        return {"input_ids": prompt_ids + answer_ids, "labels": [IGNORE] * len(prompt_ids) + answer_ids,
+                "samples": samples, "spec": spec}
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Rows -> examples. Keyword sampling is seeded by (seed, epoch, index): the same on every process and
+    after a resume."""
+
+    def __init__(self, rows: list[Row], builder: ExampleBuilder, seed: int = 0):
+        self.rows, self.builder, self.seed, self.epoch = rows, builder, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        rng = random.Random(f"{self.seed}-{self.epoch}-{idx}")
+        return self.builder.build(self.rows[idx], _samples(self.rows[idx]), rng)
+
+
+_AUDIO_CACHE: dict[int, Any] = {}
+_CACHE_BYTES = 1 << 30  # decoded clips kept in memory across epochs (1 GiB)
+
+
+def _samples(row: Row):
+    key = id(row)
+    if key not in _AUDIO_CACHE:
+        samples = row.load().samples
+        if sum(a.nbytes for a in _AUDIO_CACHE.values()) + samples.nbytes > _CACHE_BYTES:
+            return samples
+        _AUDIO_CACHE[key] = samples
+    return _AUDIO_CACHE[key]
+
+
+@dataclass
+class Collator:
+    processor: Any
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        tok = self.processor.tokenizer
+        width = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, b in enumerate(batch):  # right padding: the answer ends each row
+            n = len(b["input_ids"])
+            ids[i, :n] = torch.tensor(b["input_ids"])
+            labels[i, :n] = torch.tensor(b["labels"])
+            mask[i, :n] = 1
+        # features per clip (no padding): the encoder has no attention mask, so padding would change its
+        # output; per-clip features match what inference computes
+        feats = [self.processor.audio_processor([b["samples"]], device="cpu")["input_features"] for b in batch]
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "audio_features": feats}

@@ -1,0 +1,407 @@
+"""LoRA / QLoRA fine-tuning recipe for Granite Speech: setup -> train -> save_checkpoint -> cleanup.
+
+    python -m finetune.train --config finetune/configs/cpu_smoke.yaml
+    accelerate launch --num_processes 2 -m finetune.train --config finetune/configs/multi_gpu.yaml
+
+The same script runs on CPU, one GPU, several GPUs and several nodes: accelerate does the distribution.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from granite_workbench.adapters import model_signature
+from granite_workbench.loading import ModelLoadError
+from granite_workbench.metrics import (CHAR_LANGUAGES, ErrorCounts, KeywordCounts, bleu, char_errors, chrf,
+                                       keyword_counts, word_errors)
+from granite_workbench.transcribe import Transcriber
+
+from . import checkpoint as ckpt
+from .config import TrainConfig, load_config
+from .data import DataError, Row, load_rows
+from .examples import Collator, ExampleBuilder, SpeechDataset, candidate_keywords
+from .model import forward_logits, freeze_encoder_mode, setup_model, trainable_summary
+
+
+@dataclass
+class State:
+    cfg: TrainConfig
+    accelerator: Any
+    lm: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    loader: Any
+    dataset: SpeechDataset
+    collator: Collator
+    train_rows: list[Row]
+    eval_rows: list[Row]
+    output_dir: Path
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # micro-batches consumed in the current epoch
+    best_value: float | None = None
+    best_path: str | None = None
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    writer: Any = None
+    resume_rng: dict | None = None
+
+
+def setup(cfg: TrainConfig) -> State:
+    from accelerate import Accelerator, DataLoaderConfiguration
+    from accelerate.utils import set_seed
+    from transformers import get_scheduler
+
+    mp = cfg.mixed_precision
+    if mp == "auto":
+        mp = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    # gradient accumulation is done by hand in train() (token-weighted), not by accelerate
+    accelerator = Accelerator(mixed_precision=mp, dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    set_seed(cfg.seed)
+    output_dir = Path(cfg.output_dir)
+    lm, model = setup_model(cfg, str(accelerator.device))
+    tok = lm.processor.tokenizer
+
+    train_rows, train_report = load_rows(cfg, tok, "train")
+    eval_rows, eval_report = load_rows(cfg, tok, "eval") if (cfg.eval_manifest or cfg.eval_split) else ([], None)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        report = {"train": train_report.to_dict(), "eval": eval_report.to_dict() if eval_report else None}
+        (output_dir / "validation_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        for r in (train_report, eval_report):
+            if r is not None:
+                print(r.summary(), file=sys.stderr)
+        print(trainable_summary(model), file=sys.stderr)
+
+    pool = sorted({w for r in train_rows for w in candidate_keywords(r.text) + r.keywords})
+    builder = ExampleBuilder(lm.processor, keywords_from_transcript=cfg.keywords_from_transcript,
+                             keyword_distractors=cfg.keyword_distractors, keyword_augment=cfg.keyword_augment,
+                             distractor_pool=pool)
+    dataset = SpeechDataset(train_rows, builder, seed=cfg.seed)
+    collator = Collator(lm.processor)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, collate_fn=collator,
+                                         num_workers=cfg.num_workers,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # the scheduler is stepped by hand once per optimizer step (not prepared: accelerate would step it
+    # once per process), so the schedule is the same whatever the number of processes
+    scheduler = get_scheduler("constant_with_warmup" if cfg.lr_schedule == "constant" else cfg.lr_schedule,
+                              optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    state = State(cfg, accelerator, lm, model, optimizer, scheduler, loader, dataset, collator, train_rows,
+                  eval_rows, output_dir)
+    resume = ckpt.resolve_resume(cfg.output_dir, cfg.resume_from)
+    if resume is not None:
+        load_checkpoint(state, resume)
+    if accelerator.is_main_process and cfg.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        state.writer = SummaryWriter(str(output_dir / "tensorboard"))
+    return state
+
+
+def load_checkpoint(state: State, path: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    acc = state.accelerator
+    peft_model = acc.unwrap_model(state.model)
+    set_peft_model_state_dict(peft_model, load_file(str(path / "adapter_model.safetensors")))
+    sd = path / ckpt.STATE_DIR
+    state.optimizer.load_state_dict(torch.load(sd / "optimizer.pt", weights_only=True))
+    state.scheduler.load_state_dict(torch.load(sd / "scheduler.pt", weights_only=True))
+    info = json.loads((sd / "trainer.json").read_text())
+    state.step, state.epoch, state.batch_in_epoch = info["step"], info["epoch"], info["batch_in_epoch"]
+    state.best_value, state.best_path = info.get("best_value"), info.get("best_path")
+    rng_file = sd / f"rng_{acc.process_index}.pt"
+    state.resume_rng = torch.load(rng_file, weights_only=False) if rng_file.exists() else None
+    if acc.is_main_process:
+        print(f"resumed from {path} at step {state.step}", file=sys.stderr)
+
+
+def token_loss_sum(model, core, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of the next-token cross-entropy over answer tokens, and their count."""
+    labels = batch["labels"]
+    logits = forward_logits(model, core, batch)[:, :-1].float()
+    target = labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                             ignore_index=-100, reduction="sum")
+    return loss, (target != -100).sum()
+
+
+def train(state: State) -> str:
+    """Run until max_steps (or stop_after_steps). Returns 'finished' or 'stopped'.
+
+    Each optimizer step takes `grad_accum` micro-batches on every process; the loss is the sum over
+    answer tokens divided by the token count of the whole global batch, so one process with batch 8
+    and two with batch 4 (or gradient accumulation) compute the same gradient.
+    """
+    from contextlib import nullcontext
+    from itertools import islice
+
+    from tqdm import tqdm
+
+    cfg, acc, model = state.cfg, state.accelerator, state.model
+    bar = tqdm(total=cfg.max_steps, initial=state.step, desc="fine-tuning", unit="step",
+               disable=not acc.is_main_process, file=sys.stderr)
+    model.train()
+    freeze_encoder_mode(acc.unwrap_model(model))
+    if state.resume_rng is not None:
+        ckpt.set_rng_state(state.resume_rng)
+    started = time.time()
+    core = acc.unwrap_model(model).get_base_model()
+    while state.step < cfg.max_steps:
+        state.dataset.set_epoch(state.epoch)
+        state.loader.set_epoch(state.epoch)
+        loader = acc.skip_first_batches(state.loader, state.batch_in_epoch) if state.batch_in_epoch else state.loader
+        batches = iter(loader)
+        while state.step < cfg.max_steps:
+            window = list(islice(batches, cfg.grad_accum))
+            if not window:
+                break
+            local_tokens = sum((b["labels"][:, 1:] != -100).sum() for b in window)
+            global_tokens = acc.gather(local_tokens.reshape(1).to(acc.device)).sum().clamp(min=1)
+            loss_total = torch.zeros((), device=acc.device)
+            for i, batch in enumerate(window):
+                sync = i == len(window) - 1
+                with nullcontext() if sync else acc.no_sync(model):
+                    loss_sum, _ = token_loss_sum(model, core, batch)
+                    # DDP averages gradients over processes: scale back up to a global-token mean
+                    acc.backward(loss_sum * acc.num_processes / global_tokens)
+                loss_total += loss_sum.detach()
+            if cfg.max_grad_norm > 0:
+                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            state.optimizer.step()
+            state.optimizer.zero_grad()
+            state.scheduler.step()
+            state.step += 1
+            state.batch_in_epoch += len(window)
+            bar.update(1)
+            step_loss = (acc.gather(loss_total.reshape(1)).sum() / global_tokens).item()
+            if state.step % cfg.log_steps == 0 or state.step == cfg.max_steps:
+                log(state, {"loss": step_loss, "lr": state.scheduler.get_last_lr()[0], "epoch": state.epoch,
+                            "elapsed_s": round(time.time() - started, 2)})
+                bar.set_postfix(loss=f"{step_loss:.4f}")
+            last = state.step == cfg.max_steps
+            stop = bool(cfg.stop_after_steps) and state.step == cfg.stop_after_steps
+            evaluated = False
+            if state.eval_rows and ((cfg.eval_steps and state.step % cfg.eval_steps == 0) or last):
+                state.last_metrics = evaluate(state)
+                evaluated = True
+            if last or stop or (cfg.save_steps and state.step % cfg.save_steps == 0):
+                save_checkpoint(state, state.last_metrics if evaluated else {})
+            if last or stop:
+                bar.close()
+                return "finished" if last else "stopped"
+        else:
+            break
+        state.epoch += 1
+        state.batch_in_epoch = 0
+    bar.close()
+    return "finished"
+
+
+def log(state: State, values: dict[str, float]) -> None:
+    if not state.accelerator.is_main_process:
+        return
+    entry = {"step": state.step, **values, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    with (state.output_dir / "metrics.jsonl").open("a") as fh:
+        fh.write(json.dumps(entry) + "\n")
+    if state.writer is not None:
+        for k, v in values.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                state.writer.add_scalar(k if "/" in k else f"train/{k}" if k in ("loss", "lr") else f"eval/{k}",
+                                        v, state.step)
+        state.writer.flush()
+
+
+def eval_keywords(row: Row, builder: ExampleBuilder) -> tuple[str, ...]:
+    """A fixed keyword list per eval row (the same at every evaluation)."""
+    import random
+
+    return tuple(builder.keywords_for(row, random.Random(f"eval-{row.line}")))
+
+
+def evaluate(state: State) -> dict[str, float]:
+    """Eval loss, and metrics on generated text: WER/CER (ASR), BLEU/chrF (translation), keyword recall."""
+    acc = state.accelerator
+    metrics: dict[str, float] = {}
+    if acc.is_main_process:
+        metrics = generate_metrics(state.lm.processor, acc.unwrap_model(state.model), state.eval_rows,
+                                   state.dataset.builder, state.collator, state.cfg)
+        log(state, metrics)
+    acc.wait_for_everyone()
+    state.model.train()
+    freeze_encoder_mode(acc.unwrap_model(state.model))
+    return metrics
+
+
+def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBuilder, collator: Collator,
+                     cfg: TrainConfig) -> dict[str, float]:
+    from granite_workbench.loading import LoadedModel
+    import random
+
+    peft_model.eval()
+    # eval loss over all eval rows
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(rows), cfg.batch_size):
+            chunk = rows[i:i + cfg.batch_size]
+            batch = collator([builder.build(r, r.load().samples, random.Random(f"eval-{r.line}")) for r in chunk])
+            batch = {k: [t.to(peft_model.device) for t in v] if isinstance(v, list) else v.to(peft_model.device)
+                     for k, v in batch.items()}
+            loss_sum, n = token_loss_sum(peft_model, peft_model.get_base_model(), batch)
+            total += loss_sum.item()
+            count += int(n)
+    metrics: dict[str, float] = {"eval_loss": total / max(count, 1)}
+    # generated text
+    subset = rows[: cfg.eval_max_examples]
+    specs = [r.spec(eval_keywords(r, builder) if r.task == "asr_keywords" else None) for r in subset]
+    lm = LoadedModel(model=peft_model, processor=processor, model_id="training", device=str(peft_model.device),
+                     dtype=str(next(peft_model.parameters()).dtype))
+    results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none",
+                          max_new_tokens=cfg.eval_max_new_tokens).run([r.audio if isinstance(r.audio, str)
+                                                                       else r.load() for r in subset], specs)
+    metrics.update(score(subset, specs, [res.text for res in results]))
+    return metrics
+
+
+def score(rows: list[Row], specs, hyps: list[str]) -> dict[str, float]:
+    """Corpus metrics over mixed rows: WER/CER over ASR rows, BLEU/chrF per target averaged, keyword measures."""
+    words, chars, kw = ErrorCounts(), ErrorCounts(), KeywordCounts()
+    by_target: dict[str, tuple[list[str], list[str]]] = {}
+    n_asr = n_kw = 0
+    for row, spec, hyp in zip(rows, specs, hyps):
+        if spec.task == "ast":
+            refs, outs = by_target.setdefault(spec.target, ([], []))
+            refs.append(row.text)
+            outs.append(hyp)
+            continue
+        n_asr += 1
+        if row.language in CHAR_LANGUAGES:
+            chars += char_errors(row.text, hyp, row.language)
+        else:
+            words += word_errors(row.text, hyp, row.language)
+            chars += char_errors(row.text, hyp, row.language)
+        if spec.task == "asr_keywords":
+            n_kw += 1
+            kw += keyword_counts(row.text, hyp, spec.keywords, row.language)
+    out: dict[str, float] = {}
+    if n_asr:
+        out["wer"] = words.rate if words.ref_len else chars.rate
+        out["cer"] = chars.rate
+    if by_target:
+        out["bleu"] = sum(bleu(r, h, t) for t, (r, h) in by_target.items()) / len(by_target)
+        out["chrf"] = sum(chrf(r, h) for r, h in by_target.values()) / len(by_target)
+    if n_kw:
+        out.update({"keyword_recall": kw.recall, "keyword_precision": kw.precision, "b_wer": kw.biased.rate,
+                    "u_wer": kw.unbiased.rate})
+    return out
+
+
+def save_checkpoint(state: State, metrics: dict[str, float]) -> Path | None:
+    acc, cfg = state.accelerator, state.cfg
+    tmp = ckpt.begin(state.output_dir, state.step) if acc.is_main_process else None
+    acc.wait_for_everyone()
+    tmp = state.output_dir / f".tmp-step-{state.step:06d}"
+    torch.save(ckpt.rng_state(), tmp / ckpt.STATE_DIR / f"rng_{acc.process_index}.pt")
+    final = None
+    if acc.is_main_process:
+        peft_model = acc.unwrap_model(state.model)
+        peft_model.save_pretrained(str(tmp), safe_serialization=True)
+        torch.save(state.optimizer.state_dict(), tmp / ckpt.STATE_DIR / "optimizer.pt")
+        torch.save(state.scheduler.state_dict(), tmp / ckpt.STATE_DIR / "scheduler.pt")
+        value = metrics.get(cfg.best_metric)
+        path = state.output_dir / f"step-{state.step:06d}"
+        better = value is not None and ckpt.is_better(cfg.best_metric, value, state.best_value)
+        if better:
+            state.best_value, state.best_path = value, str(path)
+        (tmp / ckpt.STATE_DIR / "trainer.json").write_text(json.dumps({
+            "step": state.step, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
+            "best_value": state.best_value, "best_path": state.best_path,
+            "num_processes": acc.num_processes}, indent=2) + "\n")
+        ckpt.write_metadata(tmp, {
+            "base_model": state.lm.model_id, "signature": model_signature(peft_model),
+            "tasks": sorted({r.task for r in state.train_rows}),
+            "languages": sorted({r.language for r in state.train_rows} |
+                                {r.target_language for r in state.train_rows if r.target_language}),
+            "step": state.step, "max_steps": cfg.max_steps, "metrics": metrics,
+            "train_rows": len(state.train_rows), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "config": cfg.to_dict(),
+        })
+        final = ckpt.commit(tmp, state.output_dir, state.step)
+        if better:
+            ckpt.write_best(state.output_dir, final, cfg.best_metric, value, state.step)
+        ckpt.rotate(state.output_dir, cfg.keep_last, Path(state.best_path) if state.best_path else None)
+    acc.wait_for_everyone()
+    return final
+
+
+def plot_curves(output_dir: Path) -> Path | None:
+    """loss.png: training loss and eval metrics over steps, from metrics.jsonl."""
+    path = output_dir / "metrics.jsonl"
+    if not path.exists():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    train = [(e["step"], e["loss"]) for e in entries if "loss" in e]
+    evals = [e for e in entries if "eval_loss" in e]
+    keys = [k for k in ("wer", "cer", "bleu", "keyword_recall") if any(k in e for e in evals)]
+    fig, axes = plt.subplots(1, 1 + bool(keys), figsize=(11 if keys else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    if train:
+        ax.plot(*zip(*train), label="train loss", color="#0f62fe")
+    if evals:
+        ax.plot([e["step"] for e in evals], [e["eval_loss"] for e in evals], "o-", label="eval loss", color="#da1e28")
+    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_yscale("log"), ax.legend(), ax.grid(alpha=.3)
+    ax.set_title("Loss")
+    if keys:
+        ax2 = axes[0][1]
+        for k in keys:
+            pts = [(e["step"], e[k]) for e in evals if k in e]
+            ax2.plot(*zip(*pts), "o-", label=k)
+        ax2.set_xlabel("step"), ax2.legend(), ax2.grid(alpha=.3), ax2.set_title("Evaluation on generated text")
+    fig.tight_layout()
+    out = output_dir / "curves.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def cleanup(state: State) -> None:
+    if state.writer is not None:
+        state.writer.close()
+    if state.accelerator.is_main_process:
+        plot_curves(state.output_dir)
+    state.accelerator.end_training()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = load_config(sys.argv[1:] if argv is None else argv)
+        state = setup(cfg)
+    except (DataError, ModelLoadError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    status = train(state)
+    cleanup(state)
+    if state.accelerator.is_main_process:
+        print(f"{status} at step {state.step}; checkpoints in {state.output_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

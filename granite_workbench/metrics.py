@@ -1,0 +1,213 @@
+"""Metrics, on jiwer and sacrebleu: WER/CER, BLEU/chrF, keyword recall/precision, B-WER/U-WER.
+
+Text normalization (applied to reference and hypothesis alike, before scoring):
+- English: Whisper's English normalizer (lower case, punctuation removed, spelled-out numbers to
+  digits, British to American spelling, contractions expanded) via `whisper-normalizer`;
+- other languages: Whisper's basic normalizer (lower case, Unicode-aware removal of punctuation and
+  symbols, bracketed asides dropped, whitespace collapsed);
+- Japanese and Chinese are scored by characters (CER), spaces removed.
+BLEU/chrF score the raw text (sacrebleu's own tokenizers: `13a`, `zh`, `char` for Japanese).
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import jiwer
+
+from .keywords import keyword_spans
+
+CHAR_LANGUAGES = ("ja", "zh")
+
+
+@lru_cache(maxsize=1)
+def _english():
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+@lru_cache(maxsize=1)
+def _basic():
+    from whisper_normalizer.basic import BasicTextNormalizer
+
+    return BasicTextNormalizer()
+
+
+def normalize(text: str, language: str | None = "en") -> str:
+    text = unicodedata.normalize("NFKC", text or "")
+    if (language or "en") == "en":
+        out = _english()(text)
+    else:
+        out = _basic()(text)
+    out = " ".join(out.split())
+    if language in CHAR_LANGUAGES:
+        out = out.replace(" ", "")
+    return out
+
+
+def primary_metric(task: str, language: str | None) -> str:
+    """The headline metric for a task/language: wer, cer (ja, zh), bleu (translation), keyword_recall."""
+    if task == "ast":
+        return "bleu"
+    return "cer" if language in CHAR_LANGUAGES else "wer"
+
+
+@dataclass
+class ErrorCounts:
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    hits: int = 0
+
+    @property
+    def ref_len(self) -> int:
+        return self.substitutions + self.deletions + self.hits
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def rate(self) -> float:
+        return self.errors / self.ref_len if self.ref_len else float(self.errors > 0)
+
+    def __add__(self, other: "ErrorCounts") -> "ErrorCounts":
+        return ErrorCounts(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values())))
+
+
+def _counts(out) -> ErrorCounts:
+    return ErrorCounts(out.substitutions, out.deletions, out.insertions, out.hits)
+
+
+def word_errors(reference: str, hypothesis: str, language: str | None = "en") -> ErrorCounts:
+    ref, hyp = normalize(reference, language), normalize(hypothesis, language)
+    if not ref:
+        return ErrorCounts(insertions=len(hyp.split()))
+    return _counts(jiwer.process_words(ref, hyp or ""))
+
+
+def char_errors(reference: str, hypothesis: str, language: str | None = "en") -> ErrorCounts:
+    ref, hyp = normalize(reference, language), normalize(hypothesis, language)
+    if not ref:
+        return ErrorCounts(insertions=len(hyp))
+    return _counts(jiwer.process_characters(ref, hyp or ""))
+
+
+def wer(references: Sequence[str], hypotheses: Sequence[str], language: str | None = "en") -> float:
+    """Corpus WER: total word errors over total reference words (not a mean of per-utterance rates)."""
+    return sum((word_errors(r, h, language) for r, h in zip(references, hypotheses)), ErrorCounts()).rate
+
+
+def cer(references: Sequence[str], hypotheses: Sequence[str], language: str | None = "en") -> float:
+    return sum((char_errors(r, h, language) for r, h in zip(references, hypotheses)), ErrorCounts()).rate
+
+
+def error_rate(references, hypotheses, language: str | None = "en") -> float:
+    """WER, or CER for Japanese and Chinese."""
+    return (cer if language in CHAR_LANGUAGES else wer)(references, hypotheses, language)
+
+
+def _bleu_tokenizer(language: str | None) -> str:
+    return {"zh": "zh", "ja": "char"}.get(language or "", "13a")
+
+
+def bleu(references: Sequence[str], hypotheses: Sequence[str], language: str | None = "en") -> float:
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
+                                       tokenize=_bleu_tokenizer(language)).score)
+
+
+def chrf(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    import sacrebleu
+
+    return float(sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score)
+
+
+@dataclass
+class KeywordCounts:
+    in_reference: int = 0  # keyword occurrences in the references
+    in_hypothesis: int = 0  # keyword occurrences in the hypotheses
+    matched: int = 0  # occurrences found in both (per keyword, min of the two counts)
+    biased: ErrorCounts = None  # word errors on reference words that belong to a keyword
+    unbiased: ErrorCounts = None  # word errors on the other words
+
+    def __post_init__(self):
+        self.biased = self.biased or ErrorCounts()
+        self.unbiased = self.unbiased or ErrorCounts()
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.in_reference if self.in_reference else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.in_hypothesis if self.in_hypothesis else 1.0
+
+    def __add__(self, o: "KeywordCounts") -> "KeywordCounts":
+        return KeywordCounts(self.in_reference + o.in_reference, self.in_hypothesis + o.in_hypothesis,
+                             self.matched + o.matched, self.biased + o.biased, self.unbiased + o.unbiased)
+
+
+def keyword_counts(reference: str, hypothesis: str, keywords: Sequence[str],
+                   language: str | None = "en") -> KeywordCounts:
+    """Keyword occurrences and biased / unbiased word errors for one utterance.
+
+    B-WER counts substitutions and deletions of reference words that are part of a keyword, plus
+    inserted hypothesis words that are; U-WER counts the rest (Le et al., 2021).
+    """
+    ref_hits = _occurrences(reference, keywords)
+    hyp_hits = _occurrences(hypothesis, keywords)
+    out = KeywordCounts(sum(ref_hits.values()), sum(hyp_hits.values()),
+                        sum(min(n, hyp_hits.get(k, 0)) for k, n in ref_hits.items()))
+    bias_words = {w for kw in keywords for w in normalize(kw, language).split()}
+    ref, hyp = normalize(reference, language), normalize(hypothesis, language)
+    if not ref:
+        for w in hyp.split():
+            (out.biased if w in bias_words else out.unbiased).insertions += 1
+        return out
+    aligned = jiwer.process_words(ref, hyp or "")
+    r_words, h_words = aligned.references[0], aligned.hypotheses[0]
+    for chunk in aligned.alignments[0]:
+        if chunk.type == "insert":
+            for w in h_words[chunk.hyp_start_idx:chunk.hyp_end_idx]:
+                (out.biased if w in bias_words else out.unbiased).insertions += 1
+            continue
+        for w in r_words[chunk.ref_start_idx:chunk.ref_end_idx]:
+            bucket = out.biased if w in bias_words else out.unbiased
+            if chunk.type == "equal":
+                bucket.hits += 1
+            elif chunk.type == "substitute":
+                bucket.substitutions += 1
+            else:
+                bucket.deletions += 1
+    return out
+
+
+def _occurrences(text: str, keywords: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, _, kw in keyword_spans(text, keywords):
+        counts[kw] = counts.get(kw, 0) + 1
+    return counts
+
+
+def keyword_metrics(references: Sequence[str], hypotheses: Sequence[str],
+                    keyword_lists: Sequence[Sequence[str]], language: str | None = "en") -> dict[str, float]:
+    total = sum((keyword_counts(r, h, k, language) for r, h, k in zip(references, hypotheses, keyword_lists)),
+                KeywordCounts())
+    return {"keyword_recall": total.recall, "keyword_precision": total.precision,
+            "b_wer": total.biased.rate, "u_wer": total.unbiased.rate}
+
+
+def task_metrics(task: str, references, hypotheses, language: str | None = None, target: str | None = None,
+                 keyword_lists=None) -> dict[str, float]:
+    """The metrics logged for one task: WER/CER for ASR, BLEU/chrF for translation, keyword measures too."""
+    if task == "ast":
+        return {"bleu": bleu(references, hypotheses, target), "chrf": chrf(references, hypotheses)}
+    out = {"wer": wer(references, hypotheses, language), "cer": cer(references, hypotheses, language)}
+    if task == "asr_keywords" and keyword_lists is not None:
+        out.update(keyword_metrics(references, hypotheses, keyword_lists, language))
+    return out
