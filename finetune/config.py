@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 
+LM_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
 @dataclass
 class TrainConfig:
     # --- model -----------------------------------------------------------------------------------
@@ -26,9 +29,7 @@ class TrainConfig:
     lora_r: int = 16  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling numerator (scale = alpha / r)
     lora_dropout: float = 0.05  # dropout on the LoRA input
-    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                             "gate_proj", "up_proj", "down_proj"])
-    # ^ projections of the language model's attention and MLP that get LoRA (encoder modules are never matched)
+    lora_targets: list[str] = field(default_factory=lambda: LM_PROJECTIONS)  # LM attention/MLP projections with LoRA
     train_projector: bool = True  # also train the Q-Former projector in full (saved in the adapter)
     projector_dropout: float = -1.0  # set the projector's dropout to this while training (-1: keep the model's 0.1)
     # --- data ------------------------------------------------------------------------------------
@@ -37,8 +38,8 @@ class TrainConfig:
     dataset: str = ""  # alternatively a Hugging Face dataset: a hub id, a saved dataset folder, or audiofolder:DIR
     dataset_split: str = "train"  # split of `dataset` used for training
     eval_split: str = ""  # split of `dataset` used for evaluation (empty: none)
-    audio_column: str = "audio"  # column names in `dataset`
-    text_column: str = "text"
+    audio_column: str = "audio"  # audio column of `dataset`
+    text_column: str = "text"  # transcript / translation column of `dataset`
     default_task: str = "asr"  # task of rows that name none: asr | ast | asr_keywords
     default_language: str = "en"  # language of rows that name none
     max_audio_seconds: float = 30.0  # longer clips are reported as bad rows
@@ -49,7 +50,7 @@ class TrainConfig:
     keyword_augment: float = 0.0  # probability that an ASR row is trained as asr_keywords instead
     # --- optimisation ----------------------------------------------------------------------------
     lr: float = 2e-4  # peak learning rate (AdamW)
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # AdamW weight decay
     warmup_steps: int = 10  # linear warmup from 0 to lr
     lr_schedule: str = "cosine"  # cosine | linear | constant (after warmup)
     max_steps: int = 200  # optimizer steps in all
@@ -62,14 +63,14 @@ class TrainConfig:
     output_dir: str = "checkpoints/run"  # run folder: checkpoints, metrics.jsonl, TensorBoard logs, reports
     eval_steps: int = 50  # evaluate every N steps (0: only at the end)
     eval_max_examples: int = 64  # evaluate generated text on at most this many eval rows
-    eval_max_new_tokens: int = 128
+    eval_max_new_tokens: int = 128  # generation length limit during evaluation
     save_steps: int = 50  # checkpoint every N steps (a final one is always written)
     keep_last: int = 2  # checkpoints kept besides the best one
     best_metric: str = "eval_loss"  # lower is better: eval_loss | wer | cer; higher: bleu | keyword_recall
     resume_from: str = ""  # a checkpoint folder, or 'latest' in output_dir
     stop_after_steps: int = 0  # stop early at this step as if interrupted (the schedule still spans max_steps)
     log_steps: int = 1  # log loss and lr every N steps
-    tensorboard: bool = True
+    tensorboard: bool = True  # also log to TensorBoard (<output_dir>/tensorboard)
 
     def __post_init__(self) -> None:
         choices = {"quantization": ("none", "4bit", "8bit"), "on_bad_rows": ("skip", "stop"),
@@ -94,7 +95,7 @@ def field_docs() -> dict[str, str]:
 
     docs: dict[str, str] = {}
     for line in inspect.getsource(TrainConfig).splitlines():
-        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.+)$", line)
+        m = re.match(r"\s+(\w+): [^=]+=.*?  #\s*(.+)$", line)
         if m:
             docs[m.group(1)] = m.group(2)
     return docs

@@ -81,3 +81,23 @@ def asterisk_audio(name: str, lang: str = "en") -> Path:
 def tone(seconds: float, rate: int = 16000, freq: float = 220.0, amp: float = 0.3) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+PHRASES = ROOT / "data" / "phrases" / "train.jsonl"
+
+
+@pytest.fixture(scope="session")
+def trained_adapter(tiny_dir, tmp_path_factory):
+    """A LoRA adapter fine-tuned on the 16 bundled phrases (tiny model): (run folder, final checkpoint).
+
+    Shared by the fine-tuning, adapter, demo and evaluation tests; trained once per session (~25 s).
+    """
+    from finetune.train import main
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
+               "--train_manifest", str(PHRASES), "--eval_manifest", str(PHRASES), "--output_dir", str(out),
+               "--eval_steps", "150", "--save_steps", "150", "--tensorboard", "true"])
+    assert rc == 0
+    return out, out / "step-000300"
