@@ -122,7 +122,7 @@ class AdapterRuntime:
                     model.set_adapter(next(iter(self.loaded)))
                 model.delete_adapter(name)
             else:  # last one: take the peft wrapper off entirely
-                model.delete_adapter(name) if len(model.peft_config) > 1 else None
+                _restore_modules_to_save(model)
                 self.lm.model = model.unload()
             gc.collect()
             _empty_cache()
@@ -154,6 +154,20 @@ def runtime_for(lm) -> AdapterRuntime:
 def attach_adapter(lm, folder: str | Path) -> str:
     """Load one adapter onto `lm` and return its name (for the CLI's --adapter)."""
     return runtime_for(lm).load(folder)
+
+
+def _restore_modules_to_save(peft_model) -> None:
+    """Put the original modules back where peft wrapped them for `modules_to_save` (e.g. the projector).
+
+    peft's `unload()` would otherwise leave the active adapter's trained copy in the base model.
+    """
+    from peft.utils import ModulesToSaveWrapper
+
+    base = peft_model.get_base_model()
+    for name, module in list(base.named_modules()):
+        if isinstance(module, ModulesToSaveWrapper):
+            parent_name, _, child = name.rpartition(".")
+            setattr(base.get_submodule(parent_name) if parent_name else base, child, module.original_module)
 
 
 def _unwrap(model):

@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-audio-minutes", type=float, default=30.0, help="longest clip the demo accepts")
     p.add_argument("--concurrency", type=int, default=1, help="requests run at once (the rest queue)")
     p.add_argument("--queue-size", type=int, default=64, help="requests waiting at most; more are refused")
+    p.add_argument("--checkpoints", default="checkpoints", help="folder watched for fine-tuned adapters")
     return p
 
 
@@ -36,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     service = ModelService(args.model, {"device": args.device, "dtype": args.dtype,
                                         "quantization": args.quantization})
     service.start()
-    wb = Workbench(service, max_audio_seconds=args.max_audio_minutes * 60)
+    from .registry import AdapterRegistry
+
+    wb = Workbench(service, max_audio_seconds=args.max_audio_minutes * 60,
+                   registry=AdapterRegistry(args.checkpoints).start())
     demo = build_demo(wb)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None

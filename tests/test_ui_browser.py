@@ -39,7 +39,7 @@ def clip(tmp_path_factory):
 
 
 def upload(page, panel, path):
-    panel.locator("input[type=file]").first.set_input_files(path)
+    panel.locator("input[type=file][accept*=audio]").first.set_input_files(path)
     panel.locator("audio, .waveform-container, [data-testid='waveform-Audio']").first.wait_for(timeout=30_000)
 
 

@@ -50,7 +50,7 @@ def test_keyword_compare_highlights_and_counts(monkeypatch, wb, clip):
     # a fake model output that mentions one keyword without the list and both with it
     from granite_workbench.transcribe import Result
 
-    def fake_run(audio, spec, progress=None):
+    def fake_run(audio, spec, progress=None, adapter=None):
         text = "the patient takes metoprolol daily" if spec.keywords else "the patient takes metro prolol daily"
         return Result(name="clip", task=spec.task, text=text + " with Atorvastatin.")
 

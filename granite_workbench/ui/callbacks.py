@@ -19,8 +19,11 @@ import gradio as gr
 from ..audio import AudioError, load_audio
 from ..keywords import found_keywords, keyword_spans
 from ..languages import UnsupportedLanguageError, check_direction
+from ..adapters import AdapterError, runtime_for
 from ..prompts import TaskSpec, clean_keywords
+from ..registry import AdapterRegistry
 from ..service import ModelNotReady, ModelService
+from ..training_job import TrainingJob
 from ..transcribe import Result, Transcriber
 from ..writers import FORMATS, write_result
 
@@ -33,6 +36,7 @@ except ImportError:  # anywhere else: a no-op
         return fn
 
 DEFAULT_MAX_AUDIO_MINUTES = 30.0
+BASE = "base"  # the selector value for "no adapter"
 
 
 @dataclass
@@ -46,6 +50,23 @@ class Workbench:
     downloads: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="granite-wb-")))
     cache: OrderedDict = field(default_factory=OrderedDict)  # lazy cache of results (examples, repeats)
     cache_size: int = 64
+    registry: AdapterRegistry = field(default_factory=AdapterRegistry)
+    job: TrainingJob | None = None
+
+    def __post_init__(self) -> None:
+        if self.job is None:
+            self.job = TrainingJob(self.registry.root)
+
+    def adapter_for(self, choice: str | None) -> str | None:
+        """The adapter name a task tab asked for (None = base model); refuses names that are not loaded."""
+        if not choice or choice == BASE:
+            return None
+        lm = self.service.get()
+        loaded = runtime_for(lm).names()
+        if choice not in loaded:
+            raise gr.Error(f"Adapter {choice!r} is not loaded. Loaded: {', '.join(loaded) or 'none'}. "
+                           "Load it in the Adapters tab.", title="Adapter")
+        return choice
 
     def transcriber(self) -> Transcriber:
         try:
@@ -55,7 +76,8 @@ class Workbench:
         return Transcriber(lm, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
                            max_audio_seconds=self.max_audio_seconds)
 
-    def run(self, audio: Any, spec: TaskSpec, progress: gr.Progress | None = None) -> Result:
+    def run(self, audio: Any, spec: TaskSpec, progress: gr.Progress | None = None, adapter: str | None = None
+            ) -> Result:
         if audio is None or (isinstance(audio, str) and not audio):
             raise gr.Error("No audio: upload a file or record with the microphone first.", title="No audio")
         tr = self.transcriber()
@@ -72,11 +94,12 @@ class Workbench:
             if progress is not None:
                 progress((done, total), desc=f"Chunk {done}/{total}", unit="chunks")
 
-        key = (id(tr.lm.model), spec, hashlib.sha1(clip.samples.tobytes()).hexdigest())
+        adapter = self.adapter_for(adapter)
+        key = (id(tr.lm), adapter, spec, hashlib.sha1(clip.samples.tobytes()).hexdigest())
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
-        res = tr.run([clip], spec, progress=tick)[0]
+        res = tr.run([clip], spec, progress=tick, adapter=adapter)[0]
         if not res.ok:
             raise gr.Error(res.error or "Failed.", title="Transcription failed")
         self.cache[key] = res
@@ -107,18 +130,18 @@ def _text_or_note(res: Result) -> str:
     return res.text
 
 
-def transcribe(wb: Workbench, audio, language: str | None, progress=None):
+def transcribe(wb: Workbench, audio, language: str | None, adapter: str | None = None, progress=None):
     spec = TaskSpec("asr", language=language or None)
-    res = wb.run(audio, spec, progress)
+    res = wb.run(audio, spec, progress, adapter)
     return _text_or_note(res), segments_table(res), wb.files_for(res)
 
 
-def translate(wb: Workbench, audio, source: str, target: str, progress=None):
+def translate(wb: Workbench, audio, source: str, target: str, adapter: str | None = None, progress=None):
     try:
         source, target = check_direction(source, target)
     except UnsupportedLanguageError as exc:
         raise gr.Error(str(exc), title="Unsupported direction") from None
-    res = wb.run(audio, TaskSpec("ast", language=source, target=target), progress)
+    res = wb.run(audio, TaskSpec("ast", language=source, target=target), progress, adapter)
     return _text_or_note(res), segments_table(res), wb.files_for(res)
 
 
@@ -142,10 +165,10 @@ def highlight_html(text: str, keywords: tuple[str, ...]) -> str:
     return f"<div class='transcript'>{body}</div>"
 
 
-def keyword_compare(wb: Workbench, audio, keywords_text: str, language: str | None = None, progress=None):
+def keyword_compare(wb: Workbench, audio, keywords_text: str, adapter: str | None = None, progress=None):
     kws = parse_keywords(keywords_text)
-    plain = wb.run(audio, TaskSpec("asr", language=language or None), progress)
-    biased = wb.run(audio, TaskSpec("asr_keywords", language=language or None, keywords=kws), progress)
+    plain = wb.run(audio, TaskSpec("asr"), progress, adapter)
+    biased = wb.run(audio, TaskSpec("asr_keywords", keywords=kws), progress, adapter)
     found_plain, found_biased = found_keywords(plain.text, kws), found_keywords(biased.text, kws)
     summary = (f"**Without keywords:** {len(found_plain)}/{len(kws)} found"
                f"{' — ' + ', '.join(found_plain) if found_plain else ''}  \n"

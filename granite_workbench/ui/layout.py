@@ -9,6 +9,7 @@ import gradio as gr
 from ..languages import ASR_LANGUAGES, LANGUAGES, TRANSLATION_DIRECTIONS, sources, targets_for
 from ..loading import DEFAULT_MODEL_ID
 from . import callbacks as cb
+from .adapter_tabs import build_adapters_tab, build_train_tab, model_selector
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "examples"
 NOTEBOOKS = "https://github.com/ibm-granite-community/granite-speech-workbench/tree/main/notebooks"
@@ -62,8 +63,10 @@ def build_demo(wb: cb.Workbench) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=5):
                         t_audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
-                        t_lang = gr.Dropdown([("Detect automatically", "")] + LANG_CHOICES, value="",
-                                             label="Spoken language")
+                        with gr.Row():
+                            t_lang = gr.Dropdown([("Detect automatically", "")] + LANG_CHOICES, value="",
+                                                 label="Spoken language")
+                            t_model = model_selector(wb, "model-transcribe")
                         t_btn = gr.Button("Transcribe", variant="primary")
                         if examples:
                             gr.Examples([[e["path"], e["language"] if e["language"] in ASR_LANGUAGES else ""]
@@ -89,6 +92,7 @@ def build_demo(wb: cb.Workbench) -> gr.Blocks:
                                                 # choices follow the source; the API may send any target and
                                                 # an unsupported one gets the callback's clear refusal
                                                 allow_custom_value=True)
+                        s_model = model_selector(wb, "model-translate")
                         s_btn = gr.Button("Translate", variant="primary")
                         if examples:
                             gr.Examples([[e["path"], e["language"]] for e in examples if e["language"] in sources()],
@@ -105,6 +109,7 @@ def build_demo(wb: cb.Workbench) -> gr.Blocks:
                         k_audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
                         k_words = gr.Textbox(label="Keywords", elem_id="keywords-input", placeholder="metoprolol, atorvastatin, ...",
                                              info="Names and terms you expect, comma-separated (up to 50).")
+                        k_model = model_selector(wb, "model-keywords")
                         k_btn = gr.Button("Compare without / with keywords", variant="primary")
                         kw_examples = [[e["path"], ", ".join(e["keywords"])] for e in examples if e["keywords"]]
                         if kw_examples:
@@ -119,26 +124,29 @@ def build_demo(wb: cb.Workbench) -> gr.Blocks:
                                 gr.Markdown("**With keywords**")
                                 k_biased = gr.HTML(elem_id="kw-biased", value="<div class='transcript muted'>—</div>")
 
+            build_adapters_tab(wb, [t_model, s_model, k_model])
+            build_train_tab(wb)
+
             with gr.Tab("About", id="about", elem_id="tab-about"):
                 gr.Markdown(about_markdown(wb))
 
-        def do_transcribe(audio, language, progress=gr.Progress()):
-            return cb.transcribe(wb, audio, language, progress)
+        def do_transcribe(audio, language, model=cb.BASE, progress=gr.Progress()):
+            return cb.transcribe(wb, audio, language, model, progress)
 
-        def do_translate(audio, source, target, progress=gr.Progress()):
-            return cb.translate(wb, audio, source, target, progress)
+        def do_translate(audio, source, target, model=cb.BASE, progress=gr.Progress()):
+            return cb.translate(wb, audio, source, target, model, progress)
 
-        def do_keywords(audio, keywords, progress=gr.Progress()):
-            return cb.keyword_compare(wb, audio, keywords, None, progress)
+        def do_keywords(audio, keywords, model=cb.BASE, progress=gr.Progress()):
+            return cb.keyword_compare(wb, audio, keywords, model, progress)
 
         def update_targets(source):
             choices = [(f"{LANGUAGES[c].name} ({c})", c) for c in targets_for(source)]
             return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
-        t_btn.click(cb.gpu(do_transcribe), [t_audio, t_lang], [t_text, t_segs, t_files], api_name="transcribe")
-        s_btn.click(cb.gpu(do_translate), [s_audio, s_src, s_tgt], [s_text, s_segs, s_files], api_name="translate")
+        t_btn.click(cb.gpu(do_transcribe), [t_audio, t_lang, t_model], [t_text, t_segs, t_files], api_name="transcribe")
+        s_btn.click(cb.gpu(do_translate), [s_audio, s_src, s_tgt, s_model], [s_text, s_segs, s_files], api_name="translate")
         s_src.change(update_targets, s_src, s_tgt, api_name=False)
-        k_btn.click(cb.gpu(do_keywords), [k_audio, k_words], [k_plain, k_biased, k_summary],
+        k_btn.click(cb.gpu(do_keywords), [k_audio, k_words, k_model], [k_plain, k_biased, k_summary],
                     api_name="keyword_compare")
         poll = dict(fn=lambda: gr.Timer(active=True), outputs=timer, api_name=False)
         load_btn.click(lambda m: cb.load_model_action(wb, m), model_box, status, api_name="load_model").then(**poll)

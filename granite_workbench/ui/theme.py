@@ -20,6 +20,8 @@ CSS = """
               border: 1px solid var(--border-color-primary); border-radius: 10px;
               background: var(--background-fill-secondary); }
 mark.kw { background: #ffd8a8; color: #1b1b1b; padding: 0 3px; border-radius: 4px; font-weight: 600; }
+del.diff { background: #ffd7d9; color: #750e13; text-decoration: line-through; padding: 0 2px; border-radius: 3px; }
+ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 0 2px; border-radius: 3px; }
 .muted { color: var(--body-text-color-subdued); }
 footer { display: none !important; }
 """

@@ -1,0 +1,153 @@
+"""Adapters and training through the running demo, with gradio_client (tiny model)."""
+import json
+import random
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import PHRASES
+from ui_helpers import DemoServer
+
+pytestmark = pytest.mark.slow
+CLIP = str(PHRASES.parent / "phrase00.flac")
+A, B = "phrases-step-000300", "phrases-step-000150"
+
+
+@pytest.fixture(scope="module")
+def root(trained_adapter, tmp_path_factory):
+    run, _ = trained_adapter
+    root = tmp_path_factory.mktemp("ckpts")
+    shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
+    pickled = root / "pickled" / "step-000001"
+    shutil.copytree(root / "phrases" / "step-000300", pickled)
+    (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
+    other = root / "other-base" / "step-000001"
+    shutil.copytree(root / "phrases" / "step-000300", other)
+    meta = json.loads((other / "workbench.json").read_text())
+    meta["signature"]["hidden_size"] = 2048
+    (other / "workbench.json").write_text(json.dumps(meta))
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dir, root):
+    with DemoServer("--model", str(tiny_dir), "--checkpoints", str(root), "--concurrency", "4") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    c = Client(server.url, verbose=False)
+    server.wait_ready(c)
+    return c
+
+
+def ids(client):
+    return [row[0] for row in client.predict(api_name="/list_adapters")["data"]]
+
+
+def transcribe(client, clip, model):
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(clip), "en", model, api_name="/transcribe")[0]
+
+
+def test_hot_load_changes_the_output(client):
+    assert "phrases/step-000300" in ids(client)
+    before = transcribe(client, CLIP, "base")
+    msg = client.predict("phrases/step-000300", api_name="/load_adapter")
+    assert f"Loaded **{A}**" in msg
+    assert transcribe(client, CLIP, A) == "turn on the kitchen lights" != before
+    assert transcribe(client, CLIP, "base") == before
+    loaded = client.predict(api_name="/loaded_adapters")["data"]
+    assert [r[0] for r in loaded] == [A]
+
+
+def test_compare_view_marks_differences(client):
+    from gradio_client import handle_file
+
+    client.predict("phrases/step-000300", api_name="/load_adapter")
+    base_html, adapted_html, summary = client.predict(handle_file(CLIP), A, "en", api_name="/compare")
+    assert "<ins class='diff'>" in adapted_html and "<del class='diff'>" in base_html
+    assert "word(s) differ" in summary
+
+
+def test_many_clients_each_get_their_adapter(client):
+    from gradio_client import Client
+
+    client.predict("phrases/step-000300", api_name="/load_adapter")
+    client.predict("phrases/step-000150", api_name="/load_adapter")
+    clips = [str(PHRASES.parent / f"phrase{i:02d}.flac") for i in range(4)]
+    expected = {m: [transcribe(client, c, m) for c in clips] for m in ("base", A, B)}
+    assert expected[A] != expected[B] != expected["base"]
+    url = client.src
+
+    def one(i):
+        rng = random.Random(i)
+        m, k = rng.choice(list(expected)), rng.randrange(len(clips))
+        c = Client(url, verbose=False)
+        return m, k, transcribe(c, clips[k], m)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(24)))
+    assert [a for a in answers if a[2] != expected[a[0]][a[1]]] == []
+
+
+def test_checkpoint_written_while_running_appears(client, root):
+    tmp = root / "later" / ".tmp-step-000007"
+    shutil.copytree(root / "phrases" / "step-000150", tmp)
+    tmp.rename(root / "later" / "step-000007")
+    deadline = time.time() + 10
+    while time.time() < deadline and "later/step-000007" not in ids(client):
+        time.sleep(0.5)
+    assert "later/step-000007" in ids(client)
+
+
+@pytest.mark.parametrize("bad,msg", [
+    ("../../../etc", "not inside the checkpoints folder"),
+    ("/etc/passwd", "not inside the checkpoints folder"),
+    ("pickled/step-000001", "No complete adapter"),
+    ("other-base/step-000001", "different base model"),
+    ("phrases/nothing", "No complete adapter"),
+])
+def test_refusals(client, bad, msg):
+    with pytest.raises(Exception, match=msg):
+        client.predict(bad, api_name="/load_adapter")
+    assert transcribe(client, CLIP, "base")  # still serving
+
+
+def test_unknown_adapter_in_a_task_is_refused(client):
+    with pytest.raises(Exception, match="is not loaded"):
+        transcribe(client, CLIP, "nope")
+
+
+def test_train_tab_runs_one_job_and_its_checkpoint_appears(client):
+    status = client.predict("data/phrases/train.jsonl", None, "cpu_smoke.yaml", 20, api_name="/start_training")
+    assert "Started **ui-" in status
+    run = status.split("**")[1]
+    with pytest.raises(Exception, match="already going"):
+        client.predict("data/phrases/train.jsonl", None, "cpu_smoke.yaml", 20, api_name="/start_training")
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        st = client.predict(api_name="/training_status")
+        if "finished" in st or "failed" in st:
+            break
+        time.sleep(1)
+    assert "finished, step 20" in st, st
+    deadline = time.time() + 10
+    while time.time() < deadline and f"{run}/step-000020" not in ids(client):
+        time.sleep(0.5)
+    assert f"{run}/step-000020" in ids(client)
+    with pytest.raises(Exception, match="No fine-tuning run is going"):
+        client.predict(api_name="/stop_training")
+
+
+def test_training_can_be_stopped(client):
+    client.predict("data/phrases/train.jsonl", None, "cpu_smoke.yaml", 5000, api_name="/start_training")
+    time.sleep(3)
+    assert "Stopped" in client.predict(api_name="/stop_training")
+    assert "stopped" in client.predict(api_name="/training_status")

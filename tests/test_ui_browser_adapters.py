@@ -1,0 +1,90 @@
+"""Adapters and Train tabs in headless Chromium: load an adapter, use it, start a run and see its curves."""
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PHRASES
+from test_ui_browser import ARGS, CHROMIUM, upload, wait_text
+from ui_helpers import DemoServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+OUT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+@pytest.fixture(scope="module")
+def page(tiny_dir, trained_adapter, tmp_path_factory):
+    pw = pytest.importorskip("playwright.sync_api")
+    run, _ = trained_adapter
+    root = tmp_path_factory.mktemp("ckpt-browser")
+    shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
+    with DemoServer("--model", str(tiny_dir), "--checkpoints", str(root)) as srv, pw.sync_playwright() as p:
+        from gradio_client import Client
+
+        srv.wait_ready(Client(srv.url, verbose=False))
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+        pg.set_default_timeout(60_000)
+        pg.goto(srv.url)
+        pg.get_by_text("Granite Speech Workbench").first.wait_for()
+        yield pg
+        browser.close()
+
+
+def wait_contains(page, selector, text, timeout=60_000):
+    try:
+        page.wait_for_function(f"() => document.querySelector('{selector}')?.innerText.includes('{text}')",
+                               timeout=timeout)
+    except Exception:
+        page.screenshot(path=str(OUT / f"failed-{selector.strip('#')}.png"), full_page=True)
+        shown = page.evaluate(f"() => document.querySelector('{selector}')?.innerText")
+        raise AssertionError(f"{selector} never showed {text!r}; it shows {shown!r}") from None
+
+
+def choose(page, dropdown, option):
+    page.locator(f"{dropdown} input").click()
+    page.locator(f"{dropdown} [role=option]").filter(has_text=option).first.click()
+
+
+def test_adapters_tab_load_and_use(page, out_dir):
+    page.get_by_role("tab", name="Adapters").click()
+    wait_contains(page, "#available", "phrases/step-000300")
+    choose(page, "#pick-checkpoint", "phrases/step-000300")
+    page.get_by_role("button", name="Load adapter").click()
+    wait_contains(page, "#adapter-message", "Loaded")
+    wait_contains(page, "#loaded", "phrases-step-000300")
+    # compare view
+    tab = page.locator("#tab-adapters")
+    upload(page, tab, str(PHRASES.parent / "phrase00.flac"))
+    choose(page, "#compare-adapter", "phrases-step-000300")
+    tab.get_by_role("button", name="Compare", exact=True).click()
+    wait_contains(page, "#compare-summary", "differ")
+    assert "turn on the kitchen lights" in page.locator("#compare-adapted").inner_text()
+    page.screenshot(path=str(out_dir / "tab-adapters.png"), full_page=True)
+    # the adapter is offered on the Transcribe tab and gives the learned text
+    page.get_by_role("tab", name="Transcribe").click()
+    tab = page.locator("#tab-transcribe")
+    upload(page, tab, str(PHRASES.parent / "phrase00.flac"))
+    choose(page, "#model-transcribe", "phrases-step-000300")
+    page.get_by_role("button", name="Transcribe", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#transcript textarea')?.value === "
+                           "'turn on the kitchen lights'", timeout=60_000)
+    assert wait_text(page, "#transcript") == "turn on the kitchen lights"
+
+
+def test_train_tab_runs_and_plots(page, out_dir):
+    page.get_by_role("tab", name="Train").click()
+    tab = page.locator("#tab-train")
+    tab.get_by_label("Steps (empty: the config's)").fill("30")
+    tab.get_by_role("button", name="Start fine-tuning").click()
+    wait_contains(page, "#train-status", "Started")
+    deadline = time.time() + 180
+    while time.time() < deadline and "finished" not in page.locator("#train-status").inner_text():
+        time.sleep(1)
+    assert "finished, step 30" in page.locator("#train-status").inner_text()
+    page.wait_for_timeout(2500)  # one more refresh of the plots
+    assert page.locator("#loss-plot canvas, #loss-plot svg").count() >= 1
+    page.screenshot(path=str(out_dir / "tab-train.png"), full_page=True)
+    page.get_by_role("tab", name="Adapters").click()
+    wait_contains(page, "#available", "/step-000030", timeout=15_000)
