@@ -7,9 +7,7 @@ The same script runs on CPU, one GPU, several GPUs and several nodes: accelerate
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,8 +18,7 @@ import torch
 
 from granite_workbench.adapters import model_signature
 from granite_workbench.loading import ModelLoadError
-from granite_workbench.metrics import (CHAR_LANGUAGES, ErrorCounts, KeywordCounts, bleu, char_errors, chrf,
-                                       keyword_counts, word_errors)
+from granite_workbench.evaluation import score
 from granite_workbench.transcribe import Transcriber
 
 from . import checkpoint as ckpt
@@ -152,7 +149,8 @@ def train(state: State) -> str:
 
     cfg, acc, model = state.cfg, state.accelerator, state.model
     bar = tqdm(total=cfg.max_steps, initial=state.step, desc="fine-tuning", unit="step",
-               disable=not acc.is_main_process, file=sys.stderr)
+               disable=not acc.is_main_process, file=sys.stderr,
+               mininterval=0.2 if sys.stderr.isatty() else 5.0)  # logs and CI get a line every 5 s
     model.train()
     freeze_encoder_mode(acc.unwrap_model(model))
     if state.resume_rng is not None:
@@ -273,39 +271,6 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
                                                                        else r.load() for r in subset], specs)
     metrics.update(score(subset, specs, [res.text for res in results]))
     return metrics
-
-
-def score(rows: list[Row], specs, hyps: list[str]) -> dict[str, float]:
-    """Corpus metrics over mixed rows: WER/CER over ASR rows, BLEU/chrF per target averaged, keyword measures."""
-    words, chars, kw = ErrorCounts(), ErrorCounts(), KeywordCounts()
-    by_target: dict[str, tuple[list[str], list[str]]] = {}
-    n_asr = n_kw = 0
-    for row, spec, hyp in zip(rows, specs, hyps):
-        if spec.task == "ast":
-            refs, outs = by_target.setdefault(spec.target, ([], []))
-            refs.append(row.text)
-            outs.append(hyp)
-            continue
-        n_asr += 1
-        if row.language in CHAR_LANGUAGES:
-            chars += char_errors(row.text, hyp, row.language)
-        else:
-            words += word_errors(row.text, hyp, row.language)
-            chars += char_errors(row.text, hyp, row.language)
-        if spec.task == "asr_keywords":
-            n_kw += 1
-            kw += keyword_counts(row.text, hyp, spec.keywords, row.language)
-    out: dict[str, float] = {}
-    if n_asr:
-        out["wer"] = words.rate if words.ref_len else chars.rate
-        out["cer"] = chars.rate
-    if by_target:
-        out["bleu"] = sum(bleu(r, h, t) for t, (r, h) in by_target.items()) / len(by_target)
-        out["chrf"] = sum(chrf(r, h) for r, h in by_target.values()) / len(by_target)
-    if n_kw:
-        out.update({"keyword_recall": kw.recall, "keyword_precision": kw.precision, "b_wer": kw.biased.rate,
-                    "u_wer": kw.unbiased.rate})
-    return out
 
 
 def save_checkpoint(state: State, metrics: dict[str, float]) -> Path | None:

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 
 from .audio import SAMPLE_RATE, Audio
 

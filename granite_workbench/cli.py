@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="granite-wb", description="Granite Speech Workbench: speech recognition and translation with "
         "IBM Granite 4.0 1B Speech.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{transcribe,translate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{transcribe,translate,evaluate}")
     for name, help_text in (("transcribe", "speech to text in the spoken language (ASR)"),
                             ("translate", "speech in one language to text in another")):
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
@@ -58,11 +58,74 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-new-tokens", type=int, default=200)
         p.add_argument("--num-beams", type=int, default=1)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+    e = sub.add_parser("evaluate", help="base model vs adapters on a manifest: WER/CER, BLEU, keyword recall",
+                       description="Evaluate the base model and zero or more adapters on a manifest (JSONL/CSV) or "
+                       "a Hugging Face dataset; writes utterances.jsonl, summary.json, report.md and charts.")
+    e.add_argument("manifest", help="JSONL/CSV manifest, or a dataset (saved folder, audiofolder:DIR, hub id)")
+    e.add_argument("--split", default="test", help="dataset split (datasets only)")
+    e.add_argument("--adapter", action="append", default=[], help="adapter folder; repeat for several")
+    e.add_argument("--no-base", action="store_true", help="leave the base model out")
+    e.add_argument("--model", default=None, help=f"default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID}")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--dtype", default="auto", choices=DTYPES)
+    e.add_argument("--out-dir", required=True, type=Path, help="where the report goes")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--max-new-tokens", type=int, default=200)
+    e.add_argument("--limit", type=int, default=0, help="evaluate only the first N rows")
+    e.add_argument("--quiet", action="store_true")
     return parser
+
+
+def evaluate_main(args) -> int:
+    from tqdm import tqdm
+
+    from .adapters import AdapterError, runtime_for
+    from .evaluation import BASE, run_evaluation, write_report
+    from .loading import load_model
+    from .manifest import DataError, read_dataset, read_manifest, validate
+
+    try:
+        lm = load_model(args.model, device=args.device, dtype=args.dtype)
+        systems = [] if args.no_base else [BASE]
+        for folder in args.adapter:
+            systems.append(runtime_for(lm).load(folder))
+        if not systems:
+            raise ValueError("Nothing to evaluate: give --adapter or drop --no-base.")
+        src = Path(args.manifest)
+        rows = read_manifest(src) if src.suffix.lower() in (".jsonl", ".csv") else read_dataset(args.manifest,
+                                                                                                  args.split)
+    except (ModelLoadError, AdapterError, DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = rows[: args.limit] if args.limit else rows
+    good, report = validate(rows, lm.tokenizer, source=str(args.manifest), max_audio_seconds=3 * 3600,
+                            max_label_tokens=10_000)
+    if report.problems:
+        print(report.summary(), file=sys.stderr)
+    print(f"model: {lm.describe()}; systems: {', '.join(systems)}; {len(good)} utterances", file=sys.stderr)
+    bar = tqdm(total=len(good) * len(systems), unit="utt", desc="evaluate", disable=args.quiet, file=sys.stderr)
+
+    def progress(done, total):
+        bar.n = done
+        bar.refresh()
+
+    result = run_evaluation(lm, good, systems, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                            progress=progress)
+    bar.close()
+    paths = write_report(result, args.out_dir, title=f"Evaluation of {Path(str(args.manifest)).name}")
+    overall = result.summary["all"]
+    for s in systems:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in overall[s].items() if k not in ("utterances", "failed"))
+        print(f"{s}: {shown}", file=sys.stderr)
+    print(f"report: {paths['report']}", file=sys.stderr)
+    failed = sum(overall[s]["failed"] for s in systems) + len(report.problems)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "evaluate":
+        return evaluate_main(args)
     formats = list(FORMATS) if args.format == "all" else [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad:

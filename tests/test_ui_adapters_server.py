@@ -151,3 +151,16 @@ def test_training_can_be_stopped(client):
     time.sleep(3)
     assert "Stopped" in client.predict(api_name="/stop_training")
     assert "stopped" in client.predict(api_name="/training_status")
+
+
+def test_evaluate_endpoint_base_vs_adapter(client):
+    client.predict("phrases/step-000300", api_name="/load_adapter")
+    note, table, chart, deltas, worst, files = client.predict(
+        "data/phrases/train.jsonl", None, ["base", A], 6, api_name="/evaluate")
+    assert note.startswith("6 utterances × 2 systems")
+    rows = {(r[0], r[1]): r for r in table["data"]}
+    assert rows[("asr en", A)][2] <= 10 < rows[("asr en", "base")][2]  # WER % columns
+    assert chart and deltas and "worst utterances" in worst
+    assert sorted(f.rsplit("/", 1)[1] for f in files) == ["report.md", "summary.json", "utterances.jsonl"]
+    with pytest.raises(Exception, match="not loaded"):
+        client.predict("data/phrases/train.jsonl", None, ["nope"], 2, api_name="/evaluate")

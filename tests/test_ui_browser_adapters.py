@@ -43,8 +43,17 @@ def wait_contains(page, selector, text, timeout=60_000):
 
 
 def choose(page, dropdown, option):
-    page.locator(f"{dropdown} input").click()
-    page.locator(f"{dropdown} [role=option]").filter(has_text=option).first.click()
+    for _ in range(3):  # a periodic refresh of the choices can close an open list: open it again
+        page.locator(f"{dropdown} input").click()
+        try:
+            page.locator(f"{dropdown} [role=option]").filter(has_text=option).first.click(timeout=5_000)
+            return
+        except Exception:
+            pass
+    else:
+        page.screenshot(path=str(OUT / f"failed-{dropdown.strip('#')}.png"), full_page=True)
+        shown = page.evaluate(f"() => [...document.querySelectorAll('{dropdown} [role=option]')].map(o => o.innerText)")
+        raise AssertionError(f"{dropdown} does not offer {option!r}; it offers {shown}") from None
 
 
 def test_adapters_tab_load_and_use(page, out_dir):
@@ -71,6 +80,19 @@ def test_adapters_tab_load_and_use(page, out_dir):
     page.wait_for_function("() => document.querySelector('#transcript textarea')?.value === "
                            "'turn on the kitchen lights'", timeout=60_000)
     assert wait_text(page, "#transcript") == "turn on the kitchen lights"
+
+
+def test_evaluate_tab(page, out_dir):
+    page.get_by_role("tab", name="Evaluate").click()
+    tab = page.locator("#tab-evaluate")
+    page.wait_for_timeout(3500)  # the systems list picks up the loaded adapter
+    choose(page, "#eval-systems", "phrases-step-000300")
+    tab.get_by_label("Only the first N rows (empty: all)").fill("8")
+    tab.get_by_role("button", name="Evaluate", exact=True).click()
+    wait_contains(page, "#eval-note", "8 utterances")
+    wait_contains(page, "#eval-worst", "worst utterances")
+    assert page.locator("#eval-chart img").count() == 1
+    page.screenshot(path=str(out_dir / "tab-evaluate.png"), full_page=True)
 
 
 def test_train_tab_runs_and_plots(page, out_dir):

@@ -19,7 +19,7 @@ import gradio as gr
 from ..audio import AudioError, load_audio
 from ..keywords import found_keywords, keyword_spans
 from ..languages import UnsupportedLanguageError, check_direction
-from ..adapters import AdapterError, runtime_for
+from ..adapters import runtime_for
 from ..prompts import TaskSpec, clean_keywords
 from ..registry import AdapterRegistry
 from ..service import ModelNotReady, ModelService

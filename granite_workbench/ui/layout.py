@@ -10,6 +10,7 @@ from ..languages import ASR_LANGUAGES, LANGUAGES, TRANSLATION_DIRECTIONS, source
 from ..loading import DEFAULT_MODEL_ID
 from . import callbacks as cb
 from .adapter_tabs import build_adapters_tab, build_train_tab, model_selector
+from .evaluate_tab import build_evaluate_tab
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "examples"
 NOTEBOOKS = "https://github.com/ibm-granite-community/granite-speech-workbench/tree/main/notebooks"
@@ -36,6 +37,9 @@ model (conformer encoder, Q-Former projector, Granite 4.0 1B language model), Ap
 | **Transcribe** | Speech to text in {", ".join(LANGUAGES[c].name for c in ASR_LANGUAGES)}. Long recordings are split at pauses (voice activity detection) and stitched back with timestamps; download as txt, srt, vtt or json. |
 | **Translate** | Speech in one language to text in another: {directions}. |
 | **Keyword biasing** | Give the names and jargon you expect; the same clip is transcribed without and with the list, side by side, with the keywords highlighted and counted. |
+| **Adapters** | Fine-tuned LoRA checkpoints from the checkpoints folder: load them on the live model, pick them in any tab, compare with the base model. |
+| **Train** | Fine-tune on a manifest in a separate process and watch loss and evaluation curves; checkpoints appear in Adapters. |
+| **Evaluate** | Base vs adapters on a manifest: WER / CER, BLEU, keyword recall, charts and the worst utterances. |
 
 Audio longer than {wb.max_audio_seconds / 60:.0f} minutes is refused in this demo (the CLI takes up to 3 hours).
 Fine-tune the model on your own domain with the notebooks: [{NOTEBOOKS}]({NOTEBOOKS}).
@@ -126,6 +130,7 @@ def build_demo(wb: cb.Workbench) -> gr.Blocks:
 
             build_adapters_tab(wb, [t_model, s_model, k_model])
             build_train_tab(wb)
+            build_evaluate_tab(wb)
 
             with gr.Tab("About", id="about", elem_id="tab-about"):
                 gr.Markdown(about_markdown(wb))

@@ -22,6 +22,7 @@ CSS = """
 mark.kw { background: #ffd8a8; color: #1b1b1b; padding: 0 3px; border-radius: 4px; font-weight: 600; }
 del.diff { background: #ffd7d9; color: #750e13; text-decoration: line-through; padding: 0 2px; border-radius: 3px; }
 ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 0 2px; border-radius: 3px; }
+.worst { margin: 8px 0 14px; } .worst .pair { display: grid; grid-template-columns: 90px 1fr; gap: 4px 10px; margin-top: 4px; }
 .muted { color: var(--body-text-color-subdued); }
 footer { display: none !important; }
 """

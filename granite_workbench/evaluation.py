@@ -1,0 +1,265 @@
+"""Evaluation: base vs adapters on a manifest, in one run — per-utterance results, summary, report, charts.
+
+    python -m granite_workbench evaluate data/phrases/train.jsonl --adapter checkpoints/run/step-000300 \\
+        --out-dir reports/phrases
+
+Writes `utterances.jsonl` (reference, each system's hypothesis and errors), `summary.json`, `report.md`
+(a table per task and language) and PNG charts (metric per system; per-utterance error change).
+The same `score()` computes the metrics logged during fine-tuning, so the numbers agree everywhere.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .manifest import Row
+from .metrics import (CHAR_LANGUAGES, ErrorCounts, KeywordCounts, bleu, char_errors, chrf, keyword_counts,
+                      primary_metric, word_errors)
+from .prompts import TaskSpec
+
+BASE = "base"
+LOWER_IS_BETTER = {"wer", "cer", "b_wer", "u_wer", "eval_loss"}
+
+
+def row_spec(row: Row, keywords: Sequence[str] | None = None) -> TaskSpec:
+    return row.spec(keywords)
+
+
+def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -> dict[str, float]:
+    """Corpus metrics over mixed rows: WER/CER over ASR rows (CER for ja/zh), BLEU/chrF per target
+    language averaged, keyword recall/precision and B-WER/U-WER over keyword-biased rows."""
+    words, chars, kw = ErrorCounts(), ErrorCounts(), KeywordCounts()
+    by_target: dict[str, tuple[list[str], list[str]]] = {}
+    n_asr = n_kw = 0
+    for row, spec, hyp in zip(rows, specs, hyps):
+        if spec.task == "ast":
+            refs, outs = by_target.setdefault(spec.target, ([], []))
+            refs.append(row.text)
+            outs.append(hyp)
+            continue
+        n_asr += 1
+        chars += char_errors(row.text, hyp, row.language)
+        if row.language not in CHAR_LANGUAGES:
+            words += word_errors(row.text, hyp, row.language)
+        if spec.task == "asr_keywords":
+            n_kw += 1
+            kw += keyword_counts(row.text, hyp, spec.keywords, row.language)
+    out: dict[str, float] = {}
+    if n_asr:
+        out["wer"] = words.rate if words.ref_len else chars.rate
+        out["cer"] = chars.rate
+    if by_target:
+        out["bleu"] = sum(bleu(r, h, t) for t, (r, h) in by_target.items()) / len(by_target)
+        out["chrf"] = sum(chrf(r, h) for r, h in by_target.values()) / len(by_target)
+    if n_kw:
+        out.update({"keyword_recall": kw.recall, "keyword_precision": kw.precision, "b_wer": kw.biased.rate,
+                    "u_wer": kw.unbiased.rate})
+    return out
+
+
+def utterance_error(row: Row, spec: TaskSpec, hyp: str) -> dict[str, Any]:
+    """One utterance's errors: word/char error counts and rate (ASR), chrF (translation), keywords."""
+    if spec.task == "ast":
+        return {"chrf": chrf([row.text], [hyp]), "error": 1 - chrf([row.text], [hyp]) / 100}
+    counts = char_errors(row.text, hyp, row.language) if row.language in CHAR_LANGUAGES else \
+        word_errors(row.text, hyp, row.language)
+    out = {"errors": counts.errors, "ref_len": counts.ref_len, "error": counts.rate}
+    if spec.task == "asr_keywords":
+        k = keyword_counts(row.text, hyp, spec.keywords, row.language)
+        out.update({"keywords_in_reference": k.in_reference, "keywords_matched": k.matched})
+    return out
+
+
+def group_key(row: Row, spec: TaskSpec) -> str:
+    return f"{spec.task} {row.language}->{spec.target}" if spec.task == "ast" else f"{spec.task} {row.language}"
+
+
+@dataclass
+class EvalResult:
+    systems: list[str]
+    rows: list[Row]
+    specs: list[TaskSpec]
+    hyps: dict[str, list[str | None]]  # system -> hypothesis per row (None: failed)
+    errors: dict[str, list[str | None]]  # system -> failure reason per row
+    summary: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # group -> system -> metrics
+
+    def utterances(self) -> list[dict[str, Any]]:
+        out = []
+        for i, (row, spec) in enumerate(zip(self.rows, self.specs)):
+            entry = {"line": row.line, "audio": str(row.audio), "task": spec.task, "language": row.language,
+                     "target": spec.target, "keywords": list(spec.keywords), "reference": row.text, "systems": {}}
+            for s in self.systems:
+                hyp = self.hyps[s][i]
+                entry["systems"][s] = ({"hypothesis": hyp, **utterance_error(row, spec, hyp)} if hyp is not None
+                                       else {"hypothesis": None, "failed": self.errors[s][i]})
+            out.append(entry)
+        return out
+
+    def worst(self, system: str, n: int = 5) -> list[dict[str, Any]]:
+        """The utterances where `system` did worst (highest error; error-free ones are left out)."""
+        utts = [u for u in self.utterances() if u["systems"][system].get("hypothesis") is not None
+                and u["systems"][system]["error"] > 0]
+        return sorted(utts, key=lambda u: -u["systems"][system]["error"])[:n]
+
+
+def run_evaluation(lm, rows: Sequence[Row], systems: Sequence[str], *, batch_size: int = 8,
+                   max_new_tokens: int = 200, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Transcribe/translate every row with every system (BASE or a loaded adapter name) and score them."""
+    from .transcribe import Transcriber
+
+    rows = list(rows)
+    specs = [row_spec(r) for r in rows]
+    tr = Transcriber(lm, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    hyps: dict[str, list[str | None]] = {}
+    errors: dict[str, list[str | None]] = {}
+    total = len(rows) * len(systems)
+    for k, system in enumerate(systems):
+        tick = (lambda d, t, k=k: progress(k * len(rows) + round(d * len(rows) / max(t, 1)), total)) \
+            if progress else None
+        results = tr.run([_clip(r) for r in rows], specs, adapter=None if system == BASE else system,
+                         progress=tick, names=[_name(r) for r in rows])
+        hyps[system] = [res.text if res.ok else None for res in results]
+        errors[system] = [res.error for res in results]
+    result = EvalResult(list(systems), rows, specs, hyps, errors)
+    groups: dict[str, list[int]] = {}
+    for i, (row, spec) in enumerate(zip(rows, specs)):
+        groups.setdefault(group_key(row, spec), []).append(i)
+    groups["all"] = list(range(len(rows)))
+    for name, idx in groups.items():
+        result.summary[name] = {}
+        for s in systems:
+            ok = [i for i in idx if hyps[s][i] is not None]
+            metrics = score([rows[i] for i in ok], [specs[i] for i in ok], [hyps[s][i] for i in ok])
+            result.summary[name][s] = {**metrics, "utterances": len(ok), "failed": len(idx) - len(ok)}
+    return result
+
+
+def _clip(row: Row):
+    if isinstance(row.audio, dict):
+        return row.audio.get("bytes") or row.audio.get("path")
+    return row.audio
+
+
+def _name(row: Row) -> str:
+    return f"line{row.line}:{Path(str(_clip(row)) if not isinstance(_clip(row), bytes) else 'audio').name}"
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+def _fmt(metric: str, value: float) -> str:
+    if metric in ("bleu", "chrf"):
+        return f"{value:.1f}"
+    return f"{100 * value:.1f}%"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return "".join(c for c in text if c.isprintable()).replace("|", "\\|")
+
+
+def report_markdown(result: EvalResult, title: str = "Evaluation") -> str:
+    lines = [f"# {title}", "", f"Systems: {', '.join(result.systems)}. Utterances: {len(result.rows)}.", ""]
+    for group, per_system in result.summary.items():
+        metrics = [m for m in ("wer", "cer", "bleu", "chrf", "keyword_recall", "keyword_precision", "b_wer", "u_wer")
+                   if any(m in v for v in per_system.values())]
+        if not metrics:
+            continue
+        lines += [f"## {group}", "", "| system | " + " | ".join(metrics) + " | utterances | failed |",
+                  "|---|" + "---:|" * (len(metrics) + 2)]
+        for s, v in per_system.items():
+            lines.append(f"| {s} | " + " | ".join(_fmt(m, v[m]) if m in v else "—" for m in metrics)
+                         + f" | {v['utterances']} | {v['failed']} |")
+        lines.append("")
+    for s in result.systems:
+        worst = result.worst(s, 5)
+        if not worst:
+            continue
+        lines += [f"## Worst utterances: {s}", "", "| line | reference | hypothesis | error |", "|---|---|---|---:|"]
+        for u in worst:
+            r = u["systems"][s]
+            lines.append(f"| {u['line']} | {_cell(u['reference'])} | {_cell(r['hypothesis'])} | "
+                         f"{100 * r['error']:.0f}% |")
+        lines.append("")
+    failed = [(s, u["line"], u["systems"][s]["failed"]) for u in result.utterances() for s in result.systems
+              if u["systems"][s].get("hypothesis") is None]
+    if failed:
+        lines += ["## Failed clips", ""] + [f"- {s}, line {line}: {why}" for s, line, why in failed] + [""]
+    lines += ["Normalization: English as Whisper's English normalizer, other languages Whisper's basic "
+              "normalizer; Japanese and Chinese scored by characters. BLEU with sacrebleu (13a; zh; char for ja).", ""]
+    return "\n".join(lines)
+
+
+def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    groups = [g for g in result.summary if g != "all"] or ["all"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * len(result.systems)), 4))
+    width = 0.8 / len(result.systems)
+    colors = ["#8d8d8d", "#0f62fe", "#24a148", "#da1e28", "#8a3ffc"]
+    for k, s in enumerate(result.systems):
+        vals, labels = [], []
+        for g in groups:
+            task, lang = (g.split() + ["en"])[:2] if g != "all" else ("asr", "en")
+            metric = primary_metric(task, lang)
+            v = result.summary[g][s].get(metric)
+            vals.append(v * 100 if v is not None and metric != "bleu" else (v or 0))
+            labels.append(f"{g}\n({metric.upper()}{'' if metric == 'bleu' else ' %'})")
+        bars = ax.bar(np.arange(len(groups)) + k * width, vals, width, label=s, color=colors[k % len(colors)])
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.set_xticks(np.arange(len(groups)) + width * (len(result.systems) - 1) / 2, labels)
+    ax.set_title("Headline metric per system")
+    ax.set_ylabel("WER / CER in % (lower is better), BLEU (higher)", fontsize=8)
+    ax.legend()
+    ax.grid(axis="y", alpha=.3)
+    fig.tight_layout()
+    paths.append(out_dir / "metrics.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    if len(result.systems) > 1:
+        base = result.systems[0]
+        fig, axes = plt.subplots(1, len(result.systems) - 1, figsize=(7 * (len(result.systems) - 1), 4),
+                                 squeeze=False)
+        for ax, s in zip(axes[0], result.systems[1:]):
+            deltas = []
+            for u in result.utterances():
+                a, b = u["systems"][base], u["systems"][s]
+                if a.get("hypothesis") is not None and b.get("hypothesis") is not None:
+                    deltas.append(100 * (b["error"] - a["error"]))
+            deltas.sort()
+            ax.bar(range(len(deltas)), deltas, color=["#24a148" if d < 0 else "#da1e28" if d > 0 else "#8d8d8d"
+                                                      for d in deltas])
+            better = sum(d < 0 for d in deltas)
+            worse = sum(d > 0 for d in deltas)
+            ax.set_title(f"{s} vs {base}: per-utterance error change\n{better} better, {worse} worse, "
+                         f"{len(deltas) - better - worse} same")
+            ax.set_xlabel("utterances (sorted)")
+            ax.set_ylabel("error change (points)")
+            ax.axhline(0, color="black", lw=.8)
+            ax.grid(axis="y", alpha=.3)
+        fig.tight_layout()
+        paths.append(out_dir / "deltas.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
+
+
+def write_report(result: EvalResult, out_dir: str | Path, title: str = "Evaluation") -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"utterances": out_dir / "utterances.jsonl", "summary": out_dir / "summary.json",
+             "report": out_dir / "report.md"}
+    paths["utterances"].write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in result.utterances()))
+    paths["summary"].write_text(json.dumps({"systems": result.systems, "groups": result.summary}, indent=2) + "\n")
+    paths["report"].write_text(report_markdown(result, title))
+    for p in plot_charts(result, out_dir):
+        paths[p.stem] = p
+    return paths

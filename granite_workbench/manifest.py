@@ -1,0 +1,234 @@
+"""The manifest format (one place): JSONL / CSV rows and Hugging Face datasets, validated row by row.
+
+Used by fine-tuning (training and eval data), the evaluation command and the demo's Evaluate tab.
+
+Manifest rows (JSONL: one object per line; CSV: a header with these columns):
+    audio            path to the clip, relative to the manifest's folder (required)
+    text             the transcript (asr, asr_keywords) or the translation (ast) (required)
+    task             asr | ast | asr_keywords (default: the config's default_task)
+    language         spoken language (default: the config's default_language)
+    target_language  translation target (ast only)
+    keywords         list, or a string separated by '|' or ',' (asr_keywords; drawn from the text if absent)
+
+Validation reports every bad row with its line number and reason (missing/unreadable audio, empty text,
+clip too long, label too long, unsupported language or direction); `on_bad_rows` decides whether the
+rest trains (skip) or nothing does (stop).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .audio import AudioError, load_audio
+from .languages import UnsupportedLanguageError
+from .prompts import TASKS, TaskSpec
+
+MANIFEST_COLUMNS = ("audio", "text", "task", "language", "target_language", "keywords")
+REQUIRED_COLUMNS = ("audio", "text")
+
+
+class DataError(ValueError):
+    """The data set as a whole cannot be used (missing columns, unreadable manifest, nothing left)."""
+
+
+@dataclass
+class Row:
+    audio: Any  # a path, or {"bytes"/"path"} from a datasets Audio column
+    text: str
+    task: str = "asr"
+    language: str = "en"
+    target_language: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    line: int = 0  # line (JSONL), row (CSV, 1 = first data row) or index (datasets)
+    duration: float = 0.0
+
+    def spec(self, keywords: Iterable[str] | None = None) -> TaskSpec:
+        kws = tuple(keywords if keywords is not None else self.keywords)
+        if self.task == "ast":
+            return TaskSpec("ast", language=self.language, target=self.target_language)
+        if self.task == "asr_keywords" and kws:
+            return TaskSpec("asr_keywords", language=self.language, keywords=kws)
+        return TaskSpec("asr", language=self.language)
+
+    def load(self):
+        return load_audio(_audio_source(self.audio), name=_audio_name(self.audio))
+
+
+@dataclass
+class Problem:
+    line: int
+    audio: str
+    problem: str  # short kind, e.g. "missing audio"
+    detail: str
+
+
+@dataclass
+class ValidationReport:
+    source: str
+    total: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def bad_lines(self) -> set[int]:
+        return {p.line for p in self.problems}
+
+    @property
+    def ok(self) -> int:
+        return self.total - len(self.bad_lines)
+
+    def summary(self) -> str:
+        head = f"{self.source}: {self.total} rows, {self.ok} usable, {len(self.bad_lines)} with problems"
+        lines = [f"  line {p.line}: {p.problem}: {p.detail}" for p in self.problems[:50]]
+        more = [f"  ... and {len(self.problems) - 50} more"] if len(self.problems) > 50 else []
+        return "\n".join([head, *lines, *more])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "total": self.total, "usable": self.ok,
+                "problems": [asdict(p) for p in self.problems]}
+
+    def write(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+def _split_keywords(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    sep = "|" if "|" in str(value) else ","
+    return [v.strip() for v in str(value).split(sep) if v.strip()]
+
+
+def _audio_source(audio: Any):
+    if isinstance(audio, dict):
+        return audio.get("bytes") or audio.get("path")
+    return audio
+
+
+def _audio_name(audio: Any) -> str:
+    if isinstance(audio, dict):
+        return Path(audio.get("path") or "audio").name
+    return Path(str(audio)).name
+
+
+def read_manifest(path: str | Path, default_task: str = "asr", default_language: str = "en") -> list[Row]:
+    """Rows of a JSONL or CSV manifest; audio paths resolved against the manifest's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Manifest {path} not found.")
+    base = path.parent
+    records: list[tuple[int, dict]] = []
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path}: missing column(s) {', '.join(missing)}; the header has "
+                                f"{', '.join(reader.fieldnames or []) or 'nothing'}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
+            records = [(i, rec) for i, rec in enumerate(reader, start=1)]
+    else:
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                records.append((i, {"__error__": f"not valid JSON ({exc.msg})"}))
+                continue
+            records.append((i, rec if isinstance(rec, dict) else {"__error__": "not a JSON object"}))
+        present = {k for _, r in records for k in r}
+        missing = [c for c in REQUIRED_COLUMNS if c not in present]
+        if records and missing:
+            raise DataError(f"{path}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
+    rows = []
+    for i, rec in records:
+        audio = rec.get("audio")
+        if isinstance(audio, str) and audio and not Path(audio).is_absolute():
+            audio = str(base / audio)
+        rows.append(Row(audio=audio if "__error__" not in rec else rec["__error__"], text=str(rec.get("text") or ""),
+                        task=str(rec.get("task") or default_task), language=str(rec.get("language") or default_language),
+                        target_language=rec.get("target_language") or None, keywords=_split_keywords(rec.get("keywords")),
+                        line=i))
+        if "__error__" in rec:
+            rows[-1].task = "__error__"
+    return rows
+
+
+def read_dataset(name: str, split: str, audio_column: str = "audio", text_column: str = "text",
+                 default_task: str = "asr", default_language: str = "en") -> list[Row]:
+    """Rows of a Hugging Face dataset: a saved folder, `audiofolder:DIR`, or a hub id (cached / online)."""
+    import datasets
+
+    if name.startswith("audiofolder:"):
+        ds = datasets.load_dataset("audiofolder", data_dir=name.split(":", 1)[1], split=split)
+    elif Path(name).is_dir() and (Path(name) / "dataset_dict.json").exists():
+        ds = datasets.load_from_disk(name)[split]
+    elif Path(name).is_dir() and (Path(name) / "dataset_info.json").exists():
+        ds = datasets.load_from_disk(name)
+    else:
+        ds = datasets.load_dataset(name, split=split)
+    missing = [c for c in (audio_column, text_column) if c not in ds.column_names]
+    if missing:
+        raise DataError(f"Dataset {name} ({split}) has no column(s) {', '.join(missing)}; it has "
+                        f"{', '.join(ds.column_names)}. Set audio_column / text_column.")
+    if isinstance(ds.features[audio_column], datasets.Audio):  # decode with our own audio code
+        ds = ds.cast_column(audio_column, datasets.Audio(decode=False))
+    rows = []
+    for i, rec in enumerate(ds):
+        rows.append(Row(audio=rec[audio_column], text=str(rec.get(text_column) or ""),
+                        task=str(rec.get("task") or default_task), language=str(rec.get("language") or default_language),
+                        target_language=rec.get("target_language") or None, keywords=_split_keywords(rec.get("keywords")),
+                        line=i))
+    return rows
+
+
+def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int
+             ) -> tuple[list[Row], ValidationReport]:
+    """Check every row; return the good rows (with durations) and the report."""
+    report = ValidationReport(source=source, total=len(rows))
+    good: list[Row] = []
+    for row in rows:
+        problems = _row_problems(row, tokenizer, max_audio_seconds, max_label_tokens)
+        if problems:
+            report.problems += [Problem(row.line, _audio_name(row.audio) if row.audio else "", k, d)
+                                for k, d in problems]
+        else:
+            good.append(row)
+    return good, report
+
+
+def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_tokens: int) -> list[tuple[str, str]]:
+    if row.task == "__error__":
+        return [("bad line", str(row.audio))]
+    problems: list[tuple[str, str]] = []
+    if row.task not in TASKS:
+        problems.append(("unknown task", f"{row.task!r}; expected one of {', '.join(TASKS)}"))
+    else:
+        try:
+            row.spec(row.keywords or ["x"] if row.task == "asr_keywords" else None)
+        except (UnsupportedLanguageError, ValueError) as exc:
+            kind = "unsupported direction" if row.task == "ast" else "unsupported language"
+            problems.append((kind, str(exc)))
+    if not row.text.strip():
+        problems.append(("empty text", "the transcript / translation is empty"))
+    elif len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1 > max_label_tokens:
+        n = len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1
+        problems.append(("label too long", f"{n} tokens (limit {max_label_tokens})"))
+    if not row.audio:
+        problems.append(("missing audio", "no audio given"))
+        return problems
+    src = _audio_source(row.audio)
+    if isinstance(src, str) and not Path(src).exists():
+        problems.append(("missing audio", f"{src} does not exist"))
+        return problems
+    try:
+        clip = load_audio(src, name=_audio_name(row.audio), max_seconds=max_audio_seconds)
+        row.duration = clip.duration
+    except AudioError as exc:
+        kind = "clip too long" if "too long" in str(exc) else "unreadable audio"
+        problems.append((kind, str(exc)))
+    return problems
