@@ -188,7 +188,7 @@ def train(state: State) -> str:
             if state.step % cfg.log_steps == 0 or state.step == cfg.max_steps:
                 log(state, {"loss": step_loss, "lr": state.scheduler.get_last_lr()[0], "epoch": state.epoch,
                             "elapsed_s": round(time.time() - started, 2)})
-                bar.set_postfix(loss=f"{step_loss:.4f}")
+                bar.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
             last = state.step == cfg.max_steps
             stop = bool(cfg.stop_after_steps) and state.step == cfg.stop_after_steps
             evaluated = False

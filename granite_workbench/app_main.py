@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .loading import DEFAULT_MODEL_ID, DTYPES
 
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> None:
 
     wb = Workbench(service, max_audio_seconds=args.max_audio_minutes * 60,
                    registry=AdapterRegistry(args.checkpoints).start())
+    import atexit
+    import signal
+
+    atexit.register(wb.job.shutdown)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the atexit hooks on a plain kill too
     demo = build_demo(wb)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None

@@ -74,6 +74,13 @@ class TrainingJob:
             self.state = "stopped"
             return f"Stopped {self.run_dir.name}."
 
+    def shutdown(self) -> None:
+        """Stop a running job (the demo is exiting): no training process outlives the server."""
+        try:
+            self.stop()
+        except JobError:
+            pass
+
     def _refresh(self) -> None:
         if self.proc is not None and self.state == "running" and self.proc.poll() is not None:
             self.state = "finished" if self.proc.returncode == 0 else "failed"

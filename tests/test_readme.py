@@ -1,6 +1,7 @@
 """The README's examples run as written (on the tiny model, chosen through $GRANITE_WB_MODEL)."""
 import os
 import re
+import time
 import shlex
 import subprocess
 import sys
@@ -74,3 +75,29 @@ def test_gradio_client_example_runs(tiny_dir):
         p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "Model ready" in p.stdout
+
+
+@pytest.mark.slow
+def test_adapter_api_example_runs(tiny_dir, trained_adapter, tmp_path):
+    import shutil
+
+    from ui_helpers import DemoServer
+
+    _, final = trained_adapter
+    shutil.copytree(final, tmp_path / "cpu-smoke" / "step-000300")
+    code = blocks(section("Adapters in the running demo"), "python")[0]
+    with DemoServer("--model", str(tiny_dir), "--checkpoints", str(tmp_path)) as srv:
+        from gradio_client import Client
+
+        srv.wait_ready(Client(srv.url, verbose=False))
+        code = code.replace("http://127.0.0.1:7860/", srv.url + "/")
+        p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert "Started **ui-" in p.stdout and "cpu-smoke/step-000300" in p.stdout
+        server_pid = srv.proc.pid
+    import psutil
+
+    time.sleep(1)
+    leftovers = [c for c in psutil.process_iter(["cmdline"]) if "finetune.train" in " ".join(c.info["cmdline"] or [])
+                 and str(tmp_path) in " ".join(c.info["cmdline"] or [])]
+    assert not leftovers, f"training outlived the demo (pid {server_pid})"
