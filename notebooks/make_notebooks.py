@@ -1,0 +1,278 @@
+"""Writes the three notebooks (without outputs). Edit here, then: python notebooks/make_notebooks.py"""
+import nbformat as nbf
+from pathlib import Path
+
+def nb(cells):
+    n = nbf.v4.new_notebook()
+    n.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                  "language_info": {"name": "python"}}
+    out = []
+    for kind, src, *tags in cells:
+        c = nbf.v4.new_markdown_cell(src.strip()) if kind == "md" else nbf.v4.new_code_cell(src.strip())
+        if tags:
+            c.metadata["tags"] = tags[0]
+        out.append(c)
+    n.cells = out
+    return n
+
+SETUP = '''
+import os, sys
+from pathlib import Path
+# run from the repository root, wherever Jupyter was started
+ROOT = Path.cwd() if (Path.cwd() / "granite_workbench").exists() else Path.cwd().parent
+os.chdir(ROOT); sys.path.insert(0, str(ROOT))
+if SMOKE:
+    MODEL = "tiny"  # the tiny offline model of the same architecture: runs anywhere, its text is meaningless
+'''
+
+q = nb([
+("md", """
+# 01 · Quickstart: transcribe, translate, keyword-bias, long audio
+
+Granite 4.0 1B Speech through the workbench's one API (`granite_workbench.Transcriber`), the same code the
+CLI and the demo use. Defaults target the real model on a GPU; set `SMOKE = True` to run everything on the
+tiny offline model (meaningless text, but every step runs).
+"""),
+("code", '''
+SMOKE = False  # True: tiny offline model (CI and machines without the real weights)
+MODEL = "ibm-granite/granite-4.0-1b-speech"
+DEVICE = "auto"
+''', ["parameters"]),
+("code", SETUP),
+("code", '''
+from granite_workbench import TaskSpec, Transcriber, load_model
+
+lm = load_model(MODEL, device=DEVICE)
+print(lm.describe())
+tr = Transcriber(lm, batch_size=8, max_new_tokens=200)
+'''),
+("md", "## Speech recognition\nAny file format, sample rate and channel count; the language is detected by the model."),
+("code", '''
+result = tr.transcribe("data/examples/en_welcome.flac", language="en")
+print(result.text)
+for seg in result.segments:
+    print(f"{seg.start:5.1f}-{seg.end:5.1f}  {seg.text}")
+'''),
+("md", "## Speech translation\nX→en for fr, de, es, pt, ja; en→X for those plus it and zh. Other directions are refused with the list."),
+("code", '''
+print(tr.translate("data/examples/fr_bonjour.flac", source="fr", target="en").text)
+print(tr.translate("data/examples/en_welcome.flac", source="en", target="de").text)
+try:
+    tr.translate("data/examples/fr_bonjour.flac", source="fr", target="de")
+except ValueError as err:
+    print("refused:", str(err)[:120], "...")
+'''),
+("md", "## Keyword biasing\nList the names and terms you expect; the prompt carries them (`Keywords: a, b`)."),
+("code", '''
+from granite_workbench.keywords import found_keywords
+
+keywords = ["metoprolol", "atorvastatin", "echocardiogram", "hypertrophy"]
+plain = tr.transcribe("data/examples/en_cardiology.flac", language="en")
+biased = tr.transcribe("data/examples/en_cardiology.flac", language="en", keywords=keywords)
+print("without:", plain.text, "->", found_keywords(plain.text, keywords))
+print("with:   ", biased.text, "->", found_keywords(biased.text, keywords))
+'''),
+("md", "## Long audio\nLong recordings are split where voice activity detection finds pauses, decoded in batches and stitched back with timestamps. Here: a minute of real recorded telephone prompts."),
+("code", '''
+import numpy as np
+from granite_workbench.audio import load_audio
+from granite_workbench.manifest import read_manifest
+
+rows = [r for r in read_manifest("data/asterisk/test.jsonl") if r.language == "en"][:12]
+pause = np.zeros(12000, dtype=np.float32)
+long_audio = np.concatenate([x for r in rows for x in (load_audio(r.audio).samples, pause)])
+print(f"{len(long_audio) / 16000:.0f} s of audio")
+long_result = tr.run([(16000, long_audio)], TaskSpec("asr"))[0]
+for seg in long_result.segments:
+    print(f"{seg.start:6.1f}-{seg.end:6.1f}  {seg.text[:80]}")
+'''),
+("code", '''
+from granite_workbench.writers import write_result
+
+long_result.name = "telephone-prompts.wav"
+for fmt in ("srt", "vtt", "json", "txt"):
+    print(write_result(long_result, "out/notebook01", fmt))
+print(open("out/notebook01/telephone-prompts.srt").read()[:300])
+'''),
+("md", "## Many clips, one bad\nA clip that cannot be read fails alone, with its reason."),
+("code", '''
+results = tr.transcribe(["data/examples/es_reunion.flac", "missing.wav", "data/examples/de_wetter.flac"])
+for r in results:
+    print(r.name, "OK" if r.ok else f"FAILED: {r.error}", "|", r.text[:60])
+assert [r.ok for r in results] == [True, False, True]
+'''),
+])
+
+d = nb([
+("md", """
+# 02 · Domain adaptation: validate, baseline, fine-tune, evaluate, hot-load
+
+The sample cardiology set in `data/domain/` (en/de/es/fr/ja, ASR + keyword-biased ASR + translation rows).
+Defaults: the real model with QLoRA 4-bit on a small GPU. `SMOKE = True`: the tiny offline model and the CPU
+smoke config; then the tiny model is evaluated on its own training rows, since a random-weight model cannot
+generalize — the point there is that every step runs and the numbers move.
+"""),
+("code", '''
+SMOKE = False
+MODEL = "ibm-granite/granite-4.0-1b-speech"
+CONFIG = "finetune/configs/qlora_4bit.yaml"  # lora_1gpu.yaml on a 24 GB GPU
+TRAIN = "data/domain/train.jsonl"
+EVAL = "data/domain/dev.jsonl"
+STEPS = 600
+RUN = "checkpoints/domain-notebook"
+''', ["parameters"]),
+("code", SETUP + '''
+if SMOKE:
+    CONFIG, EVAL, STEPS = "finetune/configs/cpu_smoke.yaml", TRAIN, 300
+'''),
+("md", "## 1. Validate the data\nThe same validator the trainer runs: every bad row is reported with its line and reason."),
+("code", '''
+from granite_workbench import load_model
+from granite_workbench.manifest import read_manifest, validate
+
+lm = load_model(MODEL)
+print(lm.describe())
+train_rows, report = validate(read_manifest(TRAIN), lm.tokenizer, source=TRAIN, max_audio_seconds=30, max_label_tokens=200)
+print(report.summary())
+eval_rows, eval_report = validate(read_manifest(EVAL), lm.tokenizer, source=EVAL, max_audio_seconds=30, max_label_tokens=200)
+print(eval_report.summary())
+'''),
+("md", "## 2. Baseline"),
+("code", '''
+from granite_workbench.evaluation import run_evaluation
+
+baseline = run_evaluation(lm, eval_rows, ["base"], max_new_tokens=64)
+for group, systems in baseline.summary.items():
+    print(group, {k: round(v, 3) for k, v in systems["base"].items()})
+'''),
+("md", "## 3. Fine-tune (LoRA / QLoRA)\nThe shipped config, with the manifests and the model set here. On a GPU this is the long step; progress, loss and evaluation metrics go to `RUN/metrics.jsonl` and TensorBoard."),
+("code", '''
+from finetune.train import main as finetune
+
+rc = finetune(["--config", CONFIG, "--model", MODEL, "--train_manifest", TRAIN, "--eval_manifest", EVAL,
+               "--output_dir", RUN, "--max_steps", str(STEPS), "--eval_steps", str(STEPS // 2),
+               "--save_steps", str(STEPS // 2), "--tensorboard", "false"])
+assert rc == 0
+import json
+best = json.load(open(f"{RUN}/best.json"))
+print(best)
+'''),
+("code", '''
+from IPython.display import Image, display
+display(Image(f"{RUN}/curves.png"))
+'''),
+("md", "## 4. Evaluate base vs adapted, side by side"),
+("code", '''
+from granite_workbench.adapters import runtime_for
+from granite_workbench.evaluation import write_report
+
+adapter = runtime_for(lm).load(f"{RUN}/{best['path']}")
+after = run_evaluation(lm, eval_rows, ["base", adapter], max_new_tokens=64)
+paths = write_report(after, "reports/domain-notebook", title="Cardiology set: base vs adapted")
+for group, systems in after.summary.items():
+    print(group, {s: round(m.get("wer", m.get("bleu", 0.0)), 3) for s, m in systems.items()})
+'''),
+("code", '''
+from IPython.display import Markdown
+display(Markdown(open(paths["report"]).read()[:3000]))
+display(Image(str(paths["metrics"])), Image(str(paths["deltas"])))
+asr = after.summary["all"]
+if SMOKE:  # on its own training rows the adapted tiny model must beat the base
+    assert asr[adapter]["wer"] < asr["base"]["wer"]
+'''),
+("md", "## 5. Hot-load the adapter into a running demo\nThe demo watches `checkpoints/`; the new adapter is listed there and loads without a restart."),
+("code", '''
+from gradio_client import Client, handle_file
+from granite_workbench.registry import AdapterRegistry
+from granite_workbench.service import ModelService
+from granite_workbench.ui import Workbench, build_demo
+
+service = ModelService(MODEL)
+service.start(); service.wait()
+wb = Workbench(service, registry=AdapterRegistry(Path(RUN).parent).start())  # the folder the run wrote into
+demo = build_demo(wb)
+demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=7871, quiet=True)
+client = Client("http://127.0.0.1:7871/", verbose=False)
+checkpoint = f"{Path(RUN).name}/{best['path']}"
+print(client.predict(checkpoint, api_name="/load_adapter"))
+clip = handle_file(eval_rows[0].audio)  # manifest paths are resolved against the manifest's folder
+name = checkpoint.replace("/", "-")
+print("base:   ", client.predict(clip, "", "base", api_name="/transcribe")[0])
+print("adapted:", client.predict(clip, "", name, api_name="/transcribe")[0])
+print("reference:", eval_rows[0].text)
+demo.close()
+'''),
+])
+
+k = nb([
+("md", """
+# 03 · Keyword biasing: how the keyword list changes results
+
+Keyword-biased ASR puts `Keywords: a, b, ...` in the prompt. Here the cardiology test clips are transcribed
+with four lists — none, the clip's own terms, its terms plus distractors, distractors only — and scored with
+keyword recall / precision and B-WER / U-WER (errors on words in the list vs the rest).
+"""),
+("code", '''
+SMOKE = False
+MODEL = "ibm-granite/granite-4.0-1b-speech"
+MANIFEST = "data/domain/test.jsonl"
+''', ["parameters"]),
+("code", SETUP),
+("code", '''
+import json, random
+from granite_workbench import Transcriber, TaskSpec, load_model
+from granite_workbench.manifest import read_manifest
+from granite_workbench.metrics import keyword_metrics
+
+lm = load_model(MODEL)
+tr = Transcriber(lm, max_new_tokens=64)
+rows = [r for r in read_manifest(MANIFEST) if r.task == "asr_keywords"]
+domain = json.load(open("data/domain/keywords.json"))
+print(len(rows), "clips with keyword lists")
+'''),
+("code", '''
+rng = random.Random(0)
+def distractors(row, n=3):
+    pool = [k for k in domain[row.language] if k not in row.keywords]
+    return rng.sample(pool, min(n, len(pool)))
+
+strategies = {
+    "no keywords": lambda r: [],
+    "its own terms": lambda r: list(r.keywords),
+    "terms + distractors": lambda r: list(r.keywords) + distractors(r),
+    "distractors only": lambda r: distractors(r),
+}
+table = {}
+for name, pick in strategies.items():
+    lists = [pick(r) for r in rows]
+    specs = [TaskSpec("asr_keywords", language=r.language, keywords=tuple(l)) if l else TaskSpec("asr", language=r.language)
+             for r, l in zip(rows, lists)]
+    hyps = [res.text for res in tr.run([r.audio for r in rows], specs)]
+    # score against the clip's own terms, whatever list the model saw
+    table[name] = keyword_metrics([r.text for r in rows], hyps, [r.keywords for r in rows])
+for name, m in table.items():
+    print(f"{name:22s} " + "  ".join(f"{k} {v:.2f}" for k, v in m.items()))
+'''),
+("code", '''
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(8, 3.5))
+names = list(table)
+for i, metric in enumerate(["keyword_recall", "b_wer", "u_wer"]):
+    ax.bar([x + i * 0.25 for x in range(len(names))], [table[n][metric] for n in names], 0.25, label=metric)
+ax.set_xticks([x + 0.25 for x in range(len(names))], names)
+ax.set_title("Keyword lists: recall of the clip's terms, B-WER and U-WER"); ax.legend(); ax.grid(axis="y", alpha=.3)
+plt.show()
+'''),
+("md", "Recall should rise with the right terms in the list, B-WER fall, and U-WER (the other words) stay put; distractors should cost little. On the tiny smoke model the numbers are meaningless."),
+("code", '''
+from granite_workbench.ui.callbacks import highlight_html
+from IPython.display import HTML, display
+r = rows[0]
+biased = tr.run([r.audio], [TaskSpec("asr_keywords", language=r.language, keywords=tuple(r.keywords))])[0]
+display(HTML("<style>mark{background:#ffd8a8}</style>" + highlight_html(biased.text, tuple(r.keywords))))
+'''),
+])
+
+for name, n in (("01_quickstart", q), ("02_domain_adaptation", d), ("03_keyword_biasing", k)):
+    nbf.write(n, Path(__file__).resolve().parent / f"{name}.ipynb")
+print("ok")
