@@ -17,9 +17,9 @@ def setup_model(cfg, device: str) -> tuple[LoadedModel, object]:
     lm = load_model(cfg.model, device=device, dtype=cfg.dtype, quantization=quant)
     model = lm.model
     if quant:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
-    elif cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if cfg.gradient_checkpointing:
+        enable_checkpointing(model)
     model.config.use_cache = False
     if cfg.projector_dropout >= 0:
         import torch
@@ -35,6 +35,11 @@ def setup_model(cfg, device: str) -> tuple[LoadedModel, object]:
         raise ValueError(f"No trainable parameters: lora_targets {cfg.lora_targets} matched no module.")
     lm.model = peft_model
     return lm, peft_model
+
+
+def enable_checkpointing(model) -> None:
+    """Activation checkpointing on the language model (the top-level GraniteSpeech class refuses it)."""
+    model.model.language_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def freeze_encoder_mode(peft_model) -> None:

@@ -59,10 +59,11 @@ def audio_token_count(n_samples: int, window: int = 15, downsample: int = 5, hop
 
 
 class ModelBackend:
-    def __init__(self, lm, *, max_new_tokens: int = 200, num_beams: int = 1):
+    def __init__(self, lm, *, max_new_tokens: int = 200, num_beams: int = 1, min_new_tokens: int = 0):
         self.lm = lm
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
+        self.min_new_tokens = min_new_tokens  # > 0 forces a fixed length (benchmarks)
 
     def generate(self, batch: list[Request]) -> list[str]:
         adapter = batch[0].adapter
@@ -98,7 +99,7 @@ class ModelBackend:
             out = lm.model.generate(
                 inputs_embeds=embeds, attention_mask=attention_mask, max_new_tokens=self.max_new_tokens,
                 do_sample=False, num_beams=self.num_beams, pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id,
+                eos_token_id=tok.eos_token_id, **({"min_new_tokens": self.min_new_tokens} if self.min_new_tokens else {}),
             )
         return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
 

@@ -55,11 +55,12 @@ class Transcriber:
     def __init__(self, lm=None, *, backend: Backend | None = None, batch_size: int = 8,
                  chunking: str = "vad", max_chunk_seconds: float = DEFAULT_MAX_SECONDS,
                  overlap_seconds: float = DEFAULT_OVERLAP, max_audio_seconds: float = MAX_SECONDS,
-                 max_new_tokens: int = 200, num_beams: int = 1):
+                 max_new_tokens: int = 200, num_beams: int = 1, min_new_tokens: int = 0):
         if backend is None:
             if lm is None:
                 raise ValueError("Give a loaded model (load_model(...)) or a backend.")
-            backend = ModelBackend(lm, max_new_tokens=max_new_tokens, num_beams=num_beams)
+            backend = ModelBackend(lm, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                                   min_new_tokens=min_new_tokens)
         self.lm = lm
         self.backend = backend
         self.batch_size = max(1, int(batch_size))
