@@ -144,7 +144,7 @@ def test_resume_is_exact(tmp_path, tiny_dir):
 
 
 def write_bad_manifest(tmp_path: Path) -> Path:
-    good = espeak("hello there", tmp_path / "good.wav")
+    espeak("hello there", tmp_path / "good.wav")
     sf.write(tmp_path / "long.wav", np.zeros(16000 * 12, dtype=np.float32) + 0.01, 16000)
     (tmp_path / "junk.wav").write_text("not audio\n" * 50)
     rows = [

@@ -68,9 +68,7 @@ def test_gradio_client_example_runs(tiny_dir):
 
     code = "\n".join(blocks(section("Calling the demo from Python"), "python"))
     with DemoServer("--model", str(tiny_dir)) as srv:
-        from gradio_client import Client
-
-        srv.wait_ready(Client(srv.url, verbose=False))
+        srv.client()
         code = code.replace("http://127.0.0.1:7860/", srv.url + "/")
         p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
@@ -87,9 +85,7 @@ def test_adapter_api_example_runs(tiny_dir, trained_adapter, tmp_path):
     shutil.copytree(final, tmp_path / "cpu-smoke" / "step-000300")
     code = blocks(section("Adapters in the running demo"), "python")[0]
     with DemoServer("--model", str(tiny_dir), "--checkpoints", str(tmp_path)) as srv:
-        from gradio_client import Client
-
-        srv.wait_ready(Client(srv.url, verbose=False))
+        srv.client()
         code = code.replace("http://127.0.0.1:7860/", srv.url + "/")
         p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stderr

@@ -39,11 +39,7 @@ def server(tiny_dir, root):
 
 @pytest.fixture(scope="module")
 def client(server):
-    from gradio_client import Client
-
-    c = Client(server.url, verbose=False)
-    server.wait_ready(c)
-    return c
+    return server.client()
 
 
 def ids(client):

@@ -2,35 +2,18 @@
 
 Screenshots of every tab land in test-output/ for a person to check.
 """
-import shutil
-
 import pytest
 
 from conftest import espeak
-from ui_helpers import DemoServer
+from ui_helpers import browser_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="module")
-def page(tiny_dir, tmp_path_factory):
-    pw = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium"):
-        pytest.fail("Debian chromium is not installed: run `bash scripts/setup.sh --dev`")
-    with DemoServer("--model", str(tiny_dir)) as srv, pw.sync_playwright() as p:
-        from gradio_client import Client
-
-        srv.wait_ready(Client(srv.url, verbose=False))
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.set_default_timeout(60_000)
-        pg.goto(srv.url)
-        pg.get_by_text("Granite Speech Workbench").first.wait_for()
+def page(tiny_dir):
+    with browser_page("--model", str(tiny_dir)) as pg:
         yield pg
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PHRASES
-from test_ui_browser import ARGS, CHROMIUM, upload, wait_text
-from ui_helpers import DemoServer
+from test_ui_browser import upload, wait_text
+from ui_helpers import browser_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 OUT = Path(__file__).resolve().parent.parent / "test-output"
@@ -15,21 +15,11 @@ OUT = Path(__file__).resolve().parent.parent / "test-output"
 
 @pytest.fixture(scope="module")
 def page(tiny_dir, trained_adapter, tmp_path_factory):
-    pw = pytest.importorskip("playwright.sync_api")
     run, _ = trained_adapter
     root = tmp_path_factory.mktemp("ckpt-browser")
     shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
-    with DemoServer("--model", str(tiny_dir), "--checkpoints", str(root)) as srv, pw.sync_playwright() as p:
-        from gradio_client import Client
-
-        srv.wait_ready(Client(srv.url, verbose=False))
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(srv.url)
-        pg.get_by_text("Granite Speech Workbench").first.wait_for()
+    with browser_page("--model", str(tiny_dir), "--checkpoints", str(root), height=1000) as pg:
         yield pg
-        browser.close()
 
 
 def wait_contains(page, selector, text, timeout=60_000):

@@ -19,11 +19,7 @@ def server(tiny_dir):
 
 @pytest.fixture(scope="module")
 def client(server):
-    from gradio_client import Client
-
-    c = Client(server.url, verbose=False)
-    server.wait_ready(c)
-    return c
+    return server.client()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from contextlib import contextmanager
+
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,3 +69,41 @@ class DemoServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self._fh.close()
+
+
+    def client(self):
+        """A gradio_client for this server, once the model is ready."""
+        from gradio_client import Client
+
+        c = Client(self.url, verbose=False)
+        self.wait_ready(c)
+        return c
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+@contextmanager
+def browser_page(*server_args: str, height: int = 900):
+    """The demo (started with `server_args`) open in Debian's headless Chromium, driven by Playwright."""
+    import shutil
+
+    import pytest
+
+    pw = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.fail("Debian chromium is not installed: run `bash scripts/setup.sh --dev`")
+    with DemoServer(*server_args) as srv, pw.sync_playwright() as p:
+        srv.client()
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": height})
+        page.set_default_timeout(60_000)
+        page.goto(srv.url)
+        page.get_by_text("Granite Speech Workbench").first.wait_for()
+        try:
+            yield page
+        finally:
+            browser.close()

@@ -13,7 +13,6 @@ from .adapter_tabs import build_adapters_tab, build_train_tab, model_selector
 from .evaluate_tab import build_evaluate_tab
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "examples"
-NOTEBOOKS = "https://github.com/ibm-granite-community/granite-speech-workbench/tree/main/notebooks"
 LANG_CHOICES = [(f"{LANGUAGES[c].name} ({c})", c) for c in ASR_LANGUAGES]
 
 
@@ -42,7 +41,9 @@ model (conformer encoder, Q-Former projector, Granite 4.0 1B language model), Ap
 | **Evaluate** | Base vs adapters on a manifest: WER / CER, BLEU, keyword recall, charts and the worst utterances. |
 
 Audio longer than {wb.max_audio_seconds / 60:.0f} minutes is refused in this demo (the CLI takes up to 3 hours).
-Fine-tune the model on your own domain with the notebooks: [{NOTEBOOKS}]({NOTEBOOKS}).
+Notebooks in this project's `notebooks/` folder walk through the same steps in code:
+`01_quickstart` (transcribe, translate, keyword-bias, long audio), `02_domain_adaptation` (validate data,
+baseline, LoRA fine-tuning, evaluation, hot-loading into this demo) and `03_keyword_biasing`.
 """
 
 
