@@ -10,6 +10,7 @@ Failures raise `ModelLoadError` with a message that says what to do.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,11 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
     if quantization:
         kwargs["quantization_config"] = quantization_config(quantization, dev, dt)
         kwargs["device_map"] = {"": dev}
+    if not Path(path).exists() and not _offline() and not hub_reachable():
+        # no network: use the local cache only, instead of minutes of retries per file
+        kwargs["local_files_only"] = True
     try:
-        processor = AutoProcessor.from_pretrained(path)
+        processor = AutoProcessor.from_pretrained(path, local_files_only=kwargs.get("local_files_only", False))
         model = AutoModelForSpeechSeq2Seq.from_pretrained(path, **kwargs)
     except torch.cuda.OutOfMemoryError as exc:
         raise ModelLoadError(f"Out of GPU memory while loading {path}: try quantization='4bit' or '8bit', "
@@ -150,8 +154,24 @@ def quantization_config(quantization: str, device: str, dtype: str):
                               bnb_4bit_compute_dtype=getattr(torch, dtype if dtype != "float32" else "bfloat16"))
 
 
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can a TCP connection to the Hugging Face Hub ($HF_ENDPOINT) be opened within `timeout` seconds?"""
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _explain_load_failure(path: str, exc: Exception) -> str:
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+    offline = _offline()
     if Path(path).exists():
         return f"Could not load the model folder {path}: {exc}"
     where = "offline mode (HF_HUB_OFFLINE=1) is on" if offline else "the Hugging Face Hub could not be reached"

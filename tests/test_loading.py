@@ -51,3 +51,25 @@ def test_missing_model_messages(tmp_path, monkeypatch):
     monkeypatch.setenv("GRANITE_WB_MODEL", "tiny")
     path, tiny = resolve_model_path(None)
     assert tiny and is_tiny(path)
+
+
+def test_unreachable_hub_fails_fast_with_advice(monkeypatch):
+    """Without network and without HF_HUB_OFFLINE, a missing model is reported at once, not after retries."""
+    import time
+
+    import granite_workbench.loading as loading
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(loading, "hub_reachable", lambda timeout=3.0: False)
+    started = time.time()
+    with pytest.raises(ModelLoadError, match="the Hugging Face Hub could not be reached.*--model tiny"):
+        load_model("ibm-granite/granite-4.0-1b-speech")
+    assert time.time() - started < 30
+
+
+def test_hub_reachable_checks_the_endpoint(monkeypatch):
+    import granite_workbench.loading as loading
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    assert loading.hub_reachable(timeout=1.0) is False

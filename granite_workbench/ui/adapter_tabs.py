@@ -86,8 +86,6 @@ def build_adapters_tab(wb: Workbench, selectors: list[gr.Dropdown]):
         timer.tick(refresh, inputs, outputs, api_name=False, show_progress="hidden")
 
 
-
-
 def build_train_tab(wb: Workbench):
     with gr.Tab("Train", id="train", elem_id="tab-train"):
         gr.Markdown("Fine-tune the loaded model on a manifest with LoRA, in a separate process "
@@ -95,11 +93,7 @@ def build_train_tab(wb: Workbench):
                     "are written. One run at a time.")
         with gr.Row():
             with gr.Column(scale=5):
-                manifests = ta.bundled_manifests()
-                manifest = gr.Dropdown(manifests, value=manifests[0] if manifests else None,
-                                       label="Bundled manifest", allow_custom_value=True, elem_id="train-manifest")
-                upload = gr.File(label="…or upload a manifest (.jsonl / .csv, or a .zip with its audio)",
-                                 file_types=[".jsonl", ".csv", ".zip"], type="filepath")
+                manifest, upload = ta.manifest_inputs("train-manifest")
                 configs = shipped_configs()
                 config = gr.Dropdown(configs, value="cpu_smoke.yaml" if "cpu_smoke.yaml" in configs else configs[0],
                                      label="Config", elem_id="train-config")

@@ -57,13 +57,8 @@ def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, sys
     for s in systems:
         if s != BASE and s not in aa.loaded_names(wb):
             raise gr.Error(f"Adapter {s!r} is not loaded; load it in the Adapters tab.", title="Evaluate")
+    path = ta.resolve_manifest(wb, manifest, upload)
     try:
-        if upload:
-            path = ta._manifest_from_upload(upload, Path(tempfile.mkdtemp(prefix="eval-", dir=wb.downloads)))
-        elif manifest:
-            path = str((ta.DATA_DIR.parent / manifest).resolve())
-        else:
-            raise gr.Error("Pick a bundled manifest or upload one.", title="Evaluate")
         rows = read_manifest(path)
     except DataError as exc:
         raise gr.Error(str(exc), title="Manifest") from None
@@ -99,11 +94,7 @@ def build_evaluate_tab(wb: Workbench):
                     "`python -m granite_workbench evaluate` and the fine-tuning logs.")
         with gr.Row():
             with gr.Column(scale=4):
-                manifests = ta.bundled_manifests()
-                manifest = gr.Dropdown(manifests, value=manifests[0] if manifests else None, label="Bundled manifest",
-                                       allow_custom_value=True, elem_id="eval-manifest")
-                upload = gr.File(label="…or upload (.jsonl / .csv, or a .zip with its audio)",
-                                 file_types=[".jsonl", ".csv", ".zip"], type="filepath")
+                manifest, upload = ta.manifest_inputs("eval-manifest")
                 # a multiselect that accepts any name from the API; the callback refuses adapters not loaded
                 systems = gr.Dropdown([("Base model", BASE)] + [(n, n) for n in aa.loaded_names(wb)],
                                       value=[BASE], multiselect=True, allow_custom_value=True, label="Systems",

@@ -42,15 +42,31 @@ def _manifest_from_upload(upload: str, dest: Path) -> str:
     return str(target)
 
 
+def manifest_inputs(elem_id: str) -> tuple[gr.Dropdown, gr.File]:
+    """A bundled-manifest picker and an upload field (the Train and Evaluate tabs)."""
+    manifests = bundled_manifests()
+    picker = gr.Dropdown(manifests, value=manifests[0] if manifests else None, label="Bundled manifest",
+                         allow_custom_value=True, elem_id=elem_id)
+    upload = gr.File(label="…or upload a manifest (.jsonl / .csv, or a .zip with its audio)",
+                     file_types=[".jsonl", ".csv", ".zip"], type="filepath")
+    return picker, upload
+
+
+def resolve_manifest(wb: Workbench, manifest: str | None, upload: str | None) -> str:
+    """The manifest path to use: the upload if there is one, else the bundled pick."""
+    if upload:
+        return _manifest_from_upload(upload, Path(tempfile.mkdtemp(prefix="manifest-", dir=wb.downloads)))
+    if manifest:
+        return str((DATA_DIR.parent / manifest).resolve())
+    raise gr.Error("Pick a bundled manifest or upload one.", title="Manifest")
+
+
 def start_training(wb: Workbench, manifest: str | None, upload: str | None, config: str, max_steps: float | None):
     try:
         model = wb.service.get().model_id
     except Exception as exc:
         raise gr.Error(f"Load a model first: {exc}", title="Train") from None
-    if upload:
-        manifest = _manifest_from_upload(upload, Path(tempfile.mkdtemp(prefix="manifest-", dir=wb.downloads)))
-    elif manifest:
-        manifest = str((DATA_DIR.parent / manifest).resolve())
+    manifest = resolve_manifest(wb, manifest, upload)
     extra = {"max_steps": int(max_steps)} if max_steps else {}
     try:
         run = wb.job.start(manifest or "", config, model, extra=extra)
