@@ -119,10 +119,14 @@ class Transcriber:
                 continue
             plans[i] = (audio, chunks)
 
-        work = [(i, j, Request(samples=audio.slice(c.start, c.end), spec=specs[i], clip=results[i].name,
-                               offset=c.start, adapter=adapter))
-                for i, plan in enumerate(plans) if plan for audio, chunks in [plan]
-                for j, c in enumerate(chunks)]
+        work = []  # (clip index, chunk index, request) for every chunk of every usable clip
+        for i, plan in enumerate(plans):
+            if plan is None:
+                continue
+            audio, chunks = plan
+            for j, c in enumerate(chunks):
+                work.append((i, j, Request(samples=audio.slice(c.start, c.end), spec=specs[i], clip=results[i].name,
+                                           offset=c.start, adapter=adapter)))
         texts = self._generate_all(work, results, progress)
         for i, plan in enumerate(plans):
             if plan is None or results[i].error:
