@@ -88,8 +88,9 @@ def compare(wb: Workbench, audio, adapter: str, task: str = "asr", language: str
         raise gr.Error("Pick an adapter to compare with the base model.", title="Compare")
     spec = TaskSpec("ast", language=language or "en", target=target) if task == "ast" else \
         TaskSpec("asr", language=language or None)
-    base = wb.run(audio, spec, progress, None)
-    adapted = wb.run(audio, spec, progress, adapter)
+    clip = wb.clip(audio)  # decoded once for both runs
+    base = wb.run(clip, spec, progress, None)
+    adapted = wb.run(clip, spec, progress, adapter)
     left, right, changed = diff_html(base.text, adapted.text)
     n = max(len(adapted.text.split()), 1)
     summary = (f"**{changed}** word(s) differ between the base model and **{adapter}** "

@@ -76,17 +76,20 @@ class Workbench:
         return Transcriber(lm, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
                            max_audio_seconds=self.max_audio_seconds)
 
-    def run(self, audio: Any, spec: TaskSpec, progress: gr.Progress | None = None, adapter: str | None = None
-            ) -> Result:
+    def clip(self, audio: Any):
+        """Decode and check the clip once (a refusal names the clip's problem, not a model failure)."""
         if audio is None or (isinstance(audio, str) and not audio):
             raise gr.Error("No audio: upload a file or record with the microphone first.", title="No audio")
-        tr = self.transcriber()
-        # check the clip first, so its problem is reported as such and not as a model failure
         try:
-            clip = load_audio(audio, max_seconds=self.max_audio_seconds,
-                              name=Path(audio).name if isinstance(audio, (str, os.PathLike)) else "recording")
+            return load_audio(audio, max_seconds=self.max_audio_seconds,
+                              name=Path(audio).name if isinstance(audio, (str, os.PathLike)) else None)
         except AudioError as exc:
             raise gr.Error(str(exc), title="Unusable audio") from None
+
+    def run(self, audio: Any, spec: TaskSpec, progress: gr.Progress | None = None, adapter: str | None = None
+            ) -> Result:
+        clip = self.clip(audio)
+        tr = self.transcriber()
         if progress is not None:
             progress(0, desc="Transcribing…")
 
@@ -167,8 +170,9 @@ def highlight_html(text: str, keywords: tuple[str, ...]) -> str:
 
 def keyword_compare(wb: Workbench, audio, keywords_text: str, adapter: str | None = None, progress=None):
     kws = parse_keywords(keywords_text)
-    plain = wb.run(audio, TaskSpec("asr"), progress, adapter)
-    biased = wb.run(audio, TaskSpec("asr_keywords", keywords=kws), progress, adapter)
+    clip = wb.clip(audio)  # decoded once for both runs
+    plain = wb.run(clip, TaskSpec("asr"), progress, adapter)
+    biased = wb.run(clip, TaskSpec("asr_keywords", keywords=kws), progress, adapter)
     found_plain, found_biased = found_keywords(plain.text, kws), found_keywords(biased.text, kws)
     summary = (f"**Without keywords:** {len(found_plain)}/{len(kws)} found"
                f"{' — ' + ', '.join(found_plain) if found_plain else ''}  \n"
