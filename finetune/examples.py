@@ -106,21 +106,22 @@ class SpeechDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         rng = random.Random(f"{self.seed}-{self.epoch}-{idx}")
-        return self.builder.build(self.rows[idx], _samples(self.rows[idx]), rng)
+        return self.builder.build(self.rows[idx], clip_samples(self.rows[idx]), rng)
 
 
-_AUDIO_CACHE: dict[int, Any] = {}
-_CACHE_BYTES = 1 << 30  # decoded clips kept in memory across epochs (1 GiB)
+_AUDIO_CACHE: dict[int, tuple[Row, Any]] = {}  # id(row) -> (row, samples); holding the row keeps its id unique
+_CACHE_BYTES = 1 << 30  # decoded clips kept in memory across epochs and evaluations (1 GiB)
 
 
-def _samples(row: Row):
-    key = id(row)
-    if key not in _AUDIO_CACHE:
-        samples = row.load().samples
-        if sum(a.nbytes for a in _AUDIO_CACHE.values()) + samples.nbytes > _CACHE_BYTES:
-            return samples
-        _AUDIO_CACHE[key] = samples
-    return _AUDIO_CACHE[key]
+def clip_samples(row: Row):
+    """A row's decoded 16 kHz samples, kept in memory (up to 1 GiB) for later epochs and evaluations."""
+    hit = _AUDIO_CACHE.get(id(row))
+    if hit is not None and hit[0] is row:
+        return hit[1]
+    samples = row.load().samples
+    if sum(a.nbytes for _, a in _AUDIO_CACHE.values()) + samples.nbytes <= _CACHE_BYTES:
+        _AUDIO_CACHE[id(row)] = (row, samples)
+    return samples
 
 
 @dataclass

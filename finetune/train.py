@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from granite_workbench.adapters import model_signature
+from granite_workbench.audio import Audio
 from granite_workbench.loading import ModelLoadError
 from granite_workbench.evaluation import score
 from granite_workbench.transcribe import Transcriber
@@ -24,7 +25,7 @@ from granite_workbench.transcribe import Transcriber
 from . import checkpoint as ckpt
 from .config import TrainConfig, load_config
 from .data import DataError, Row, load_rows
-from .examples import Collator, ExampleBuilder, SpeechDataset, candidate_keywords
+from .examples import Collator, ExampleBuilder, SpeechDataset, candidate_keywords, clip_samples
 from .model import forward_logits, freeze_encoder_mode, setup_model, trainable_summary
 
 
@@ -254,7 +255,7 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
     with torch.no_grad():
         for i in range(0, len(rows), cfg.batch_size):
             chunk = rows[i:i + cfg.batch_size]
-            batch = collator([builder.build(r, r.load().samples, random.Random(f"eval-{r.line}")) for r in chunk])
+            batch = collator([builder.build(r, clip_samples(r), random.Random(f"eval-{r.line}")) for r in chunk])
             batch = {k: [t.to(peft_model.device) for t in v] if isinstance(v, list) else v.to(peft_model.device)
                      for k, v in batch.items()}
             loss_sum, n = token_loss_sum(peft_model, peft_model.get_base_model(), batch)
@@ -266,9 +267,9 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
     specs = [r.spec(eval_keywords(r, builder) if r.task == "asr_keywords" else None) for r in subset]
     lm = LoadedModel(model=peft_model, processor=processor, model_id="training", device=str(peft_model.device),
                      dtype=str(next(peft_model.parameters()).dtype))
+    clips = [Audio(clip_samples(r), name=Path(str(r.audio)).name) for r in subset]  # decoded once, cached
     results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none",
-                          max_new_tokens=cfg.eval_max_new_tokens).run([r.audio if isinstance(r.audio, str)
-                                                                       else r.load() for r in subset], specs)
+                          max_new_tokens=cfg.eval_max_new_tokens).run(clips, specs)
     metrics.update(score(subset, specs, [res.text for res in results]))
     return metrics
 

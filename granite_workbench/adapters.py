@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from .backends import unwrap_peft
+
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 METADATA_FILE = "workbench.json"
@@ -47,9 +49,9 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
 
 def model_signature(model) -> dict[str, Any]:
     """What an adapter must match: architecture and the language model's shape."""
-    cfg = _unwrap(model).config
+    cfg = unwrap_peft(model).config
     text = cfg.text_config
-    return {"architecture": type(_unwrap(model)).__name__, "hidden_size": text.hidden_size,
+    return {"architecture": type(unwrap_peft(model)).__name__, "hidden_size": text.hidden_size,
             "num_hidden_layers": text.num_hidden_layers, "vocab_size": text.vocab_size}
 
 
@@ -168,11 +170,6 @@ def _restore_modules_to_save(peft_model) -> None:
         if isinstance(module, ModulesToSaveWrapper):
             parent_name, _, child = name.rpartition(".")
             setattr(base.get_submodule(parent_name) if parent_name else base, child, module.original_module)
-
-
-def _unwrap(model):
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
 
 
 def _empty_cache() -> None:

@@ -81,7 +81,7 @@ class ModelBackend:
         import torch
 
         lm = self.lm
-        core = _unwrap(lm.model)
+        core = unwrap_peft(lm.model)
         tok = lm.processor.tokenizer
         audio_token = lm.processor.audio_token
         texts = [
@@ -110,7 +110,7 @@ class ModelBackend:
         return core.get_audio_features(feats, return_dict=True).pooler_output
 
 
-def _unwrap(model):
+def unwrap_peft(model):
     """The GraniteSpeechForConditionalGeneration inside a peft wrapper (adapters stay active)."""
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
