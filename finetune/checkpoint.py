@@ -26,7 +26,6 @@ from granite_workbench.adapters import METADATA_FILE, is_complete
 
 STATE_DIR = "training_state"
 _STEP = re.compile(r"^step-(\d+)$")
-HIGHER_IS_BETTER = {"bleu", "chrf", "keyword_recall", "keyword_precision"}
 
 
 def step_dirs(output_dir: str | Path) -> list[Path]:
@@ -64,12 +63,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def is_better(metric: str, value: float, best: float | None) -> bool:
-    if best is None:
-        return True
-    return value > best if metric in HIGHER_IS_BETTER else value < best
 
 
 def write_metadata(folder: Path, meta: dict[str, Any]) -> None:

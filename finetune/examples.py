@@ -1,7 +1,7 @@
 """Training examples and the collator.
 
 An example is the prompt (through the chat template, `<|audio|>` expanded to the clip's audio tokens)
-followed by the target text and eos. Labels are -100 on the prompt and on padding, so the loss is on
+followed by the target text and eos, with no space between (granite_workbench.prompts says why). Labels are -100 on the prompt and on padding, so the loss is on
 the answer only. Keyword-biased examples list words drawn from the transcript plus distractors that are
 not in it, so the model learns to use the list rather than to copy it.
 """
@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from granite_workbench.backends import audio_token_count
-from granite_workbench.prompts import TaskSpec, render_prompt
+from granite_workbench.prompts import TaskSpec, answer_text, model_prompt
 
 from .data import Row
 
@@ -34,26 +33,11 @@ def candidate_keywords(text: str) -> list[str]:
     return out
 
 
-def answer_suffix(tokenizer, spec: TaskSpec, text: str) -> str:
-    """The text the chat template puts after the generation prompt for an assistant answer, eos included."""
-    from granite_workbench.prompts import instruction
-
-    user = {"role": "user", "content": instruction(spec)}
-    prompt = tokenizer.apply_chat_template([user], tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template([user, {"role": "assistant", "content": text}], tokenize=False)
-    eos = tokenizer.eos_token
-    if full.startswith(prompt) and eos in full[len(prompt):]:
-        suffix = full[len(prompt):]
-        return suffix[: suffix.index(eos) + len(eos)]
-    return " " + text + eos
-
-
 class ExampleBuilder:
     def __init__(self, processor, *, keywords_from_transcript: int = 2, keyword_distractors: int = 2,
                  keyword_augment: float = 0.0, distractor_pool: list[str] | None = None):
         self.processor = processor
         self.tokenizer = processor.tokenizer
-        self.audio_token = processor.audio_token
         self.k_from_text = keywords_from_transcript
         self.k_distract = keyword_distractors
         self.augment = keyword_augment
@@ -81,12 +65,10 @@ class ExampleBuilder:
 
     def build(self, row: Row, samples, rng: random.Random) -> dict[str, Any]:
         spec = self.spec_for(row, rng)
-        prompt = render_prompt(self.tokenizer, spec).replace(
-            self.audio_token, self.audio_token * audio_token_count(len(samples)), 1)
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        answer_ids = self.tokenizer(answer_suffix(self.tokenizer, spec, row.text), add_special_tokens=False)["input_ids"]
-        if not answer_ids or answer_ids[-1] != self.tokenizer.eos_token_id:
-            answer_ids.append(self.tokenizer.eos_token_id)
+        # prompt and answer tokenized separately and joined, as IBM's fine-tuning notebook does
+        prompt_ids = self.tokenizer(model_prompt(self.tokenizer, spec, len(samples)),
+                                    add_special_tokens=False)["input_ids"]
+        answer_ids = self.tokenizer(answer_text(self.tokenizer, row.text), add_special_tokens=False)["input_ids"]
         return {"input_ids": prompt_ids + answer_ids, "labels": [IGNORE] * len(prompt_ids) + answer_ids,
                 "samples": samples, "spec": spec}
 

@@ -20,6 +20,7 @@ from granite_workbench.adapters import model_signature
 from granite_workbench.audio import Audio
 from granite_workbench.loading import ModelLoadError
 from granite_workbench.evaluation import score
+from granite_workbench.metrics import is_better
 from granite_workbench.transcribe import Transcriber
 
 from . import checkpoint as ckpt
@@ -51,6 +52,25 @@ class State:
     last_metrics: dict[str, float] = field(default_factory=dict)
     writer: Any = None
     resume_rng: dict | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # the exact train / eval sources and their row counts
+
+
+def data_summary(cfg: TrainConfig, train_report, eval_report) -> dict[str, Any]:
+    """What the run trains and evaluates on: source, where that choice came from, rows and usable rows."""
+    out: dict[str, Any] = {}
+    for which, src in cfg.data_sources().items():
+        report = train_report if which == "train" else eval_report
+        out[which] = None if src is None or report is None else {**src, "rows": report.total, "usable": report.ok}
+    return out
+
+
+def data_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for which in ("train", "eval"):
+        d = data.get(which)
+        lines.append(f"{which} data: none" if d is None else
+                     f"{which} data: {d['source']} — {d['rows']} rows, {d['usable']} usable (from {d['from']})")
+    return lines
 
 
 def setup(cfg: TrainConfig) -> State:
@@ -70,12 +90,15 @@ def setup(cfg: TrainConfig) -> State:
 
     train_rows, train_report = load_rows(cfg, tok, "train")
     eval_rows, eval_report = load_rows(cfg, tok, "eval") if (cfg.eval_manifest or cfg.eval_split) else ([], None)
+    data = data_summary(cfg, train_report, eval_report)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         report = {"train": train_report.to_dict(), "eval": eval_report.to_dict() if eval_report else None}
         (output_dir / "validation_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        for line in data_lines(data):
+            print(line, file=sys.stderr)
         for r in (train_report, eval_report):
-            if r is not None:
+            if r is not None and r.problems:
                 print(r.summary(), file=sys.stderr)
         print(trainable_summary(model), file=sys.stderr)
 
@@ -96,7 +119,7 @@ def setup(cfg: TrainConfig) -> State:
                               optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     state = State(cfg, accelerator, lm, model, optimizer, scheduler, loader, dataset, collator, train_rows,
-                  eval_rows, output_dir)
+                  eval_rows, output_dir, data=data)
     resume = ckpt.resolve_resume(cfg.output_dir, cfg.resume_from)
     if resume is not None:
         load_checkpoint(state, resume)
@@ -288,7 +311,7 @@ def save_checkpoint(state: State, metrics: dict[str, float]) -> Path | None:
         torch.save(state.scheduler.state_dict(), tmp / ckpt.STATE_DIR / "scheduler.pt")
         value = metrics.get(cfg.best_metric)
         path = state.output_dir / f"step-{state.step:06d}"
-        better = value is not None and ckpt.is_better(cfg.best_metric, value, state.best_value)
+        better = value is not None and is_better(cfg.best_metric, value, state.best_value)
         if better:
             state.best_value, state.best_path = value, str(path)
         (tmp / ckpt.STATE_DIR / "trainer.json").write_text(json.dumps({
@@ -301,7 +324,7 @@ def save_checkpoint(state: State, metrics: dict[str, float]) -> Path | None:
             "languages": sorted({r.language for r in state.train_rows} |
                                 {r.target_language for r in state.train_rows if r.target_language}),
             "step": state.step, "max_steps": cfg.max_steps, "metrics": metrics,
-            "train_rows": len(state.train_rows), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "train_rows": len(state.train_rows), "data": state.data, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "config": cfg.to_dict(),
         })
         final = ckpt.commit(tmp, state.output_dir, state.step)

@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 from .backends import unwrap_peft
 
+BASE = "base"  # the name that stands for "no adapter" (selectors, evaluation systems, API)
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 METADATA_FILE = "workbench.json"

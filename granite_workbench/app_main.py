@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from .loading import DEFAULT_MODEL_ID, DTYPES
+from .paths import CHECKPOINTS_DIR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-audio-minutes", type=float, default=30.0, help="longest clip the demo accepts")
     p.add_argument("--concurrency", type=int, default=1, help="requests run at once (the rest queue)")
     p.add_argument("--queue-size", type=int, default=64, help="requests waiting at most; more are refused")
-    p.add_argument("--checkpoints", default="checkpoints", help="folder watched for fine-tuned adapters")
+    p.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR),
+                   help="folder watched for fine-tuned adapters (default: the project's checkpoints/)")
     return p
 
 

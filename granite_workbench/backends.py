@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .prompts import TaskSpec, render_prompt
+from .prompts import TaskSpec, model_prompt
 
 
 @dataclass
@@ -51,13 +51,6 @@ class FakeBackend:
         return [self.fn(r) for r in batch]
 
 
-def audio_token_count(n_samples: int, window: int = 15, downsample: int = 5, hop: int = 160) -> int:
-    """Number of `<|audio|>` tokens the processor inserts for `n_samples` of 16 kHz audio."""
-    mel = n_samples // hop + 1
-    enc = mel // 2
-    return -(-enc // window) * (window // downsample)
-
-
 class ModelBackend:
     def __init__(self, lm, *, max_new_tokens: int = 200, num_beams: int = 1, min_new_tokens: int = 0):
         self.lm = lm
@@ -66,6 +59,11 @@ class ModelBackend:
         self.min_new_tokens = min_new_tokens  # > 0 forces a fixed length (benchmarks)
 
     def generate(self, batch: list[Request]) -> list[str]:
+        """The answers, with surrounding white space removed (nothing else)."""
+        return [t.strip() for t in self.raw_generate(batch)]
+
+    def raw_generate(self, batch: list[Request]) -> list[str]:
+        """The decoded tokens that follow each prompt (special tokens dropped), exactly as generated."""
         adapter = batch[0].adapter
         if any(r.adapter != adapter for r in batch):
             raise ValueError("One batch must use one adapter.")
@@ -83,11 +81,7 @@ class ModelBackend:
         lm = self.lm
         core = unwrap_peft(lm.model)
         tok = lm.processor.tokenizer
-        audio_token = lm.processor.audio_token
-        texts = [
-            render_prompt(tok, r.spec).replace(audio_token, audio_token * audio_token_count(len(r.samples)), 1)
-            for r in batch
-        ]
+        texts = [model_prompt(tok, r.spec, len(r.samples)) for r in batch]
         enc = tok(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
         device = core.device
         input_ids = enc["input_ids"].to(device)
@@ -101,7 +95,7 @@ class ModelBackend:
                 do_sample=False, num_beams=self.num_beams, pad_token_id=tok.pad_token_id,
                 eos_token_id=tok.eos_token_id, **({"min_new_tokens": self.min_new_tokens} if self.min_new_tokens else {}),
             )
-        return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+        return tok.batch_decode(out, skip_special_tokens=True)
 
     def audio_embeddings(self, core, samples: np.ndarray):
         """Encoder + projector output for one clip, shape (1, n_audio_tokens, hidden)."""

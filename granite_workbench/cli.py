@@ -79,10 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 def evaluate_main(args) -> int:
     from tqdm import tqdm
 
-    from .adapters import AdapterError, runtime_for
-    from .evaluation import BASE, run_evaluation, write_report
+    from .adapters import BASE, AdapterError, runtime_for
+    from .evaluation import run_evaluation, write_report
     from .loading import load_model
     from .manifest import DataError, read_dataset, read_manifest, validate
+    from .metrics import METRIC_LABELS, format_metric
 
     try:
         lm = load_model(args.model, device=args.device, dtype=args.dtype)
@@ -115,7 +116,8 @@ def evaluate_main(args) -> int:
     paths = write_report(result, args.out_dir, title=f"Evaluation of {Path(str(args.manifest)).name}")
     overall = result.summary["all"]
     for s in systems:
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in overall[s].items() if k not in ("utterances", "failed"))
+        shown = ", ".join(f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}" for k, v in overall[s].items()
+                          if k not in ("utterances", "failed"))
         print(f"{s}: {shown}", file=sys.stderr)
     print(f"report: {paths['report']}", file=sys.stderr)
     failed = sum(overall[s]["failed"] for s in systems) + len(report.problems)

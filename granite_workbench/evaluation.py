@@ -15,16 +15,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .manifest import Row
-from .metrics import (CHAR_LANGUAGES, ErrorCounts, KeywordCounts, bleu, char_errors, chrf, keyword_counts,
-                      primary_metric, word_errors)
+from .adapters import BASE
+from .metrics import (ErrorCounts, KeywordCounts, bleu, char_errors, chrf, format_metric, keyword_counts,
+                      word_errors)
 from .prompts import TaskSpec
-
-BASE = "base"
-LOWER_IS_BETTER = {"wer", "cer", "b_wer", "u_wer", "eval_loss"}
-
-
-def row_spec(row: Row, keywords: Sequence[str] | None = None) -> TaskSpec:
-    return row.spec(keywords)
+from .tasks import CHAR_LANGUAGES
 
 
 def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -> dict[str, float]:
@@ -34,7 +29,7 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
     by_target: dict[str, tuple[list[str], list[str]]] = {}
     n_asr = n_kw = 0
     for row, spec, hyp in zip(rows, specs, hyps):
-        if spec.task == "ast":
+        if spec.info.translation:
             refs, outs = by_target.setdefault(spec.target, ([], []))
             refs.append(row.text)
             outs.append(hyp)
@@ -43,7 +38,7 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
         chars += char_errors(row.text, hyp, row.language)
         if row.language not in CHAR_LANGUAGES:
             words += word_errors(row.text, hyp, row.language)
-        if spec.task == "asr_keywords":
+        if spec.info.keywords:
             n_kw += 1
             kw += keyword_counts(row.text, hyp, spec.keywords, row.language)
     out: dict[str, float] = {}
@@ -61,19 +56,19 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
 
 def utterance_error(row: Row, spec: TaskSpec, hyp: str) -> dict[str, Any]:
     """One utterance's errors: word/char error counts and rate (ASR), chrF (translation), keywords."""
-    if spec.task == "ast":
+    if spec.info.translation:
         return {"chrf": chrf([row.text], [hyp]), "error": 1 - chrf([row.text], [hyp]) / 100}
     counts = char_errors(row.text, hyp, row.language) if row.language in CHAR_LANGUAGES else \
         word_errors(row.text, hyp, row.language)
     out = {"errors": counts.errors, "ref_len": counts.ref_len, "error": counts.rate}
-    if spec.task == "asr_keywords":
+    if spec.info.keywords:
         k = keyword_counts(row.text, hyp, spec.keywords, row.language)
         out.update({"keywords_in_reference": k.in_reference, "keywords_matched": k.matched})
     return out
 
 
 def group_key(row: Row, spec: TaskSpec) -> str:
-    return f"{spec.task} {row.language}->{spec.target}" if spec.task == "ast" else f"{spec.task} {row.language}"
+    return spec.info.group(row.language, spec.target)
 
 
 @dataclass
@@ -84,6 +79,7 @@ class EvalResult:
     hyps: dict[str, list[str | None]]  # system -> hypothesis per row (None: failed)
     errors: dict[str, list[str | None]]  # system -> failure reason per row
     summary: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # group -> system -> metrics
+    headline: dict[str, str] = field(default_factory=dict)  # group -> its primary metric (task table)
 
     def utterances(self) -> list[dict[str, Any]]:
         out = []
@@ -110,7 +106,7 @@ def run_evaluation(lm, rows: Sequence[Row], systems: Sequence[str], *, batch_siz
     from .transcribe import Transcriber
 
     rows = list(rows)
-    specs = [row_spec(r) for r in rows]
+    specs = [r.spec() for r in rows]
     tr = Transcriber(lm, batch_size=batch_size, max_new_tokens=max_new_tokens)
     hyps: dict[str, list[str | None]] = {}
     errors: dict[str, list[str | None]] = {}
@@ -118,15 +114,17 @@ def run_evaluation(lm, rows: Sequence[Row], systems: Sequence[str], *, batch_siz
     for k, system in enumerate(systems):
         tick = (lambda d, t, k=k: progress(k * len(rows) + round(d * len(rows) / max(t, 1)), total)) \
             if progress else None
-        results = tr.run([_clip(r) for r in rows], specs, adapter=None if system == BASE else system,
-                         progress=tick, names=[_name(r) for r in rows])
+        results = tr.run([r.source for r in rows], specs, adapter=None if system == BASE else system,
+                         progress=tick, names=[f"line{r.line}:{r.name}" for r in rows])
         hyps[system] = [res.text if res.ok else None for res in results]
         errors[system] = [res.error for res in results]
     result = EvalResult(list(systems), rows, specs, hyps, errors)
     groups: dict[str, list[int]] = {}
     for i, (row, spec) in enumerate(zip(rows, specs)):
         groups.setdefault(group_key(row, spec), []).append(i)
+        result.headline.setdefault(group_key(row, spec), spec.info.primary_metric(row.language))
     groups["all"] = list(range(len(rows)))
+    result.headline["all"] = next(iter(result.headline.values()), "wer")
     for name, idx in groups.items():
         result.summary[name] = {}
         for s in systems:
@@ -136,23 +134,7 @@ def run_evaluation(lm, rows: Sequence[Row], systems: Sequence[str], *, batch_siz
     return result
 
 
-def _clip(row: Row):
-    if isinstance(row.audio, dict):
-        return row.audio.get("bytes") or row.audio.get("path")
-    return row.audio
-
-
-def _name(row: Row) -> str:
-    return f"line{row.line}:{Path(str(_clip(row)) if not isinstance(_clip(row), bytes) else 'audio').name}"
-
-
 # --- report ---------------------------------------------------------------------------------------
-
-def _fmt(metric: str, value: float) -> str:
-    if metric in ("bleu", "chrf"):
-        return f"{value:.1f}"
-    return f"{100 * value:.1f}%"
-
 
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
@@ -169,7 +151,7 @@ def report_markdown(result: EvalResult, title: str = "Evaluation") -> str:
         lines += [f"## {group}", "", "| system | " + " | ".join(metrics) + " | utterances | failed |",
                   "|---|" + "---:|" * (len(metrics) + 2)]
         for s, v in per_system.items():
-            lines.append(f"| {s} | " + " | ".join(_fmt(m, v[m]) if m in v else "—" for m in metrics)
+            lines.append(f"| {s} | " + " | ".join(format_metric(m, v.get(m)) for m in metrics)
                          + f" | {v['utterances']} | {v['failed']} |")
         lines.append("")
     for s in result.systems:
@@ -207,8 +189,7 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
     for k, s in enumerate(result.systems):
         vals, labels = [], []
         for g in groups:
-            task, lang = (g.split() + ["en"])[:2] if g != "all" else ("asr", "en")
-            metric = primary_metric(task, lang)
+            metric = result.headline[g]
             v = result.summary[g][s].get(metric)
             vals.append(v * 100 if v is not None and metric != "bleu" else (v or 0))
             labels.append(f"{g}\n({metric.upper()}{'' if metric == 'bleu' else ' %'})")

@@ -10,6 +10,15 @@ import unicodedata
 from typing import Sequence
 
 
+def split_keywords(value: Sequence[str] | str | None) -> list[str]:
+    """A keyword list from a list, or from text separated by '|', commas or new lines; blanks dropped."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = re.split(r"[|\n]" if "|" in value else r"[,\n]", value)
+    return [w for w in (" ".join(str(v).split()) for v in value) if w]
+
+
 def _pattern(keyword: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in re.split(r"[\s\-_]+", keyword.strip()) if p]
     body = r"[\s\-_]*".join(parts)

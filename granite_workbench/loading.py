@@ -19,7 +19,7 @@ from .tiny import TINY_ID, ensure_tiny_model, is_tiny
 
 DEFAULT_MODEL_ID = "ibm-granite/granite-4.0-1b-speech"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-QUANTIZATIONS = (None, "8bit", "4bit")
+QUANTIZATION_CHOICES = ("none", "8bit", "4bit")  # as flags and configs spell them; "none" means None
 
 
 class ModelLoadError(RuntimeError):
@@ -105,7 +105,7 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
     path, tiny = resolve_model_path(model_id)
     if quantization in ("", "none"):
         quantization = None
-    if quantization not in QUANTIZATIONS:
+    if quantization not in (None, *QUANTIZATION_CHOICES[1:]):
         raise ModelLoadError(f"Unknown quantization {quantization!r}. Choose 8bit, 4bit or none.")
     dev = pick_device(device)
     dt = pick_dtype(dev, dtype)

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .audio import AudioError, load_audio
+from .keywords import split_keywords
 from .languages import UnsupportedLanguageError
-from .prompts import TASKS, TaskSpec
+from .prompts import TaskSpec
+from .tasks import TASK_NAMES, TASKS
 
 MANIFEST_COLUMNS = ("audio", "text", "task", "language", "target_language", "keywords")
 REQUIRED_COLUMNS = ("audio", "text")
@@ -44,17 +46,33 @@ class Row:
     keywords: list[str] = field(default_factory=list)
     line: int = 0  # line (JSONL), row (CSV, 1 = first data row) or index (datasets)
     duration: float = 0.0
+    error: str | None = None  # the line could not be read at all (not JSON, not an object)
 
     def spec(self, keywords: Iterable[str] | None = None) -> TaskSpec:
+        """The task spec for this row; a keyword task without keywords is plain ASR."""
         kws = tuple(keywords if keywords is not None else self.keywords)
-        if self.task == "ast":
-            return TaskSpec("ast", language=self.language, target=self.target_language)
-        if self.task == "asr_keywords" and kws:
-            return TaskSpec("asr_keywords", language=self.language, keywords=kws)
+        task = TASKS[self.task]
+        if task.translation:
+            return TaskSpec(self.task, language=self.language, target=self.target_language)
+        if task.keywords and kws:
+            return TaskSpec(self.task, language=self.language, keywords=kws)
         return TaskSpec("asr", language=self.language)
 
-    def load(self):
-        return load_audio(_audio_source(self.audio), name=_audio_name(self.audio))
+    @property
+    def source(self):
+        """What `load_audio` takes: a path, or the bytes of a datasets Audio column."""
+        if isinstance(self.audio, dict):
+            return self.audio.get("bytes") or self.audio.get("path")
+        return self.audio
+
+    @property
+    def name(self) -> str:
+        """The clip's file name (for messages and reports)."""
+        path = self.audio.get("path") if isinstance(self.audio, dict) else self.audio
+        return Path(str(path or "audio")).name
+
+    def load(self, max_seconds: float | None = None):
+        return load_audio(self.source, name=self.name, **({"max_seconds": max_seconds} if max_seconds else {}))
 
 
 @dataclass
@@ -94,27 +112,6 @@ class ValidationReport:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
-def _split_keywords(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    sep = "|" if "|" in str(value) else ","
-    return [v.strip() for v in str(value).split(sep) if v.strip()]
-
-
-def _audio_source(audio: Any):
-    if isinstance(audio, dict):
-        return audio.get("bytes") or audio.get("path")
-    return audio
-
-
-def _audio_name(audio: Any) -> str:
-    if isinstance(audio, dict):
-        return Path(audio.get("path") or "audio").name
-    return Path(str(audio)).name
-
-
 def read_manifest(path: str | Path, default_task: str = "asr", default_language: str = "en") -> list[Row]:
     """Rows of a JSONL or CSV manifest; audio paths resolved against the manifest's folder."""
     path = Path(path)
@@ -137,25 +134,30 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                records.append((i, {"__error__": f"not valid JSON ({exc.msg})"}))
+                records.append((i, f"not valid JSON ({exc.msg})"))
                 continue
-            records.append((i, rec if isinstance(rec, dict) else {"__error__": "not a JSON object"}))
-        present = {k for _, r in records for k in r}
+            records.append((i, rec if isinstance(rec, dict) else "not a JSON object"))
+        present = {k for _, r in records if isinstance(r, dict) for k in r}
         missing = [c for c in REQUIRED_COLUMNS if c not in present]
         if records and missing:
             raise DataError(f"{path}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
     rows = []
     for i, rec in records:
+        if isinstance(rec, str):  # the line itself is broken
+            rows.append(Row(audio=None, text="", line=i, error=rec))
+            continue
         audio = rec.get("audio")
         if isinstance(audio, str) and audio and not Path(audio).is_absolute():
             audio = str(base / audio)
-        rows.append(Row(audio=audio if "__error__" not in rec else rec["__error__"], text=str(rec.get("text") or ""),
-                        task=str(rec.get("task") or default_task), language=str(rec.get("language") or default_language),
-                        target_language=rec.get("target_language") or None, keywords=_split_keywords(rec.get("keywords")),
-                        line=i))
-        if "__error__" in rec:
-            rows[-1].task = "__error__"
+        rows.append(_row(rec, audio, "text", i, default_task, default_language))
     return rows
+
+
+def _row(rec: dict, audio: Any, text_column: str, line: int, default_task: str, default_language: str) -> Row:
+    return Row(audio=audio, text=str(rec.get(text_column) or ""), task=str(rec.get("task") or default_task),
+               language=str(rec.get("language") or default_language),
+               target_language=rec.get("target_language") or None, keywords=split_keywords(rec.get("keywords")),
+               line=line)
 
 
 def read_dataset(name: str, split: str, audio_column: str = "audio", text_column: str = "text",
@@ -177,13 +179,7 @@ def read_dataset(name: str, split: str, audio_column: str = "audio", text_column
                         f"{', '.join(ds.column_names)}. Set audio_column / text_column.")
     if isinstance(ds.features[audio_column], datasets.Audio):  # decode with our own audio code
         ds = ds.cast_column(audio_column, datasets.Audio(decode=False))
-    rows = []
-    for i, rec in enumerate(ds):
-        rows.append(Row(audio=rec[audio_column], text=str(rec.get(text_column) or ""),
-                        task=str(rec.get("task") or default_task), language=str(rec.get("language") or default_language),
-                        target_language=rec.get("target_language") or None, keywords=_split_keywords(rec.get("keywords")),
-                        line=i))
-    return rows
+    return [_row(rec, rec[audio_column], text_column, i, default_task, default_language) for i, rec in enumerate(ds)]
 
 
 def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int
@@ -194,7 +190,7 @@ def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: floa
     for row in rows:
         problems = _row_problems(row, tokenizer, max_audio_seconds, max_label_tokens)
         if problems:
-            report.problems += [Problem(row.line, _audio_name(row.audio) if row.audio else "", k, d)
+            report.problems += [Problem(row.line, row.name if row.audio else "", k, d)
                                 for k, d in problems]
         else:
             good.append(row)
@@ -202,16 +198,17 @@ def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: floa
 
 
 def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_tokens: int) -> list[tuple[str, str]]:
-    if row.task == "__error__":
-        return [("bad line", str(row.audio))]
+    if row.error:
+        return [("bad line", row.error)]
     problems: list[tuple[str, str]] = []
-    if row.task not in TASKS:
-        problems.append(("unknown task", f"{row.task!r}; expected one of {', '.join(TASKS)}"))
+    task = TASKS.get(row.task)
+    if task is None:
+        problems.append(("unknown task", f"{row.task!r}; expected one of {', '.join(TASK_NAMES)}"))
     else:
         try:
-            row.spec(row.keywords or ["x"] if row.task == "asr_keywords" else None)
+            row.spec(row.keywords or ["x"] if task.keywords else None)
         except (UnsupportedLanguageError, ValueError) as exc:
-            kind = "unsupported direction" if row.task == "ast" else "unsupported language"
+            kind = "unsupported direction" if task.translation else "unsupported language"
             problems.append((kind, str(exc)))
     if not row.text.strip():
         problems.append(("empty text", "the transcript / translation is empty"))
@@ -221,12 +218,12 @@ def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_token
     if not row.audio:
         problems.append(("missing audio", "no audio given"))
         return problems
-    src = _audio_source(row.audio)
+    src = row.source
     if isinstance(src, str) and not Path(src).exists():
         problems.append(("missing audio", f"{src} does not exist"))
         return problems
     try:
-        clip = load_audio(src, name=_audio_name(row.audio), max_seconds=max_audio_seconds)
+        clip = row.load(max_audio_seconds)
         row.duration = clip.duration
     except AudioError as exc:
         kind = "clip too long" if "too long" in str(exc) else "unreadable audio"

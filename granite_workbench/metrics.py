@@ -18,8 +18,32 @@ from typing import Sequence
 import jiwer
 
 from .keywords import keyword_spans
+from .tasks import CHAR_LANGUAGES, get_task
 
-CHAR_LANGUAGES = ("ja", "zh")
+# One place for what each metric means: its direction and how it is shown (everywhere: CLI, reports, UI).
+HIGHER_IS_BETTER = frozenset({"bleu", "chrf", "keyword_recall", "keyword_precision"})
+PERCENT_METRICS = frozenset({"wer", "cer", "b_wer", "u_wer", "keyword_recall", "keyword_precision"})
+METRIC_LABELS = {"wer": "WER", "cer": "CER", "bleu": "BLEU", "chrf": "chrF", "keyword_recall": "keyword recall",
+                 "keyword_precision": "keyword precision", "b_wer": "B-WER", "u_wer": "U-WER",
+                 "eval_loss": "eval loss"}
+
+
+def is_better(metric: str, value: float, than: float | None) -> bool:
+    """Is `value` better than `than` (None: nothing yet) for this metric?"""
+    if than is None:
+        return True
+    return value > than if metric in HIGHER_IS_BETTER else value < than
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """`12.3%` for rates, `34.5` for BLEU / chrF, `0.123` for losses; `—` for no value."""
+    if value is None:
+        return "—"
+    if metric in PERCENT_METRICS:
+        return f"{100 * value:.1f}%"
+    if metric in ("bleu", "chrf"):
+        return f"{value:.1f}"
+    return f"{value:.3f}"
 
 
 @lru_cache(maxsize=1)
@@ -46,13 +70,6 @@ def normalize(text: str, language: str | None = "en") -> str:
     if language in CHAR_LANGUAGES:
         out = out.replace(" ", "")
     return out
-
-
-def primary_metric(task: str, language: str | None) -> str:
-    """The headline metric for a task/language: wer, cer (ja, zh), bleu (translation), keyword_recall."""
-    if task == "ast":
-        return "bleu"
-    return "cer" if language in CHAR_LANGUAGES else "wer"
 
 
 @dataclass
@@ -205,9 +222,10 @@ def keyword_metrics(references: Sequence[str], hypotheses: Sequence[str],
 def task_metrics(task: str, references, hypotheses, language: str | None = None, target: str | None = None,
                  keyword_lists=None) -> dict[str, float]:
     """The metrics logged for one task: WER/CER for ASR, BLEU/chrF for translation, keyword measures too."""
-    if task == "ast":
+    info = get_task(task)
+    if info.translation:
         return {"bleu": bleu(references, hypotheses, target), "chrf": chrf(references, hypotheses)}
     out = {"wer": wer(references, hypotheses, language), "cer": cer(references, hypotheses, language)}
-    if task == "asr_keywords" and keyword_lists is not None:
+    if info.keywords and keyword_lists is not None:
         out.update(keyword_metrics(references, hypotheses, keyword_lists, language))
     return out

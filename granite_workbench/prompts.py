@@ -1,29 +1,35 @@
 """The prompt table: one instruction string per task, rendered through the tokenizer's chat template.
 
-Sources (see docs/granite-speech-notes): the ASR instruction and the `Keywords:` suffix are
-the model card's; Granite 4.0 1B publishes no canonical translation string, so we use
-vLLM's `translate the speech to {Language}`. Change a string here and every caller
-(CLI, demo, fine-tuning, evaluation) follows.
+Each string with its source (details in docs/model-facts.md):
+- ASR `can you transcribe the speech into a written format?` and the keyword suffix
+  ` Keywords: kw1, kw2`: the granite-4.0-1b-speech model card (prompt and keyword-biasing example).
+- Translation `translate the speech to {Language}` (no period; the language's English name, also for
+  Japanese and Chinese): vLLM's GraniteSpeech prompt and IBM's unitxt recipes. No canonical string is
+  published for 4.0-1B; the model card warns that an unfamiliar prompt is ignored and the model then
+  transcribes, so a wrong string fails silently. vLLM's code falls back to the language *code*
+  (`to ja`) for languages missing from its table: a known trap avoided here by `language_name`.
+
+What the model sees, for inference and training alike (IBM's notebooks for 4.0-1B):
+    prompt = chat template of one user turn  ->  `USER: <|audio|>{instruction}\n ASSISTANT:`
+             with `<|audio|>` repeated once per audio embedding (`audio_token_count`)
+    answer = the text, straight after `ASSISTANT:` (no space), then eos (training targets only)
+IBM's fine-tuning notebook builds targets as `text + tokenizer.eos_token`, tokenized separately and
+appended to the prompt; IBM's decoding notebook prints `... ASSISTANT:for timothy was ...`. Inference
+decodes what follows the prompt and removes only surrounding white space.
+Change a string here and every caller (CLI, demo, fine-tuning, evaluation) follows.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Sequence
 
+from .keywords import split_keywords
 from .languages import check_asr_language, check_direction, language_name
+from .tasks import TASKS, get_task
 
 AUDIO_TOKEN = "<|audio|>"
 MAX_KEYWORDS = 50
 MAX_KEYWORD_CHARS = 100
-
-Task = Literal["asr", "ast", "asr_keywords"]
-TASKS: tuple[str, ...] = ("asr", "ast", "asr_keywords")
-
-PROMPTS: dict[str, str] = {
-    "asr": "can you transcribe the speech into a written format?",
-    "asr_keywords": "can you transcribe the speech into a written format? Keywords: {keywords}",
-    "ast": "translate the speech to {target_name}",
-}
 
 
 @dataclass(frozen=True)
@@ -36,33 +42,31 @@ class TaskSpec:
     keywords: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:  # validate early, with the supported lists
-        if self.task not in TASKS:
-            raise ValueError(f"Unknown task {self.task!r}. Supported: {', '.join(TASKS)}.")
-        if self.task == "ast":
+        task = get_task(self.task)
+        if task.translation:
             check_direction(self.language or "en", self.target)
         elif self.language:
             check_asr_language(self.language)
-        if self.task == "asr_keywords" and not self.keywords:
-            raise ValueError("Task 'asr_keywords' needs at least one keyword.")
         object.__setattr__(self, "keywords", clean_keywords(self.keywords))
+        if task.keywords and not self.keywords:
+            raise ValueError(f"Task {self.task!r} needs at least one keyword.")
+
+    @property
+    def info(self):
+        """This spec's entry in the task table."""
+        return TASKS[self.task]
 
 
 def clean_keywords(keywords: Sequence[str] | str | None) -> tuple[str, ...]:
     """Split, strip and de-duplicate keywords (order kept); refuse absurd lists."""
-    if keywords is None:
-        return ()
-    if isinstance(keywords, str):
-        keywords = keywords.replace("\n", ",").split(",")
     out: list[str] = []
     seen: set[str] = set()
-    for kw in keywords:
-        kw = " ".join(str(kw).split())
-        if not kw or kw.lower() in seen:
-            continue
+    for kw in split_keywords(keywords):
         if len(kw) > MAX_KEYWORD_CHARS:
             raise ValueError(f"Keyword too long ({len(kw)} characters, limit {MAX_KEYWORD_CHARS}): {kw[:30]!r}...")
-        seen.add(kw.lower())
-        out.append(kw)
+        if kw.lower() not in seen:
+            seen.add(kw.lower())
+            out.append(kw)
     if len(out) > MAX_KEYWORDS:
         raise ValueError(
             f"Too many keywords: {len(out)} (limit {MAX_KEYWORDS}). Long lists dilute the bias; "
@@ -73,10 +77,8 @@ def clean_keywords(keywords: Sequence[str] | str | None) -> tuple[str, ...]:
 
 def instruction(spec: TaskSpec) -> str:
     """The user-turn text for one task, starting with the audio placeholder."""
-    task = spec.task
-    if task == "asr" and spec.keywords:
-        task = "asr_keywords"
-    text = PROMPTS[task].format(
+    task = "asr_keywords" if spec.task == "asr" and spec.keywords else spec.task
+    text = TASKS[task].prompt.format(
         keywords=", ".join(spec.keywords),
         target_name=language_name(spec.target) if spec.target else "",
     )
@@ -87,3 +89,20 @@ def render_prompt(tokenizer, spec: TaskSpec) -> str:
     """Render the instruction through the loaded tokenizer's chat template (generation prompt added)."""
     messages = [{"role": "user", "content": instruction(spec)}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def audio_token_count(n_samples: int, window: int = 15, downsample: int = 5, hop: int = 160) -> int:
+    """Number of `<|audio|>` tokens the processor inserts for `n_samples` of 16 kHz audio."""
+    mel = n_samples // hop + 1
+    enc = mel // 2
+    return -(-enc // window) * (window // downsample)
+
+
+def model_prompt(tokenizer, spec: TaskSpec, n_samples: int) -> str:
+    """The prompt as the language model sees it: chat template, `<|audio|>` expanded for the clip."""
+    return render_prompt(tokenizer, spec).replace(AUDIO_TOKEN, AUDIO_TOKEN * audio_token_count(n_samples), 1)
+
+
+def answer_text(tokenizer, text: str) -> str:
+    """A training target: the text straight after the generation prompt, then eos (IBM's construction)."""
+    return text + tokenizer.eos_token

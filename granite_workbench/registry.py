@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .paths import CHECKPOINTS_DIR
 from .adapters import AdapterError, METADATA_FILE, adapter_name, is_complete, read_metadata
 
 MAX_DEPTH = 3
@@ -43,7 +44,7 @@ ROW_HEADERS = ["checkpoint", "base model", "tasks", "languages", "step", "metric
 
 @dataclass
 class AdapterRegistry:
-    root: Path = Path("checkpoints")
+    root: Path = CHECKPOINTS_DIR
     poll_seconds: float = 2.0
     _entries: dict[str, AdapterEntry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -51,7 +52,7 @@ class AdapterRegistry:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.root = Path(self.root)
+        self.root = Path(self.root).resolve()
 
     def scan(self) -> list[AdapterEntry]:
         found: dict[str, AdapterEntry] = {}

@@ -1,9 +1,19 @@
 """A tiny, offline Granite Speech model of the real architecture, for tests and smoke runs.
 
 `build_tiny_model(folder)` writes, in about a second and with no network, everything the
-normal loading code expects: a byte-level BPE tokenizer with `<|audio|>` and a chat template
-in the 4.0-1B style, a tiny `GraniteSpeechConfig` (the encoder keeps input_dim 160), the
-processor and random weights. Its text is meaningless until it is fine-tuned.
+normal loading code expects. It is a faithful miniature of ibm-granite/granite-4.0-1b-speech,
+so that every code path the real model takes is taken in the tests:
+
+- the real chat template, verbatim (`USER: {content}\n ASSISTANT:`, no system branch, no eos and
+  no space in the assistant branch);
+- the real special-token layout: the ordinary vocabulary first, then `<|pad|>` and
+  `<|end_of_text|>` (eos = bos, as in Granite), and `<|audio|>` as the last id of the vocabulary;
+- the real config's structure at small sizes: the CTC conformer encoder with its graphemic CTC head
+  (`encoder.out`, 348 labels = Unicode code points, as the real one) and its mid-layer feedback
+  (`out_mid`), a windowed Q-Former projector, and a Granite LM with the real multipliers
+  (embedding 12, residual 0.22, attention 1/head_dim) and `logits_scaling` 8.
+
+Its text is meaningless until it is fine-tuned.
 """
 from __future__ import annotations
 
@@ -16,15 +26,14 @@ MARKER = "granite_workbench_tiny.json"
 AUDIO_TOKEN = "<|audio|>"
 EOS_TOKEN = "<|end_of_text|>"
 PAD_TOKEN = "<|pad|>"
-# The 4.0-1B template renders a user turn as "USER: {content}\n ASSISTANT:".
+# The chat template of granite-4.0-1b-speech, verbatim (see docs/model-facts.md: IBM's notebooks print
+# `USER: <|audio|>...\n ASSISTANT:` and a full decode `... ASSISTANT:for timothy was ...`). Note: the user
+# branch always ends with the generation prompt; the assistant branch adds neither a space nor eos.
 CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + '\\n' }}"
-    "{% elif message['role'] == 'assistant' %}{{ ' ASSISTANT: ' + message['content'] + eos_token + '\\n' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ ' ASSISTANT:' }}{% endif %}"
+    "{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }}\n"
+    " ASSISTANT:{% elif message['role'] == 'assistant' %}{{ message['content'] }}{% endif %}{% endfor %}"
 )
+CTC_LABELS = 348  # the real encoder's output_dim: label c is chr(c), 0 is the CTC blank
 _CORPUS = [
     "can you transcribe the speech into a written format? Keywords:",
     "translate the speech to English French German Spanish Portuguese Japanese Italian Chinese",
@@ -54,19 +63,17 @@ def ensure_tiny_model(folder: str | os.PathLike | None = None) -> Path:
 
 
 def build_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=384,
-        special_tokens=[EOS_TOKEN, PAD_TOKEN, AUDIO_TOKEN],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+    trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=[], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_CORPUS, trainer=trainer)
+    # the real layout: ordinary tokens, then pad and eos, and the audio token as the very last id
+    tok.add_special_tokens([AddedToken(t, special=True) for t in (PAD_TOKEN, EOS_TOKEN, AUDIO_TOKEN)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=EOS_TOKEN,
@@ -89,12 +96,13 @@ def tiny_config(tokenizer):
             model_type="granite", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=eos, eos_token_id=eos,
-            pad_token_id=pad, tie_word_embeddings=False,
-            initializer_range=0.2,
+            pad_token_id=pad, tie_word_embeddings=False, initializer_range=0.2,
+            # the real model's multipliers (attention: 1 / head_dim, here 16)
+            embedding_multiplier=12.0, residual_multiplier=0.22, attention_multiplier=1 / 16, logits_scaling=8.0,
         ),
         encoder_config=dict(
             model_type="granite_speech_encoder", input_dim=160, num_layers=2, hidden_dim=64,
-            feedforward_mult=2, num_heads=2, dim_head=32, output_dim=32, context_size=200,
+            feedforward_mult=2, num_heads=2, dim_head=32, output_dim=CTC_LABELS, context_size=200,
             max_pos_emb=512, dropout=0.1, conv_kernel_size=15, conv_expansion_factor=2,
         ),
         projector_config=dict(

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / "finetune" / "configs"
+from .paths import CONFIG_DIR, PROJECT_ROOT
 
 
 class JobError(RuntimeError):
@@ -45,7 +44,7 @@ class TrainingJob:
             if not manifest or not Path(manifest).is_file():
                 raise JobError("Pick a manifest (JSONL or CSV) or upload one first.")
             name = run_name or f"ui-{time.strftime('%Y%m%d-%H%M%S')}"
-            run_dir = Path(self.checkpoints) / name
+            run_dir = Path(self.checkpoints).resolve() / name  # the subprocess runs in the project folder
             run_dir.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
                    "--dynamo_backend", "no", "-m", "finetune.train", "--config", str(config_path),
@@ -54,7 +53,7 @@ class TrainingJob:
                 cmd += [f"--{k}", str(v)]
             log = open(run_dir / "train.log", "w")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+            self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
             log.close()
             self.run_dir, self.started, self.state = run_dir, time.time(), "running"

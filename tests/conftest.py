@@ -91,13 +91,14 @@ PHRASES = ROOT / "data" / "phrases" / "train.jsonl"
 def trained_adapter(tiny_dir, tmp_path_factory):
     """A LoRA adapter fine-tuned on the 16 bundled phrases (tiny model): (run folder, final checkpoint).
 
-    Shared by the fine-tuning, adapter, demo and evaluation tests; trained once per session (~25 s).
+    Shared by the fine-tuning, adapter, demo and evaluation tests; trained once per session (~80 s).
+    Checkpoints at steps 300 and 600 (the final one).
     """
     from finetune.train import main
 
     out = tmp_path_factory.mktemp("trained") / "run"
     rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
                "--train_manifest", str(PHRASES), "--eval_manifest", str(PHRASES), "--output_dir", str(out),
-               "--eval_steps", "150", "--save_steps", "150", "--tensorboard", "true"])
+               "--eval_steps", "300", "--save_steps", "300", "--tensorboard", "true"])
     assert rc == 0
-    return out, out / "step-000300"
+    return out, out / "step-000600"

@@ -30,15 +30,15 @@ def root(trained_adapter, tmp_path_factory):
     root = tmp_path_factory.mktemp("checkpoints")
     shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
     half = root / "phrases" / ".tmp-step-000400"  # being written: hidden
-    shutil.copytree(root / "phrases" / "step-000300", half)
+    shutil.copytree(root / "phrases" / "step-000600", half)
     broken = root / "broken" / "step-000001"  # a file missing: incomplete
-    shutil.copytree(root / "phrases" / "step-000300", broken)
+    shutil.copytree(root / "phrases" / "step-000600", broken)
     (broken / "workbench.json").unlink()
     pickled = root / "pickled" / "step-000001"  # pickle weights only
-    shutil.copytree(root / "phrases" / "step-000300", pickled)
+    shutil.copytree(root / "phrases" / "step-000600", pickled)
     (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
     other = root / "other-base" / "step-000001"  # trained for a different base shape
-    shutil.copytree(root / "phrases" / "step-000300", other)
+    shutil.copytree(root / "phrases" / "step-000600", other)
     meta = json.loads((other / "workbench.json").read_text())
     meta["signature"]["num_hidden_layers"] = 40
     meta["base_model"] = "ibm-granite/granite-4.0-1b-speech"
@@ -58,14 +58,14 @@ def outputs(lm, adapter=None, clips=CLIPS):
 def test_registry_lists_complete_adapters_only(root):
     reg = AdapterRegistry(root)
     ids = [e.id for e in reg.scan()]
-    assert sorted(ids) == ["other-base/step-000001", "phrases/step-000150", "phrases/step-000300"]
-    entry = reg.resolve("phrases/step-000300")
-    assert entry.meta["step"] == 300 and entry.meta["tasks"] == ["asr"] and entry.name == "phrases-step-000300"
+    assert sorted(ids) == ["other-base/step-000001", "phrases/step-000300", "phrases/step-000600"]
+    entry = reg.resolve("phrases/step-000600")
+    assert entry.meta["step"] == 600 and entry.meta["tasks"] == ["asr"] and entry.name == "phrases-step-000600"
     row = entry.row()
-    assert row[0] == "phrases/step-000300" and row[4] == 300 and "wer" in row[5]
+    assert row[0] == "phrases/step-000600" and row[4] == 600 and "wer" in row[5]
 
 
-@pytest.mark.parametrize("bad", ["../phrases/step-000300", "/etc", "phrases/../../x", "", ".",
+@pytest.mark.parametrize("bad", ["../phrases/step-000600", "/etc", "phrases/../../x", "", ".",
                                  "phrases/.tmp-step-000400", "broken/step-000001", "pickled/step-000001"])
 def test_registry_refuses_outside_or_incomplete(root, bad):
     reg = AdapterRegistry(root)
@@ -91,7 +91,7 @@ def test_new_checkpoint_appears_while_polling(root, tmp_path):
     try:
         assert reg.entries() == []
         tmp = live / "run" / ".tmp-step-000010"  # written the way finetune writes: hidden, then renamed
-        shutil.copytree(root / "phrases" / "step-000150", tmp)
+        shutil.copytree(root / "phrases" / "step-000300", tmp)
         time.sleep(1.2)
         assert reg.entries() == []
         tmp.rename(live / "run" / "step-000010")
@@ -107,8 +107,8 @@ def test_hot_load_switch_unload(root, lm):
     base = outputs(lm)
     rt = AdapterRuntime(lm)
     lm.adapters = rt
-    a = rt.load(root / "phrases" / "step-000300")
-    b = rt.load(root / "phrases" / "step-000150")
+    a = rt.load(root / "phrases" / "step-000600")
+    b = rt.load(root / "phrases" / "step-000300")
     learned = outputs(lm, a)
     assert sum(x == y for x, y in zip(learned, TEXTS)) >= 14  # the adapter reproduces its phrases
     assert outputs(lm, None) == base  # base through the disabled adapter = the bare base model
@@ -126,8 +126,8 @@ def test_hot_load_switch_unload(root, lm):
 def test_concurrent_requests_get_their_own_adapter(root, lm):
     rt = AdapterRuntime(lm)
     lm.adapters = rt
-    a = rt.load(root / "phrases" / "step-000300")
-    b = rt.load(root / "phrases" / "step-000150")
+    a = rt.load(root / "phrases" / "step-000600")
+    b = rt.load(root / "phrases" / "step-000300")
     clips = CLIPS[:6]
     expected = {name: outputs(lm, name, clips) for name in (None, a, b)}
     assert len({tuple(v) for v in expected.values()}) == 3
@@ -135,7 +135,7 @@ def test_concurrent_requests_get_their_own_adapter(root, lm):
 
     def churn():  # another adapter is loaded and unloaded all the while
         while not stop.is_set():
-            rt.load(root / "phrases" / "step-000150", name="churn")
+            rt.load(root / "phrases" / "step-000300", name="churn")
             rt.unload("churn")
 
     def request(i):
@@ -163,11 +163,11 @@ def test_unloading_frees_memory(root, lm):
     n_params = sum(p.numel() for p in lm.model.parameters())
     proc = psutil.Process()
     for i in range(5):  # warm up allocator caches
-        rt.unload(rt.load(root / "phrases" / "step-000300", name=f"w{i}"))
+        rt.unload(rt.load(root / "phrases" / "step-000600", name=f"w{i}"))
     gc.collect()
     rss0 = proc.memory_info().rss
     for i in range(50):
-        name = rt.load(root / "phrases" / "step-000300", name=f"cycle{i}")
+        name = rt.load(root / "phrases" / "step-000600", name=f"cycle{i}")
         assert sum(p.numel() for p in lm.model.parameters()) > n_params
         rt.unload(name)
         assert sum(p.numel() for p in lm.model.parameters()) == n_params

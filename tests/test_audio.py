@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from granite_workbench.audio import SAMPLE_RATE, AudioError, load_audio, to_mono_float
-from granite_workbench.backends import audio_token_count
+from granite_workbench.prompts import audio_token_count
 
 from conftest import espeak, tone
 

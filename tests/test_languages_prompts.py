@@ -62,3 +62,81 @@ def test_keyword_limits():
 def test_prompt_goes_through_chat_template(tiny_lm):
     prompt = render_prompt(tiny_lm.tokenizer, TaskSpec("ast", language="en", target="ja"))
     assert prompt == "USER: <|audio|>translate the speech to Japanese\n ASSISTANT:"
+
+
+# granite-4.0-1b-speech's chat template as IBM's notebooks show it (the project's notes, "The real chat
+# template"); typed here independently of granite_workbench.tiny, so the comparison can fail.
+REAL_TEMPLATE = ("{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }}\n"
+                 " ASSISTANT:{% elif message['role'] == 'assistant' %}{{ message['content'] }}{% endif %}"
+                 "{% endfor %}")
+SPECS = [TaskSpec("asr"), TaskSpec("asr_keywords", keywords=("metoprolol", "Holter")),
+         TaskSpec("ast", language="en", target="ja"), TaskSpec("ast", language="fr", target="en")]
+
+
+def real_render(messages) -> str:
+    import jinja2
+
+    return jinja2.Environment().from_string(REAL_TEMPLATE).render(messages=messages)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.task)
+def test_tiny_template_renders_like_the_real_one(tiny_lm, spec):
+    """Prompt and full training sequence: identical to the real template, token for token in structure."""
+    import random
+
+    import numpy as np
+
+    from finetune.examples import ExampleBuilder
+    from finetune.data import Row
+    from granite_workbench.prompts import audio_token_count
+
+    tok = tiny_lm.tokenizer
+    user = {"role": "user", "content": instruction(spec)}
+    assert render_prompt(tok, spec) == real_render([user])
+    text = "the patient takes metoprolol"
+    row = Row(audio="", text=text, task=spec.task, language=spec.language or "en", target_language=spec.target,
+              keywords=list(spec.keywords))
+    samples = np.zeros(32000, dtype=np.float32) + 0.01
+    ex = ExampleBuilder(tiny_lm.processor, keyword_distractors=0).build(row, samples, random.Random(0))
+    expected = real_render([user, {"role": "assistant", "content": text}])
+    expected = expected.replace("<|audio|>", "<|audio|>" * audio_token_count(len(samples)), 1) + tok.eos_token
+    assert tok.decode(ex["input_ids"]) == expected
+    # structure: prompt (no labels) | the answer, starting right after "ASSISTANT:" with no space | eos
+    n_prompt = sum(1 for lab in ex["labels"] if lab == -100)
+    assert tok.decode(ex["input_ids"][:n_prompt]).endswith("\n ASSISTANT:")
+    assert tok.decode(ex["labels"][n_prompt:]) == text + "<|end_of_text|>"
+    assert ex["labels"][-1] == tok.eos_token_id and ex["labels"][:n_prompt] == [-100] * n_prompt
+
+
+def test_tiny_model_has_the_real_layout(tiny_lm):
+    """Special tokens where the real tokenizer has them; the real config's structure at small sizes."""
+    import json
+    from pathlib import Path
+
+    tok, cfg = tiny_lm.tokenizer, tiny_lm.model.config
+    real = json.loads((Path(__file__).resolve().parent.parent / "bench" / "granite-4.0-1b-speech.config.json")
+                      .read_text())
+    assert tok.eos_token == tok.bos_token == "<|end_of_text|>" and tok.pad_token == "<|pad|>"
+    # real: pad 100256, eos 100257, audio 100352 = the last id of the 100353-token vocabulary
+    assert tok.convert_tokens_to_ids("<|audio|>") == cfg.audio_token_index == cfg.text_config.vocab_size - 1
+    assert tok.pad_token_id + 1 == tok.eos_token_id < cfg.audio_token_index
+    assert real["audio_token_index"] == real["text_config"]["vocab_size"] - 1
+    assert real["text_config"]["pad_token_id"] + 1 == real["text_config"]["eos_token_id"]
+    text = cfg.text_config
+    for key in ("embedding_multiplier", "residual_multiplier", "logits_scaling"):
+        assert getattr(text, key) == real["text_config"][key], key
+    assert text.attention_multiplier == 1 / (text.hidden_size // text.num_attention_heads)
+    enc = cfg.encoder_config
+    assert enc.output_dim == real["encoder_config"]["output_dim"] == 348 and enc.input_dim == 160
+    ctc = tiny_lm.model.model.encoder
+    assert ctc.out.out_features == 348 and ctc.out_mid.in_features == 348  # the CTC head and its feedback
+    assert cfg.has_lora_adapter is False and cfg.tie_word_embeddings is False
+    assert (cfg.window_size, cfg.downsample_rate) == (real["window_size"], real["downsample_rate"])
+
+
+@pytest.mark.parametrize("src,tgt", TRANSLATION_DIRECTIONS)
+def test_translation_prompt_matches_the_sources(src, tgt):
+    """vLLM / IBM unitxt: 'translate the speech to {Language}', the English name (never the code, e.g. 'ja')."""
+    names = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "pt": "Portuguese",
+             "ja": "Japanese", "it": "Italian", "zh": "Chinese"}
+    assert instruction(TaskSpec("ast", language=src, target=tgt)) == f"<|audio|>translate the speech to {names[tgt]}"

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import soundfile as sf
 
 from conftest import ROOT
 
@@ -60,10 +61,22 @@ def test_domain_set_shape():
 def test_domain_generator_reproduces_the_shipped_set(tmp_path):
     subprocess.run([sys.executable, "data/domain/make_domain.py", "--out", str(tmp_path)], cwd=ROOT, check=True,
                    capture_output=True, timeout=600)
-    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "keywords.json", "clips.json"):
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "keywords.json"):
         assert (tmp_path / name).read_text() == (ROOT / "data/domain" / name).read_text(), name
-    for flac in (ROOT / "data/domain/audio").glob("*.flac"):
-        assert (tmp_path / "audio" / flac.name).read_bytes() == flac.read_bytes(), flac.name
+    # Pico is plain C and reproduces byte for byte on any CPU; Kokoro is a neural network whose predicted
+    # durations move with the CPU's float arithmetic (seen: 2.70 s on AMD vs 2.72 s shipped), so its clips
+    # are checked for the same settings and a duration within 5%
+    made = {c["audio"]: c for c in json.loads((tmp_path / "clips.json").read_text())}
+    for clip in json.loads((ROOT / "data/domain/clips.json").read_text()):
+        new = made.pop(clip["audio"])
+        flac = ROOT / "data/domain" / clip["audio"]
+        if clip["engine"] == "pico":
+            assert new == clip and (tmp_path / clip["audio"]).read_bytes() == flac.read_bytes(), clip["audio"]
+        else:
+            assert {**new, "seconds": 0} == {**clip, "seconds": 0}, clip["audio"]
+            assert new["seconds"] == pytest.approx(clip["seconds"], rel=0.05), clip["audio"]
+            assert sf.info(tmp_path / clip["audio"]).duration == pytest.approx(sf.info(flac).duration, rel=0.05)
+    assert not made
 
 
 @pytest.mark.slow

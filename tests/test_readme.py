@@ -82,14 +82,14 @@ def test_adapter_api_example_runs(tiny_dir, trained_adapter, tmp_path):
     from ui_helpers import DemoServer
 
     _, final = trained_adapter
-    shutil.copytree(final, tmp_path / "cpu-smoke" / "step-000300")
+    shutil.copytree(final, tmp_path / "cpu-smoke" / "step-000600")
     code = blocks(section("Adapters in the running demo"), "python")[0]
     with DemoServer("--model", str(tiny_dir), "--checkpoints", str(tmp_path)) as srv:
         srv.client()
         code = code.replace("http://127.0.0.1:7860/", srv.url + "/")
         p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stderr
-        assert "Started **ui-" in p.stdout and "cpu-smoke/step-000300" in p.stdout
+        assert "Started **ui-" in p.stdout and "cpu-smoke/step-000600" in p.stdout
         server_pid = srv.proc.pid
     import psutil
 

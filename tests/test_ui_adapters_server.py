@@ -12,7 +12,7 @@ from ui_helpers import DemoServer
 
 pytestmark = pytest.mark.slow
 CLIP = str(PHRASES.parent / "phrase00.flac")
-A, B = "phrases-step-000300", "phrases-step-000150"
+A, B = "phrases-step-000600", "phrases-step-000300"
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,10 @@ def root(trained_adapter, tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpts")
     shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
     pickled = root / "pickled" / "step-000001"
-    shutil.copytree(root / "phrases" / "step-000300", pickled)
+    shutil.copytree(root / "phrases" / "step-000600", pickled)
     (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
     other = root / "other-base" / "step-000001"
-    shutil.copytree(root / "phrases" / "step-000300", other)
+    shutil.copytree(root / "phrases" / "step-000600", other)
     meta = json.loads((other / "workbench.json").read_text())
     meta["signature"]["hidden_size"] = 2048
     (other / "workbench.json").write_text(json.dumps(meta))
@@ -53,9 +53,9 @@ def transcribe(client, clip, model):
 
 
 def test_hot_load_changes_the_output(client):
-    assert "phrases/step-000300" in ids(client)
+    assert "phrases/step-000600" in ids(client)
     before = transcribe(client, CLIP, "base")
-    msg = client.predict("phrases/step-000300", api_name="/load_adapter")
+    msg = client.predict("phrases/step-000600", api_name="/load_adapter")
     assert f"Loaded **{A}**" in msg
     assert transcribe(client, CLIP, A) == "turn on the kitchen lights" != before
     assert transcribe(client, CLIP, "base") == before
@@ -66,7 +66,7 @@ def test_hot_load_changes_the_output(client):
 def test_compare_view_marks_differences(client):
     from gradio_client import handle_file
 
-    client.predict("phrases/step-000300", api_name="/load_adapter")
+    client.predict("phrases/step-000600", api_name="/load_adapter")
     base_html, adapted_html, summary = client.predict(handle_file(CLIP), A, "en", api_name="/compare")
     assert "<ins class='diff'>" in adapted_html and "<del class='diff'>" in base_html
     assert "word(s) differ" in summary
@@ -75,8 +75,8 @@ def test_compare_view_marks_differences(client):
 def test_many_clients_each_get_their_adapter(client):
     from gradio_client import Client
 
+    client.predict("phrases/step-000600", api_name="/load_adapter")
     client.predict("phrases/step-000300", api_name="/load_adapter")
-    client.predict("phrases/step-000150", api_name="/load_adapter")
     clips = [str(PHRASES.parent / f"phrase{i:02d}.flac") for i in range(4)]
     expected = {m: [transcribe(client, c, m) for c in clips] for m in ("base", A, B)}
     assert expected[A] != expected[B] != expected["base"]
@@ -95,7 +95,7 @@ def test_many_clients_each_get_their_adapter(client):
 
 def test_checkpoint_written_while_running_appears(client, root):
     tmp = root / "later" / ".tmp-step-000007"
-    shutil.copytree(root / "phrases" / "step-000150", tmp)
+    shutil.copytree(root / "phrases" / "step-000300", tmp)
     tmp.rename(root / "later" / "step-000007")
     deadline = time.time() + 10
     while time.time() < deadline and "later/step-000007" not in ids(client):
@@ -150,7 +150,7 @@ def test_training_can_be_stopped(client):
 
 
 def test_evaluate_endpoint_base_vs_adapter(client):
-    client.predict("phrases/step-000300", api_name="/load_adapter")
+    client.predict("phrases/step-000600", api_name="/load_adapter")
     note, table, chart, deltas, worst, files = client.predict(
         "data/phrases/train.jsonl", None, ["base", A], 6, api_name="/evaluate")
     assert note.startswith("6 utterances × 2 systems")

@@ -48,15 +48,15 @@ def choose(page, dropdown, option):
 
 def test_adapters_tab_load_and_use(page, out_dir):
     page.get_by_role("tab", name="Adapters").click()
-    wait_contains(page, "#available", "phrases/step-000300")
-    choose(page, "#pick-checkpoint", "phrases/step-000300")
+    wait_contains(page, "#available", "phrases/step-000600")
+    choose(page, "#pick-checkpoint", "phrases/step-000600")
     page.get_by_role("button", name="Load adapter").click()
     wait_contains(page, "#adapter-message", "Loaded")
-    wait_contains(page, "#loaded", "phrases-step-000300")
+    wait_contains(page, "#loaded", "phrases-step-000600")
     # compare view
     tab = page.locator("#tab-adapters")
     upload(page, tab, str(PHRASES.parent / "phrase00.flac"))
-    choose(page, "#compare-adapter", "phrases-step-000300")
+    choose(page, "#compare-adapter", "phrases-step-000600")
     tab.get_by_role("button", name="Compare", exact=True).click()
     wait_contains(page, "#compare-summary", "differ")
     assert "turn on the kitchen lights" in page.locator("#compare-adapted").inner_text()
@@ -65,7 +65,7 @@ def test_adapters_tab_load_and_use(page, out_dir):
     page.get_by_role("tab", name="Transcribe").click()
     tab = page.locator("#tab-transcribe")
     upload(page, tab, str(PHRASES.parent / "phrase00.flac"))
-    choose(page, "#model-transcribe", "phrases-step-000300")
+    choose(page, "#model-transcribe", "phrases-step-000600")
     page.get_by_role("button", name="Transcribe", exact=True).click()
     page.wait_for_function("() => document.querySelector('#transcript textarea')?.value === "
                            "'turn on the kitchen lights'", timeout=60_000)
@@ -76,7 +76,7 @@ def test_evaluate_tab(page, out_dir):
     page.get_by_role("tab", name="Evaluate").click()
     tab = page.locator("#tab-evaluate")
     page.wait_for_timeout(3500)  # the systems list picks up the loaded adapter
-    choose(page, "#eval-systems", "phrases-step-000300")
+    choose(page, "#eval-systems", "phrases-step-000600")
     tab.get_by_label("Only the first N rows (empty: all)").fill("8")
     tab.get_by_role("button", name="Evaluate", exact=True).click()
     wait_contains(page, "#eval-note", "8 utterances")

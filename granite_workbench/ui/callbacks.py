@@ -19,7 +19,7 @@ import gradio as gr
 from ..audio import AudioError, load_audio
 from ..keywords import found_keywords, keyword_spans
 from ..languages import UnsupportedLanguageError, check_direction
-from ..adapters import runtime_for
+from ..adapters import BASE, runtime_for
 from ..prompts import TaskSpec, clean_keywords
 from ..registry import AdapterRegistry
 from ..service import ModelNotReady, ModelService
@@ -36,7 +36,6 @@ except ImportError:  # anywhere else: a no-op
         return fn
 
 DEFAULT_MAX_AUDIO_MINUTES = 30.0
-BASE = "base"  # the selector value for "no adapter"
 
 
 @dataclass

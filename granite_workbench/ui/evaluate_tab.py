@@ -6,7 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..evaluation import BASE, run_evaluation, write_report
+from ..adapters import BASE
+from ..evaluation import run_evaluation, write_report
 from ..manifest import DataError, read_manifest, validate
 from ..service import ModelNotReady
 from . import adapter_actions as aa

@@ -8,11 +8,11 @@ import gradio as gr
 
 from ..languages import ASR_LANGUAGES, LANGUAGES, TRANSLATION_DIRECTIONS, sources, targets_for
 from ..loading import DEFAULT_MODEL_ID
+from ..paths import EXAMPLES_DIR
 from . import callbacks as cb
 from .adapter_tabs import build_adapters_tab, build_train_tab, model_selector
 from .evaluate_tab import build_evaluate_tab
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "examples"
 LANG_CHOICES = [(f"{LANGUAGES[c].name} ({c})", c) for c in ASR_LANGUAGES]
 
 

@@ -12,11 +12,11 @@ import pandas as pd
 from ..training_job import JobError
 from .callbacks import Workbench
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+from ..paths import DATA_DIR, PROJECT_ROOT
 
 
 def bundled_manifests() -> list[str]:
-    return sorted(str(p.relative_to(DATA_DIR.parent)) for p in DATA_DIR.rglob("*.jsonl")
+    return sorted(str(p.relative_to(PROJECT_ROOT)) for p in DATA_DIR.rglob("*.jsonl")
                   if "examples" not in p.parts)
 
 
@@ -57,7 +57,7 @@ def resolve_manifest(wb: Workbench, manifest: str | None, upload: str | None) ->
     if upload:
         return _manifest_from_upload(upload, Path(tempfile.mkdtemp(prefix="manifest-", dir=wb.downloads)))
     if manifest:
-        return str((DATA_DIR.parent / manifest).resolve())
+        return str((PROJECT_ROOT / manifest).resolve())
     raise gr.Error("Pick a bundled manifest or upload one.", title="Manifest")
 
 
