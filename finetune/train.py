@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from granite_workbench.adapters import model_signature
+from granite_workbench.adapters import WEIGHTS_FILE, model_signature
 from granite_workbench.audio import Audio
 from granite_workbench.loading import ModelLoadError
 from granite_workbench.evaluation import score
@@ -136,7 +136,7 @@ def load_checkpoint(state: State, path: Path) -> None:
 
     acc = state.accelerator
     peft_model = acc.unwrap_model(state.model)
-    set_peft_model_state_dict(peft_model, load_file(str(path / "adapter_model.safetensors")))
+    set_peft_model_state_dict(peft_model, load_file(str(path / WEIGHTS_FILE)))
     sd = path / ckpt.STATE_DIR
     state.optimizer.load_state_dict(torch.load(sd / "optimizer.pt", weights_only=True))
     state.scheduler.load_state_dict(torch.load(sd / "scheduler.pt", weights_only=True))
@@ -290,7 +290,7 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
     specs = [r.spec(eval_keywords(r, builder) if r.task == "asr_keywords" else None) for r in subset]
     lm = LoadedModel(model=peft_model, processor=processor, model_id="training", device=str(peft_model.device),
                      dtype=str(next(peft_model.parameters()).dtype))
-    clips = [Audio(clip_samples(r), name=Path(str(r.audio)).name) for r in subset]  # decoded once, cached
+    clips = [Audio(clip_samples(r), name=r.name) for r in subset]  # decoded once, cached
     results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none",
                           max_new_tokens=cfg.eval_max_new_tokens).run(clips, specs)
     metrics.update(score(subset, specs, [res.text for res in results]))

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .backends import unwrap_peft
+from .loading import unwrap_peft
 
 BASE = "base"  # the name that stands for "no adapter" (selectors, evaluation systems, API)
 CONFIG_FILE = "adapter_config.json"
@@ -81,48 +81,63 @@ def check_adapter(folder: str | Path, model=None) -> dict[str, Any]:
 
 
 def adapter_name(folder: str | Path) -> str:
+    """The default name of an adapter folder on the live model: its last two path parts (`run-step-000300`)."""
     folder = Path(folder)
     return _NAME.sub("-", f"{folder.parent.name}-{folder.name}" if folder.parent.name else folder.name).strip("-")
 
 
 class AdapterRuntime:
-    """Adapters loaded on one live model. Thread-safe; generation runs under `use(name)`."""
+    """Adapters loaded on one live model. Thread-safe; generation runs under `use(name)`.
+
+    Everything done to adapters goes through these methods, under one lock; `use` holds it for the whole
+    generation, because peft's active adapter is state of the whole model."""
 
     def __init__(self, lm):
         self.lm = lm
         self.lock = threading.RLock()
-        self.loaded: dict[str, dict[str, Any]] = {}  # name -> metadata (+ path)
+        self._loaded: dict[str, dict[str, Any]] = {}  # name -> metadata, path and registry id
 
     def names(self) -> list[str]:
         with self.lock:
-            return list(self.loaded)
+            return list(self._loaded)
 
-    def load(self, folder: str | Path, name: str | None = None) -> str:
+    def info(self) -> list[dict[str, Any]]:
+        """One dict per loaded adapter: name, id (registry), path, step, base_model, metrics."""
+        with self.lock:
+            return [{"name": n, **m} for n, m in self._loaded.items()]
+
+    def load(self, folder: str | Path, name: str | None = None, source_id: str | None = None) -> str:
+        """Load (or find already loaded) the adapter in `folder` under `name`; refuses a name that another
+        folder already holds."""
         from peft import PeftModel
 
         folder = Path(folder)
         meta = check_adapter(folder, self.lm.model)
         name = name or adapter_name(folder)
         with self.lock:
-            if name in self.loaded:
-                return name
+            if name in self._loaded:
+                if Path(self._loaded[name]["path"]).resolve() == folder.resolve():
+                    return name
+                raise AdapterError(f"The name {name!r} is taken by another loaded adapter "
+                                   f"({self._loaded[name].get('id') or Path(self._loaded[name]['path']).name}); "
+                                   "unload it first.")
             if isinstance(self.lm.model, PeftModel):
                 self.lm.model.load_adapter(str(folder), adapter_name=name)
             else:
                 self.lm.model = PeftModel.from_pretrained(self.lm.model, str(folder), adapter_name=name)
             self.lm.model.eval()
-            self.loaded[name] = {**meta, "path": str(folder)}
+            self._loaded[name] = {**meta, "path": str(folder), "id": source_id or folder.name}
         return name
 
     def unload(self, name: str) -> None:
         with self.lock:
-            if name not in self.loaded:
+            if name not in self._loaded:
                 raise AdapterError(f"Adapter {name!r} is not loaded.")
             model = self.lm.model
-            del self.loaded[name]
-            if self.loaded:
+            del self._loaded[name]
+            if self._loaded:
                 if model.active_adapter == name:
-                    model.set_adapter(next(iter(self.loaded)))
+                    model.set_adapter(next(iter(self._loaded)))
                 model.delete_adapter(name)
             else:  # last one: take the peft wrapper off entirely
                 _restore_modules_to_save(model)
@@ -135,28 +150,16 @@ class AdapterRuntime:
         """Run the body with adapter `name` active (None: the bare base model)."""
         with self.lock:
             if name is None:
-                if self.loaded:
+                if self._loaded:
                     with self.lm.model.disable_adapter():
                         yield
                 else:
                     yield
                 return
-            if name not in self.loaded:
-                raise AdapterError(f"Adapter {name!r} is not loaded. Loaded: {', '.join(self.loaded) or 'none'}.")
+            if name not in self._loaded:
+                raise AdapterError(f"Adapter {name!r} is not loaded. Loaded: {', '.join(self._loaded) or 'none'}.")
             self.lm.model.set_adapter(name)
             yield
-
-
-def runtime_for(lm) -> AdapterRuntime:
-    """The adapter runtime of a loaded model (created on first use)."""
-    if getattr(lm, "adapters", None) is None:
-        lm.adapters = AdapterRuntime(lm)
-    return lm.adapters
-
-
-def attach_adapter(lm, folder: str | Path) -> str:
-    """Load one adapter onto `lm` and return its name (for the CLI's --adapter)."""
-    return runtime_for(lm).load(folder)
 
 
 def _restore_modules_to_save(peft_model) -> None:

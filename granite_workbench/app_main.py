@@ -4,17 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .loading import DEFAULT_MODEL_ID, DTYPES
+from .cli import add_model_flags, model_kwargs
 from .paths import CHECKPOINTS_DIR
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="app.py", description="Granite Speech Workbench demo (Gradio).")
-    p.add_argument("--model", default=None,
-                   help=f"hub id, local folder or 'tiny' (default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID})")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--dtype", default="auto", choices=DTYPES)
-    p.add_argument("--quantization", default="none", choices=("none", "8bit", "4bit"))
+    add_model_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on all interfaces")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
@@ -34,11 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     on_space = bool(os.environ.get("SPACE_ID"))
     from .service import ModelService
-    from .ui import Workbench, build_demo
+    from .session import Workbench
+    from .ui import build_demo
     from .ui.theme import CSS, THEME
 
-    service = ModelService(args.model, {"device": args.device, "dtype": args.dtype,
-                                        "quantization": args.quantization})
+    service = ModelService(args.model, model_kwargs(args))
     service.start()
     from .registry import AdapterRegistry
 

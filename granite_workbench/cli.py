@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .chunking import CHUNK_MODES, DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP
 from .languages import ASR_LANGUAGES, TRANSLATION_DIRECTIONS, UnsupportedLanguageError
-from .loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
+from .loading import DEFAULT_MODEL_ID, DTYPES, QUANTIZATION_CHOICES, ModelLoadError
 from .writers import FORMATS
 
 EPILOG = """examples:
@@ -19,6 +19,22 @@ EPILOG = """examples:
 languages: ASR in {asr}; translation {dirs}.
 exit status: 0 when every clip succeeded, 1 when any clip failed, 2 on a usage or model error.
 """.format(asr=", ".join(ASR_LANGUAGES), dirs=", ".join(f"{s}->{t}" for s, t in TRANSLATION_DIRECTIONS))
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """--model, --device, --dtype, --quantization: the same four flags for the demo and every command."""
+    p.add_argument("--model", default=None,
+                   help=f"hub id, local folder, or 'tiny' (offline smoke model, meaningless text); "
+                        f"default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID}")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--dtype", default="auto", choices=DTYPES)
+    p.add_argument("--quantization", default="none", choices=QUANTIZATION_CHOICES,
+                   help="bitsandbytes quantization (CUDA only)")
+
+
+def model_kwargs(args) -> dict:
+    """load_model keyword arguments from the flags added by `add_model_flags`."""
+    return {"device": args.device, "dtype": args.dtype, "quantization": args.quantization}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,14 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "transcribe":
             p.add_argument("--keywords", default=None,
                            help="comma-separated words to bias recognition towards (names, jargon)")
-        p.add_argument("--model", default=None,
-                       help=f"hub id, local folder, or 'tiny' (offline smoke model, meaningless text); "
-                            f"default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID}")
+        add_model_flags(p)
         p.add_argument("--adapter", default=None, help="a LoRA adapter folder (from finetune) to apply")
-        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-        p.add_argument("--dtype", default="auto", choices=DTYPES)
-        p.add_argument("--quantization", default="none", choices=("none", "8bit", "4bit"),
-                       help="bitsandbytes quantization (CUDA only)")
         p.add_argument("--out-dir", default=None, type=Path, help="write one file per clip and format here")
         p.add_argument("--format", default="txt", help=f"comma-separated: {', '.join(FORMATS)} or all")
         p.add_argument("--batch-size", type=int, default=8)
@@ -65,9 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", help="dataset split (datasets only)")
     e.add_argument("--adapter", action="append", default=[], help="adapter folder; repeat for several")
     e.add_argument("--no-base", action="store_true", help="leave the base model out")
-    e.add_argument("--model", default=None, help=f"default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID}")
-    e.add_argument("--device", default="auto")
-    e.add_argument("--dtype", default="auto", choices=DTYPES)
+    add_model_flags(e)
     e.add_argument("--out-dir", required=True, type=Path, help="where the report goes")
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--max-new-tokens", type=int, default=200)
@@ -79,17 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
 def evaluate_main(args) -> int:
     from tqdm import tqdm
 
-    from .adapters import BASE, AdapterError, runtime_for
+    from .adapters import BASE, AdapterError
+    from .engine import engine_for
     from .evaluation import run_evaluation, write_report
     from .loading import load_model
     from .manifest import DataError, read_dataset, read_manifest, validate
     from .metrics import METRIC_LABELS, format_metric
 
     try:
-        lm = load_model(args.model, device=args.device, dtype=args.dtype)
+        lm = load_model(args.model, **model_kwargs(args))
+        engine = engine_for(lm)
         systems = [] if args.no_base else [BASE]
         for folder in args.adapter:
-            systems.append(runtime_for(lm).load(folder))
+            systems.append(engine.adapters.load(folder))
         if not systems:
             raise ValueError("Nothing to evaluate: give --adapter or drop --no-base.")
         src = Path(args.manifest)
@@ -110,7 +120,7 @@ def evaluate_main(args) -> int:
         bar.n = done
         bar.refresh()
 
-    result = run_evaluation(lm, good, systems, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+    result = run_evaluation(engine, good, systems, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
                             progress=progress)
     bar.close()
     paths = write_report(result, args.out_dir, title=f"Evaluation of {Path(str(args.manifest)).name}")
@@ -149,21 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     from .transcribe import Transcriber
     from .writers import render, write_result
 
-    try:
-        lm = load_model(args.model, device=args.device, dtype=args.dtype, quantization=args.quantization)
-        adapter = None
-        if args.adapter:
-            from .adapters import AdapterError, attach_adapter
+    from .adapters import AdapterError
+    from .engine import engine_for
 
-            try:
-                adapter = attach_adapter(lm, args.adapter)
-            except AdapterError as exc:
-                raise ModelLoadError(str(exc)) from exc
-    except ModelLoadError as exc:
+    try:
+        lm = load_model(args.model, **model_kwargs(args))
+        engine = engine_for(lm)
+        adapter = engine.adapters.load(args.adapter) if args.adapter else None
+    except (ModelLoadError, AdapterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"model: {lm.describe()}", file=sys.stderr)
-    tr = Transcriber(lm, batch_size=args.batch_size, chunking=args.chunking, max_chunk_seconds=args.chunk_seconds,
+    tr = Transcriber(engine, batch_size=args.batch_size, chunking=args.chunking, max_chunk_seconds=args.chunk_seconds,
                      overlap_seconds=args.overlap_seconds, max_new_tokens=args.max_new_tokens,
                      num_beams=args.num_beams)
     bar = tqdm(total=0, unit="chunk", desc=args.command, disable=args.quiet, file=sys.stderr)

@@ -100,14 +100,15 @@ class EvalResult:
         return sorted(utts, key=lambda u: -u["systems"][system]["error"])[:n]
 
 
-def run_evaluation(lm, rows: Sequence[Row], systems: Sequence[str], *, batch_size: int = 8,
+def run_evaluation(engine, rows: Sequence[Row], systems: Sequence[str], *, batch_size: int = 8,
                    max_new_tokens: int = 200, progress: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Transcribe/translate every row with every system (BASE or a loaded adapter name) and score them."""
+    """Transcribe/translate every row with every system (BASE or a loaded adapter name) and score them.
+    `engine`: an Engine, or a loaded model (its engine is used)."""
     from .transcribe import Transcriber
 
     rows = list(rows)
     specs = [r.spec() for r in rows]
-    tr = Transcriber(lm, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    tr = Transcriber(engine, batch_size=batch_size, max_new_tokens=max_new_tokens)
     hyps: dict[str, list[str | None]] = {}
     errors: dict[str, list[str | None]] = {}
     total = len(rows) * len(systems)

@@ -5,6 +5,7 @@ Matching is case-insensitive, on word boundaries, and tolerant of punctuation an
 """
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from typing import Sequence
@@ -40,3 +41,13 @@ def found_keywords(text: str, keywords: Sequence[str]) -> list[str]:
     """The keywords (as given) that occur in `text` at least once, in list order."""
     hit = {kw for _, _, kw in keyword_spans(text, keywords)}
     return [kw for kw in keywords if kw in hit]
+
+
+def mark_keywords(text: str, keywords: Sequence[str], tag: str = "mark", cls: str = "kw") -> str:
+    """`text` as HTML (escaped) with every keyword occurrence wrapped in <mark class="kw">."""
+    out, pos = [], 0
+    for start, end, _ in keyword_spans(text, keywords):
+        out += [html.escape(text[pos:start]), f"<{tag} class='{cls}'>{html.escape(text[start:end])}</{tag}>"]
+        pos = end
+    out.append(html.escape(text[pos:]))
+    return "".join(out)

@@ -26,16 +26,15 @@ class ModelLoadError(RuntimeError):
     """The model could not be loaded; the message tells the user what to do."""
 
 
-@dataclass
+@dataclass(eq=False)  # one loaded model is one object (its engine and adapters are keyed by identity)
 class LoadedModel:
-    model: Any  # GraniteSpeechForConditionalGeneration (possibly wrapped by peft later)
+    model: Any  # GraniteSpeechForConditionalGeneration (wrapped by peft once adapters are loaded)
     processor: Any
     model_id: str
     device: str
     dtype: str
     quantization: str | None = None
     tiny: bool = False
-    adapters: Any = None  # AdapterRuntime, created when the first adapter is loaded
 
     @property
     def tokenizer(self):
@@ -180,3 +179,9 @@ def _explain_load_failure(path: str, exc: Exception) -> str:
         f"(`hf download {path}`) and copy the cache or the folder here, then pass --model /path/to/folder; "
         f"or use --model tiny for an offline smoke test (meaningless output). Details: {str(exc).splitlines()[0]}"
     )
+
+
+def unwrap_peft(model):
+    """The GraniteSpeechForConditionalGeneration inside a peft wrapper (adapters stay active)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model

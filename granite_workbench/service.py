@@ -1,16 +1,22 @@
 """The running model behind the demo: loads in the background, reports its state, can be switched.
 
-The UI is up at once; `ModelService.start()` loads the model on a thread. Callbacks ask
-`get()` for the loaded model and get a `ModelNotReady` with a plain-words reason while it is
-loading or after it failed, and the UI lets the user point it at another model.
+The UI is up at once; `ModelService.start()` loads the model on a thread. Callers ask `engine()` for the
+loaded model's engine and get a `ModelNotReady` with a plain-words reason while it is loading or after it
+failed. Every successful load gets a new `generation` number (caches key their entries by it).
+
+A switch releases the old model before the new one loads. Trade-off: for the seconds of the load there is
+no model (requests are told to wait), but memory never holds two models at once — on a 16 GB Space two
+copies of a 2 B-parameter model would not fit.
 """
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .engine import LocalEngine, engine_for
 from .loading import LoadedModel, ModelLoadError, default_model_id, load_model
 
 
@@ -25,13 +31,14 @@ class ModelService:
     state: str = "idle"  # idle | loading | ready | error
     message: str = ""
     lm: LoadedModel | None = None
+    generation: int = 0  # +1 at every successful load
     started_at: float = 0.0
     ready_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def start(self, model_id: str | None = None, **load_kwargs) -> None:
-        """Begin loading `model_id` (or the configured one) in the background."""
+        """Release the current model and begin loading `model_id` (or the configured one) in the background."""
         with self._lock:
             if self.state == "loading":
                 raise ModelNotReady(f"Already loading {self.model_id}; wait for it to finish.")
@@ -40,27 +47,28 @@ class ModelService:
             if load_kwargs:
                 self.load_kwargs = {**self.load_kwargs, **load_kwargs}
             self.model_id = default_model_id(self.model_id)
+            self.lm = None  # the old model goes before the new one comes
             self.state, self.message, self.started_at = "loading", f"Loading {self.model_id}…", time.time()
             self._thread = threading.Thread(target=self._load, args=(self.model_id,), daemon=True)
             self._thread.start()
+        gc.collect()
 
     def _load(self, model_id: str) -> None:
         try:
             lm = load_model(model_id, **self.load_kwargs)
         except ModelLoadError as exc:
-            self._set("error", str(exc))
+            self._fail(str(exc))
         except Exception as exc:  # out of memory, broken files, ...: the UI must stay up
-            self._set("error", f"Could not load {model_id}: {type(exc).__name__}: {exc}")
+            self._fail(f"Could not load {model_id}: {type(exc).__name__}: {exc}")
         else:
             with self._lock:
                 self.lm, self.state, self.ready_at = lm, "ready", time.time()
+                self.generation += 1
                 self.message = f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)"
 
-    def _set(self, state: str, message: str) -> None:
+    def _fail(self, message: str) -> None:
         with self._lock:
-            self.state, self.message = state, message
-            if state == "error":
-                self.lm = None
+            self.state, self.message, self.lm = "error", message, None
 
     def wait(self, timeout: float | None = None) -> bool:
         t = self._thread
@@ -68,10 +76,11 @@ class ModelService:
             t.join(timeout)
         return self.state == "ready"
 
-    def get(self) -> LoadedModel:
+    def engine(self) -> LocalEngine:
+        """The loaded model's engine, or ModelNotReady saying why there is none."""
         with self._lock:
             if self.state == "ready" and self.lm is not None:
-                return self.lm
+                return engine_for(self.lm)
             if self.state == "loading":
                 raise ModelNotReady(f"The model is still loading ({time.time() - self.started_at:.0f} s so far); "
                                     "try again in a moment.")

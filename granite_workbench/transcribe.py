@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .audio import MAX_SECONDS, Audio, AudioError, load_audio
-from .backends import Backend, ModelBackend, Request
+from .engine import DecodingOptions, Engine, Request, engine_for
+from .loading import LoadedModel
 from .chunking import DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP, Chunk, plan_chunks, stitch
 from .prompts import TaskSpec
 
@@ -52,17 +53,25 @@ class Result:
 
 
 class Transcriber:
-    def __init__(self, lm=None, *, backend: Backend | None = None, batch_size: int = 8,
-                 chunking: str = "vad", max_chunk_seconds: float = DEFAULT_MAX_SECONDS,
+    """Transcription and translation of any number of clips on an engine (or a loaded model's engine).
+
+    Options: `batch_size` (chunks decoded together), `chunking` / `max_chunk_seconds` / `overlap_seconds`
+    (long audio, see chunking.py), `max_audio_seconds` (longer clips fail), and decoding:
+    `max_new_tokens`, `num_beams`, `min_new_tokens` (or a whole `DecodingOptions` as `decoding`).
+    """
+
+    def __init__(self, model: LoadedModel | Engine | None = None, *, engine: Engine | None = None,
+                 batch_size: int = 8, chunking: str = "vad", max_chunk_seconds: float = DEFAULT_MAX_SECONDS,
                  overlap_seconds: float = DEFAULT_OVERLAP, max_audio_seconds: float = MAX_SECONDS,
-                 max_new_tokens: int = 200, num_beams: int = 1, min_new_tokens: int = 0):
-        if backend is None:
-            if lm is None:
-                raise ValueError("Give a loaded model (load_model(...)) or a backend.")
-            backend = ModelBackend(lm, max_new_tokens=max_new_tokens, num_beams=num_beams,
-                                   min_new_tokens=min_new_tokens)
-        self.lm = lm
-        self.backend = backend
+                 max_new_tokens: int = 200, num_beams: int = 1, min_new_tokens: int = 0,
+                 decoding: DecodingOptions | None = None):
+        if engine is None:
+            if model is None:
+                raise ValueError("Give a loaded model (load_model(...)) or an engine.")
+            engine = engine_for(model)
+        self.engine = engine
+        self.decoding = decoding or DecodingOptions(max_new_tokens=max_new_tokens, num_beams=num_beams,
+                                                    min_new_tokens=min_new_tokens)
         self.batch_size = max(1, int(batch_size))
         self.chunking = chunking
         self.max_chunk_seconds = max_chunk_seconds
@@ -145,7 +154,7 @@ class Transcriber:
             batch = work[b : b + self.batch_size]
             batch = [w for w in batch if results[w[0]].error is None]
             try:
-                outs = self.backend.generate([w[2] for w in batch]) if batch else []
+                outs = self.engine.generate([w[2] for w in batch], self.decoding) if batch else []
                 for (i, j, _), text in zip(batch, outs):
                     texts[(i, j)] = text
             except Exception:
@@ -153,7 +162,7 @@ class Transcriber:
                     if results[i].error:
                         continue
                     try:
-                        texts[(i, j)] = self.backend.generate([req])[0]
+                        texts[(i, j)] = self.engine.generate([req], self.decoding)[0]
                     except Exception as exc:
                         results[i].error = f"{results[i].name}: generation failed at {req.offset:.1f} s ({exc})."
             done += len(work[b : b + self.batch_size])

@@ -163,10 +163,10 @@ display(Image(f"{RUN}/curves.png"))
 '''),
 ("md", "## 4. Evaluate base vs adapted, side by side"),
 ("code", '''
-from granite_workbench.adapters import runtime_for
+from granite_workbench.engine import engine_for
 from granite_workbench.evaluation import write_report
 
-adapter = runtime_for(lm).load(f"{RUN}/{best['path']}")
+adapter = engine_for(lm).adapters.load(f"{RUN}/{best['path']}")
 after = run_evaluation(lm, eval_rows, ["base", adapter], max_new_tokens=64)
 paths = write_report(after, "reports/domain-notebook", title="Cardiology set: base vs adapted")
 for group, systems in after.summary.items():
@@ -185,7 +185,8 @@ if SMOKE:  # on its own training rows the adapted tiny model must beat the base
 from gradio_client import Client, handle_file
 from granite_workbench.registry import AdapterRegistry
 from granite_workbench.service import ModelService
-from granite_workbench.ui import Workbench, build_demo
+from granite_workbench.session import Workbench
+from granite_workbench.ui import build_demo
 
 service = ModelService(MODEL)
 service.start(); service.wait()
@@ -265,11 +266,11 @@ plt.show()
 '''),
 ("md", "Recall should rise with the right terms in the list, B-WER fall, and U-WER (the other words) stay put; distractors should cost little. On the tiny smoke model the numbers are meaningless."),
 ("code", '''
-from granite_workbench.ui.callbacks import highlight_html
+from granite_workbench.keywords import mark_keywords
 from IPython.display import HTML, display
 r = rows[0]
 biased = tr.run([r.audio], [TaskSpec("asr_keywords", language=r.language, keywords=tuple(r.keywords))])[0]
-display(HTML("<style>mark{background:#ffd8a8}</style>" + highlight_html(biased.text, tuple(r.keywords))))
+display(HTML("<style>mark{background:#ffd8a8}</style>" + mark_keywords(biased.text, r.keywords)))
 '''),
 ])
 

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from granite_workbench.adapters import AdapterError, AdapterRuntime, check_adapter
+from granite_workbench.adapters import AdapterError, check_adapter
+from granite_workbench.engine import engine_for
 from granite_workbench.loading import load_model
 from granite_workbench.prompts import TaskSpec
 from granite_workbench.registry import AdapterRegistry
@@ -80,8 +81,8 @@ def test_safety_checks_on_folders(root, lm):
     with pytest.raises(AdapterError, match="incomplete adapter, missing workbench.json"):
         check_adapter(root / "broken" / "step-000001")
     with pytest.raises(AdapterError, match="different base model .*num_hidden_layers: adapter 40, model 2"):
-        AdapterRuntime(lm).load(root / "other-base" / "step-000001")
-    assert not AdapterRuntime(lm).names()
+        engine_for(lm).adapters.load(root / "other-base" / "step-000001")
+    assert not engine_for(lm).adapters.names()
 
 
 def test_new_checkpoint_appears_while_polling(root, tmp_path):
@@ -105,8 +106,7 @@ def test_new_checkpoint_appears_while_polling(root, tmp_path):
 
 def test_hot_load_switch_unload(root, lm):
     base = outputs(lm)
-    rt = AdapterRuntime(lm)
-    lm.adapters = rt
+    rt = engine_for(lm).adapters
     a = rt.load(root / "phrases" / "step-000600")
     b = rt.load(root / "phrases" / "step-000300")
     learned = outputs(lm, a)
@@ -124,8 +124,7 @@ def test_hot_load_switch_unload(root, lm):
 
 
 def test_concurrent_requests_get_their_own_adapter(root, lm):
-    rt = AdapterRuntime(lm)
-    lm.adapters = rt
+    rt = engine_for(lm).adapters
     a = rt.load(root / "phrases" / "step-000600")
     b = rt.load(root / "phrases" / "step-000300")
     clips = CLIPS[:6]
@@ -159,7 +158,7 @@ def test_concurrent_requests_get_their_own_adapter(root, lm):
 
 
 def test_unloading_frees_memory(root, lm):
-    rt = AdapterRuntime(lm)
+    rt = engine_for(lm).adapters
     n_params = sum(p.numel() for p in lm.model.parameters())
     proc = psutil.Process()
     for i in range(5):  # warm up allocator caches

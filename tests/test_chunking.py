@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from granite_workbench.audio import SAMPLE_RATE, Audio, load_audio
-from granite_workbench.backends import FakeBackend
+from granite_workbench.engine import FakeEngine
 from granite_workbench.chunking import Chunk, fixed_windows, plan_chunks, seam, stitch, vad_chunks
 from granite_workbench.prompts import TaskSpec
 from granite_workbench.transcribe import Transcriber
@@ -75,11 +75,11 @@ def test_vad_cuts_only_in_silence(long_speech):
 def test_stitched_text_has_every_word_once(long_speech, mode, max_s, overlap):
     audio, layout = long_speech
     spec = TaskSpec("asr_keywords", keywords=("extension", "pound"))
-    backend = FakeBackend(fn=oracle(layout))
+    backend = FakeEngine(fn=oracle(layout))
     seen_specs = []
     inner = backend.fn
     backend.fn = lambda r: (seen_specs.append(r.spec), inner(r))[1]
-    tr = Transcriber(backend=backend, chunking=mode, max_chunk_seconds=max_s, overlap_seconds=overlap, batch_size=4)
+    tr = Transcriber(engine=backend, chunking=mode, max_chunk_seconds=max_s, overlap_seconds=overlap, batch_size=4)
     res = tr.run([audio], spec)[0]
     expected = " ".join(w for _, w in timed_words(layout))
     assert res.ok and res.text == expected

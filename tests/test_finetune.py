@@ -45,7 +45,7 @@ FINAL_FALL, ADAPTED_WER, BASE_WER = 30.0, 0.10, 0.90
 
 def phrase_wer(tiny_lm, adapter: Path | None) -> tuple[float, list[str]]:
     """WER of greedy transcripts of the 16 training phrases, base model or with `adapter`."""
-    from granite_workbench.adapters import runtime_for
+    from granite_workbench.engine import engine_for
     from granite_workbench.loading import load_model
     from granite_workbench.metrics import wer
     from granite_workbench.prompts import TaskSpec
@@ -53,7 +53,7 @@ def phrase_wer(tiny_lm, adapter: Path | None) -> tuple[float, list[str]]:
 
     rows = [json.loads(l) for l in PHRASES.read_text().splitlines()]
     lm = load_model(str(tiny_lm.model.name_or_path))
-    name = runtime_for(lm).load(adapter) if adapter else None
+    name = engine_for(lm).adapters.load(adapter) if adapter else None
     out = [r.text for r in Transcriber(lm, max_new_tokens=24).run([str(PHRASES.parent / r["audio"]) for r in rows],
                                                                    TaskSpec("asr"), adapter=name)]
     return wer([r["text"] for r in rows], out), out
@@ -112,16 +112,16 @@ def test_learning_proof_fails_when_learning_is_broken(breakage, tiny_dir, tiny_l
 @pytest.mark.slow
 def test_trained_model_answers_without_a_leading_space(trained_adapter, tiny_lm):
     """Trained on prompt + text + eos (IBM's format), the raw decode after `ASSISTANT:` starts with the text."""
-    from granite_workbench.adapters import runtime_for
-    from granite_workbench.backends import ModelBackend, Request
+    from granite_workbench.engine import Request, engine_for
     from granite_workbench.loading import load_model
     from granite_workbench.prompts import TaskSpec
 
     _, final = trained_adapter
     lm = load_model(str(tiny_lm.model.name_or_path))
-    name = runtime_for(lm).load(final)
+    engine = engine_for(lm)
+    name = engine.adapters.load(final)
     samples, _ = sf.read(PHRASES.parent / "phrase00.flac", dtype="float32")
-    raw = ModelBackend(lm, max_new_tokens=24).raw_generate([Request(samples, TaskSpec("asr"), adapter=name)])[0]
+    raw = engine.raw_generate([Request(samples, TaskSpec("asr"), adapter=name)])[0]
     assert raw == "turn on the kitchen lights", repr(raw)
 
 

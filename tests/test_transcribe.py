@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from granite_workbench.backends import FakeBackend
+from granite_workbench.engine import FakeEngine
 from granite_workbench.prompts import TaskSpec, render_prompt
 from granite_workbench.transcribe import Transcriber
 
@@ -57,9 +57,9 @@ def test_bad_clip_fails_alone(tiny_lm, clips, tmp_path):
 
 
 def test_generation_error_fails_only_that_clip():
-    backend = FakeBackend(fn=lambda r: f"ok {r.clip}", fail_on={"clip2"})
+    backend = FakeEngine(fn=lambda r: f"ok {r.clip}", fail_on={"clip2"})
     clips = [tone(1.0 + i / 10) for i in range(5)]
-    res = Transcriber(backend=backend, batch_size=8).run([(16000, c) for c in clips], TaskSpec("asr"))
+    res = Transcriber(engine=backend, batch_size=8).run([(16000, c) for c in clips], TaskSpec("asr"))
     assert [r.ok for r in res] == [True, False, True, True, True]
     assert "generation failed" in res[1].error and "fake failure on clip2" in res[1].error
     assert res[0].text == "ok clip1" and res[4].text == "ok clip5"
@@ -72,20 +72,20 @@ def test_length_sorted_batches_and_silence():
         seen.append(r.duration)
         return "x"
 
-    backend = FakeBackend(fn=fn)
+    backend = FakeEngine(fn=fn)
     durations = [1.0, 5.0, 2.0, 4.0, 3.0]
     clips = [(16000, tone(d)) for d in durations] + [(16000, np.zeros(16000, dtype=np.float32))]
-    res = Transcriber(backend=backend, batch_size=2).run(clips, TaskSpec("asr"))
+    res = Transcriber(engine=backend, batch_size=2).run(clips, TaskSpec("asr"))
     assert seen == sorted(durations, reverse=True)
     assert backend.calls == [2, 2, 1]
     assert res[-1].ok and res[-1].text == "" and res[-1].note == "silent"
 
 
 def test_per_clip_specs_and_progress():
-    backend = FakeBackend(fn=lambda r: f"{r.spec.task}:{r.spec.target}")
+    backend = FakeEngine(fn=lambda r: f"{r.spec.task}:{r.spec.target}")
     ticks = []
     specs = [TaskSpec("asr"), TaskSpec("ast", language="en", target="de"), TaskSpec("asr_keywords", keywords=("a",))]
-    res = Transcriber(backend=backend, batch_size=2).run([(16000, tone(1))] * 3, specs,
+    res = Transcriber(engine=backend, batch_size=2).run([(16000, tone(1))] * 3, specs,
                                                          progress=lambda d, t: ticks.append((d, t)))
     assert [r.text for r in res] == ["asr:None", "ast:de", "asr_keywords:None"]
     assert ticks == [(2, 3), (3, 3)]

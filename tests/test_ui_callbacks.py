@@ -5,9 +5,14 @@ import soundfile as sf
 
 gr = pytest.importorskip("gradio")
 
+from granite_workbench.paths import EXAMPLES_DIR
 from granite_workbench.service import ModelService
-from granite_workbench.ui import callbacks as cb
-from granite_workbench.ui.layout import EXAMPLES_DIR, build_demo
+from granite_workbench.session import Workbench
+from granite_workbench.ui.common import highlight_html
+from granite_workbench.ui.layout import build_demo, load_model_action
+from granite_workbench.ui.tabs.keywords import keyword_compare
+from granite_workbench.ui.tabs.transcribe import transcribe
+from granite_workbench.ui.tabs.translate import translate
 
 from conftest import espeak
 
@@ -17,7 +22,7 @@ def wb(tiny_dir):
     service = ModelService(str(tiny_dir))
     service.start()
     assert service.wait(60), service.message
-    return cb.Workbench(service, max_audio_seconds=600, max_new_tokens=8)
+    return Workbench(service, max_audio_seconds=600, max_new_tokens=8)
 
 
 @pytest.fixture(scope="module")
@@ -26,24 +31,24 @@ def clip(tmp_path_factory):
 
 
 def test_transcribe_returns_text_segments_and_files(wb, clip):
-    text, segs, files = cb.transcribe(wb, clip, "en")
+    text, segs, files = transcribe(wb, clip, "en")
     assert isinstance(text, str) and len(segs) == 1 and segs[0][0] == "00:00.0"
     assert sorted(f.rsplit(".", 1)[1] for f in files) == ["json", "srt", "txt", "vtt"]
     assert open([f for f in files if f.endswith(".txt")][0]).read().strip() == text
 
 
 def test_translate_and_refused_direction(wb, clip):
-    text, segs, files = cb.translate(wb, clip, "en", "de")
+    text, segs, files = translate(wb, clip, "en", "de")
     assert len(files) == 4
     with pytest.raises(gr.Error, match="Unsupported translation direction 'fr' -> 'de'"):
-        cb.translate(wb, clip, "fr", "de")
+        translate(wb, clip, "fr", "de")
 
 
 def test_results_are_cached_lazily(wb, clip):
     wb.cache.clear()
-    first = cb.transcribe(wb, clip, "")
+    first = transcribe(wb, clip, "")
     assert len(wb.cache) == 1
-    assert cb.transcribe(wb, clip, "")[0] == first[0] and len(wb.cache) == 1
+    assert transcribe(wb, clip, "")[0] == first[0] and len(wb.cache) == 1
 
 
 def test_keyword_compare_highlights_and_counts(monkeypatch, wb, clip):
@@ -55,7 +60,7 @@ def test_keyword_compare_highlights_and_counts(monkeypatch, wb, clip):
         return Result(name="clip", task=spec.task, text=text + " with Atorvastatin.")
 
     monkeypatch.setattr(wb, "run", fake_run)
-    plain, biased, summary = cb.keyword_compare(wb, clip, "metoprolol, atorvastatin")
+    plain, biased, summary = keyword_compare(wb, clip, "metoprolol, atorvastatin")
     assert plain.count("<mark") == 1 and biased.count("<mark") == 2
     assert "<mark class='kw'>Atorvastatin</mark>" in biased
     assert "**Without keywords:** 1/2 found — atorvastatin" in summary
@@ -63,14 +68,14 @@ def test_keyword_compare_highlights_and_counts(monkeypatch, wb, clip):
 
 
 def test_highlight_escapes_html():
-    html = cb.highlight_html("<b>x</b> LoRA", ("lora",))
+    html = highlight_html("<b>x</b> LoRA", ("lora",))
     assert "&lt;b&gt;" in html and "<mark class='kw'>LoRA</mark>" in html
 
 
 @pytest.mark.parametrize("audio,msg", [(None, "No audio"), ("", "No audio")])
 def test_no_audio(wb, audio, msg):
     with pytest.raises(gr.Error, match=msg):
-        cb.transcribe(wb, audio, "en")
+        transcribe(wb, audio, "en")
 
 
 def test_bad_inputs_give_specific_errors(wb, tmp_path):
@@ -78,34 +83,34 @@ def test_bad_inputs_give_specific_errors(wb, tmp_path):
     (tmp_path / "doc.pdf").write_bytes(b"%PDF-1.4 not audio" * 20)
     sf.write(tmp_path / "long.flac", np.zeros(16000 * 700, dtype=np.int16), 16000)
     with pytest.raises(gr.Error, match="empty file"):
-        cb.transcribe(wb, str(tmp_path / "empty.wav"), "en")
+        transcribe(wb, str(tmp_path / "empty.wav"), "en")
     with pytest.raises(gr.Error, match="doc.pdf: not a readable audio file"):
-        cb.transcribe(wb, str(tmp_path / "doc.pdf"), "en")
+        transcribe(wb, str(tmp_path / "doc.pdf"), "en")
     with pytest.raises(gr.Error, match=r"too long \(11.7 min; the limit is 10.0 min\)"):
-        cb.transcribe(wb, str(tmp_path / "long.flac"), "en")
+        transcribe(wb, str(tmp_path / "long.flac"), "en")
     with pytest.raises(gr.Error, match="Too many keywords: 100"):
-        cb.keyword_compare(wb, str(tmp_path / "long.flac"), ", ".join(f"term{i}" for i in range(100)))
+        keyword_compare(wb, str(tmp_path / "long.flac"), ", ".join(f"term{i}" for i in range(100)))
     with pytest.raises(gr.Error, match="at least one keyword"):
-        cb.keyword_compare(wb, str(tmp_path / "long.flac"), " , ")
+        keyword_compare(wb, str(tmp_path / "long.flac"), " , ")
 
 
 def test_silent_clip_has_a_defined_answer(wb, tmp_path):
     sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 2, dtype=np.float32), 16000)
-    text, segs, _ = cb.transcribe(wb, str(tmp_path / "quiet.wav"), "en")
+    text, segs, _ = transcribe(wb, str(tmp_path / "quiet.wav"), "en")
     assert text == "(The clip is silent: nothing to transcribe.)" and segs == []
 
 
 def test_model_not_ready_and_failed_load_messages(tmp_path):
     svc = ModelService("ibm-granite/granite-4.0-1b-speech")
-    w = cb.Workbench(svc)
+    w = Workbench(svc)
     with pytest.raises(gr.Error, match="No model is loaded yet"):
-        cb.transcribe(w, str(EXAMPLES_DIR / "en_welcome.flac"), "en")
+        transcribe(w, str(EXAMPLES_DIR / "en_welcome.flac"), "en")
     svc.start()
     svc.wait(60)
     assert svc.state == "error" and "--model tiny" in svc.message
     with pytest.raises(gr.Error, match="No model is loaded: .* Use the Model panel"):
-        cb.transcribe(w, str(EXAMPLES_DIR / "en_welcome.flac"), "en")
-    assert "Model error" in cb.load_model_action(w, "tiny") or svc.state == "loading"
+        transcribe(w, str(EXAMPLES_DIR / "en_welcome.flac"), "en")
+    assert "Model error" in load_model_action(w, "tiny") or svc.state == "loading"
     assert svc.wait(60) and svc.lm.tiny
 
 

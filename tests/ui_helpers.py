@@ -24,19 +24,20 @@ def free_port() -> int:
 class DemoServer:
     """`python app.py` in a subprocess; stopped on exit."""
 
-    def __init__(self, *args: str, env: dict | None = None):
+    def __init__(self, *args: str, env: dict | None = None, cwd: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
         self.env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
         self.proc: subprocess.Popen | None = None
+        self.cwd = cwd
         self.log = ROOT / "test-output" / f"server-{self.port}.log"
 
     def __enter__(self) -> "DemoServer":
         self.log.parent.mkdir(exist_ok=True)
         self._fh = open(self.log, "w")
         self.started = time.time()
-        self.proc = subprocess.Popen([sys.executable, "app.py", *self.args], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *self.args], cwd=self.cwd, env=self.env,
                                      stdout=self._fh, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:

@@ -1,0 +1,68 @@
+"""The audio-to-text panel shared by the Transcribe and Translate tabs.
+
+Left: audio (upload or microphone), the tab's options, the model selector, the button, examples.
+Right: the text, the timed segments and the downloads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import gradio as gr
+
+from .tabs import UIContext
+
+
+@dataclass
+class AudioToTextPanel:
+    audio: gr.Audio
+    options: list[gr.components.Component]
+    model: gr.Dropdown
+    button: gr.Button
+    text: gr.Textbox
+    segments: gr.Dataframe
+    files: gr.File
+
+    @property
+    def inputs(self) -> list:
+        return [self.audio, *self.options, self.model]
+
+    @property
+    def outputs(self) -> list:
+        return [self.text, self.segments, self.files]
+
+
+def audio_to_text_panel(ctx: UIContext, *, key: str, options: Callable[[], list], button: str, text_label: str,
+                        text_id: str, examples: list[list] | None = None,
+                        segments_id: str | None = None, files_id: str | None = None) -> AudioToTextPanel:
+    with gr.Row():
+        with gr.Column(scale=5):
+            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
+            with gr.Row():
+                opts = options()
+                model = ctx.model_selector(f"model-{key}")
+            btn = gr.Button(button, variant="primary")
+            if examples:
+                gr.Examples(examples, inputs=[audio, *opts[:1]], label="Examples")
+        with gr.Column(scale=7):
+            text = gr.Textbox(label=text_label, lines=6, buttons=["copy"], elem_id=text_id)
+            segs = gr.Dataframe(headers=["start", "end", "text"], label="Segments", wrap=True,
+                                column_widths=["12%", "12%", "76%"], interactive=False, elem_id=segments_id)
+            files = gr.File(label="Download", file_count="multiple", interactive=False, elem_id=files_id)
+    return AudioToTextPanel(audio, opts, model, btn, text, segs, files)
+
+
+EMPTY = "<div class='transcript muted'>—</div>"
+
+
+def comparison_panel(summary: str, summary_id: str, left: tuple[str, str], right: tuple[str, str]
+                     ) -> tuple[gr.Markdown, gr.HTML, gr.HTML]:
+    """A summary line above two transcripts side by side, each under its title: (title, elem_id) pairs."""
+    summary_md = gr.Markdown(summary, elem_id=summary_id)
+    panes = []
+    with gr.Row(elem_classes=["side-by-side"]):
+        for title, elem_id in (left, right):
+            with gr.Column():
+                gr.Markdown(f"**{title}**")
+                panes.append(gr.HTML(EMPTY, elem_id=elem_id))
+    return summary_md, panes[0], panes[1]

@@ -1,0 +1,54 @@
+"""The demo's tabs: one module per tab, each exposing `TAB`; `TABS` is the order they appear in.
+
+A tab module holds its actions (plain functions of the Workbench and the UI's inputs, tested without a
+browser) and `build(ctx)`, which lays the tab out and wires its events. To add a tab: write
+`ui/tabs/<name>.py` with a `TAB = Tab(...)` and add it to `TABS`; the About tab lists it, and a model
+selector made with `ctx.model_selector(...)` follows the loaded adapters without more wiring.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gradio as gr
+
+from ...session import Workbench
+
+
+@dataclass
+class UIContext:
+    """What a tab builder gets: the shared state, the example clips, and hooks into the adapter refresh."""
+
+    wb: Workbench
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    selectors: list[gr.Dropdown] = field(default_factory=list)  # model selectors of the task tabs
+    # (function of current values -> updates, inputs, outputs): run on every adapter refresh
+    refreshers: list[tuple[Callable, list, list]] = field(default_factory=list)
+    adapter_events: list[Any] = field(default_factory=list)  # events after which adapters changed
+
+    def model_selector(self, elem_id: str) -> gr.Dropdown:
+        """Base model or a loaded adapter; kept in step with the Adapters tab."""
+        from ..common import model_choices
+
+        # any loaded adapter name is accepted from the API; the callback refuses names that are not loaded
+        dd = gr.Dropdown(model_choices(self.wb), value="base", label="Model", elem_id=elem_id,
+                         allow_custom_value=True, info="The base model or a loaded adapter (Adapters tab).")
+        self.selectors.append(dd)
+        return dd
+
+    def on_adapters_changed(self, fn: Callable, inputs: list, outputs: list) -> None:
+        self.refreshers.append((fn, inputs, outputs))
+
+
+@dataclass(frozen=True)
+class Tab:
+    id: str
+    title: str
+    summary: str  # one line for the About tab (may use {placeholders} filled by about.py)
+    build: Callable[[UIContext], None]
+
+
+def all_tabs() -> list[Tab]:
+    from . import about, adapters, evaluate, keywords, train, transcribe, translate
+
+    return [transcribe.TAB, translate.TAB, keywords.TAB, adapters.TAB, train.TAB, evaluate.TAB, about.TAB]

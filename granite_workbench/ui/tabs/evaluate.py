@@ -1,0 +1,118 @@
+"""Evaluate: base vs loaded adapters on a manifest — table, charts, worst utterances with diffs."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from ...adapters import BASE, AdapterError
+from ...evaluation import run_evaluation, write_report
+from ...manifest import DataError, read_manifest, validate
+from ...session import Workbench
+from ..common import diff_html, gpu, manifest_inputs, progress_callback, resolve_manifest, user_errors
+from . import Tab, UIContext
+from .adapters import loaded_names
+
+MAX_ROWS = 500  # the demo evaluates at most this many rows; the CLI has no limit
+SUMMARY_HEADERS = ["group", "system", "WER %", "CER %", "BLEU", "keyword recall %", "utterances", "failed"]
+
+
+def summary_table(result) -> list[list]:
+    rows = []
+    for group, per_system in result.summary.items():
+        for system, m in per_system.items():
+            rows.append([group, system] + [round(100 * m[k], 1) if k in m else None for k in ("wer", "cer")]
+                        + [round(m["bleu"], 1) if "bleu" in m else None]
+                        + [round(100 * m["keyword_recall"], 1) if "keyword_recall" in m else None,
+                           m["utterances"], m["failed"]])
+    return rows
+
+
+def worst_html(result, n: int = 5) -> str:
+    parts = []
+    for system in result.systems:
+        items = result.worst(system, n)
+        if not items:
+            parts.append(f"<h4>{system}: no errors</h4>")
+            continue
+        parts.append(f"<h4>{system}: worst utterances</h4>")
+        for u in items:
+            ref_html, hyp_html, _ = diff_html(u["reference"], u["systems"][system]["hypothesis"])
+            parts.append(f"<div class='worst'><b>line {u['line']}</b> · error {100 * u['systems'][system]['error']:.0f}%"
+                         f"<div class='pair'><span class='muted'>reference</span>{ref_html}"
+                         f"<span class='muted'>hypothesis</span>{hyp_html}</div></div>")
+    return "".join(parts) or "<p class='muted'>Nothing to show.</p>"
+
+
+@user_errors
+def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, systems: list[str], limit: float | None,
+                    progress=None):
+    engine = wb.engine()
+    if not systems:
+        raise ValueError("Pick at least one system (the base model and/or loaded adapters).")
+    for s in systems:
+        if s != BASE and s not in engine.adapters.names():
+            raise AdapterError(f"Adapter {s!r} is not loaded; load it in the Adapters tab.")
+    path = resolve_manifest(wb, manifest, upload)
+    rows = read_manifest(path)
+    rows = rows[: int(limit)] if limit else rows
+    if len(rows) > MAX_ROWS:
+        raise DataError(f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
+                        "`python -m granite_workbench evaluate`.")
+    good, report = validate(rows, engine.lm.tokenizer, source=Path(path).name, max_audio_seconds=wb.max_audio_seconds,
+                            max_label_tokens=10_000)
+    if not good:
+        raise DataError("No usable rows:\n" + report.summary())
+    result = run_evaluation(engine, good, systems, batch_size=wb.batch_size, max_new_tokens=wb.max_new_tokens,
+                            progress=progress_callback(progress, "Evaluating", "utterances"))
+    out = Path(tempfile.mkdtemp(prefix="report-", dir=wb.downloads))
+    paths = write_report(result, out, title=f"Evaluation of {Path(path).name}")
+    note = f"{len(good)} utterances × {len(systems)} systems."
+    if report.problems:
+        note += f" {len(report.problems)} row problem(s) skipped: " + "; ".join(
+            f"line {p.line}: {p.problem}" for p in report.problems[:5])
+    return (note, summary_table(result), str(paths["metrics"]), str(paths["deltas"]) if "deltas" in paths else None,
+            worst_html(result), [str(paths[k]) for k in ("report", "summary", "utterances")])
+
+
+def system_choices(wb: Workbench) -> list[tuple[str, str]]:
+    return [("Base model", BASE)] + [(n, n) for n in loaded_names(wb)]
+
+
+def build(ctx: UIContext) -> None:
+    wb = ctx.wb
+    gr.Markdown("Run the base model and loaded adapters over a manifest in one go: WER / CER, BLEU and "
+                "keyword recall side by side, with charts and the worst utterances. The same numbers as "
+                "`python -m granite_workbench evaluate` and the fine-tuning logs.")
+    with gr.Row():
+        with gr.Column(scale=4):
+            manifest, upload = manifest_inputs("eval-manifest")
+            # a multiselect that accepts any name from the API; the callback refuses adapters not loaded
+            systems = gr.Dropdown(system_choices(wb), value=[BASE], multiselect=True, allow_custom_value=True,
+                                  label="Systems", elem_id="eval-systems")
+            limit = gr.Number(value=None, precision=0, label="Only the first N rows (empty: all)")
+            go = gr.Button("Evaluate", variant="primary")
+        with gr.Column(scale=8):
+            note = gr.Markdown(elem_id="eval-note")
+            table = gr.Dataframe(headers=SUMMARY_HEADERS, label="Summary", interactive=False, elem_id="eval-table")
+            with gr.Row():
+                chart = gr.Image(label="Metric per system", type="filepath", elem_id="eval-chart")
+                deltas = gr.Image(label="Per-utterance change vs the first system", type="filepath")
+            worst = gr.HTML(elem_id="eval-worst")
+            files = gr.File(label="Report files", file_count="multiple", interactive=False)
+
+    @gpu
+    def evaluate_api(manifest, upload, systems, limit, progress=gr.Progress()):
+        return evaluate_action(wb, manifest, upload, systems, limit, progress)
+
+    go.click(evaluate_api, [manifest, upload, systems, limit], [note, table, chart, deltas, worst, files],
+             api_name="evaluate")
+    ctx.on_adapters_changed(
+        lambda current: gr.Dropdown(choices=system_choices(wb),
+                                    value=[v for v in (current or []) if v == BASE or v in loaded_names(wb)]),
+        [systems], [systems])
+
+
+TAB = Tab("evaluate", "Evaluate",
+          "Base vs adapters on a manifest: WER / CER, BLEU, keyword recall, charts and the worst utterances.", build)
