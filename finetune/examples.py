@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from granite_workbench.prompts import TaskSpec, answer_text, model_prompt
+from granite_workbench.tasks import TASKS
 
 from .data import Row
 
@@ -53,14 +54,15 @@ class ExampleBuilder:
         return picked
 
     def spec_for(self, row: Row, rng: random.Random) -> TaskSpec:
-        task = row.task
-        if task == "asr" and self.augment > 0 and rng.random() < self.augment:
-            task = "asr_keywords"
-        if task == "asr_keywords":
-            kws = self.keywords_for(row, rng)
-            if kws:
-                return TaskSpec("asr_keywords", language=row.language, keywords=tuple(kws))
-            return TaskSpec("asr", language=row.language)
+        """The row's task; with probability `keyword_augment` a task with a keyword variant is trained as that
+        variant. Keyword tasks get a list drawn from the text plus distractors."""
+        task = TASKS[row.task]
+        if task.with_keywords and self.augment > 0 and rng.random() < self.augment:
+            task = TASKS[task.with_keywords]
+        if task.keywords:
+            # the plain task with a (possibly empty) list: TaskSpec makes it the keyword variant when non-empty
+            return TaskSpec(task.without_keywords or task.name, language=row.language,
+                            keywords=tuple(self.keywords_for(row, rng)))
         return row.spec()
 
     def build(self, row: Row, samples, rng: random.Random) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from granite_workbench.audio import Audio
 from granite_workbench.loading import ModelLoadError
 from granite_workbench.evaluation import score
 from granite_workbench.metrics import is_better
+from granite_workbench.tasks import TASKS
 from granite_workbench.transcribe import Transcriber
 
 from . import checkpoint as ckpt
@@ -287,7 +288,7 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
     metrics: dict[str, float] = {"eval_loss": total / max(count, 1)}
     # generated text
     subset = rows[: cfg.eval_max_examples]
-    specs = [r.spec(eval_keywords(r, builder) if r.task == "asr_keywords" else None) for r in subset]
+    specs = [r.spec(eval_keywords(r, builder) if TASKS[r.task].keywords else None) for r in subset]
     lm = LoadedModel(model=peft_model, processor=processor, model_id="training", device=str(peft_model.device),
                      dtype=str(next(peft_model.parameters()).dtype))
     clips = [Audio(clip_samples(r), name=r.name) for r in subset]  # decoded once, cached

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = (TaskSpec("ast", language=args.lang, target=args.target, keywords=())
                 if args.command == "translate" else
-                TaskSpec("asr_keywords" if args.keywords else "asr", language=args.lang, keywords=args.keywords))
+                TaskSpec("asr", language=args.lang, keywords=args.keywords or ()))
     except (UnsupportedLanguageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,14 +49,14 @@ class Row:
     error: str | None = None  # the line could not be read at all (not JSON, not an object)
 
     def spec(self, keywords: Iterable[str] | None = None) -> TaskSpec:
-        """The task spec for this row; a keyword task without keywords is plain ASR."""
+        """The task spec for this row; a keyword task without keywords is its plain variant."""
         kws = tuple(keywords if keywords is not None else self.keywords)
         task = TASKS[self.task]
         if task.translation:
             return TaskSpec(self.task, language=self.language, target=self.target_language)
-        if task.keywords and kws:
-            return TaskSpec(self.task, language=self.language, keywords=kws)
-        return TaskSpec("asr", language=self.language)
+        if task.keywords and not kws:
+            return TaskSpec(task.without_keywords, language=self.language)
+        return TaskSpec(self.task, language=self.language, keywords=kws if task.keywords else ())
 
     @property
     def source(self):

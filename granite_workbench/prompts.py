@@ -48,7 +48,9 @@ class TaskSpec:
         elif self.language:
             check_asr_language(self.language)
         object.__setattr__(self, "keywords", clean_keywords(self.keywords))
-        if task.keywords and not self.keywords:
+        if self.keywords and task.with_keywords:  # `asr` with a keyword list is keyword-biased ASR
+            object.__setattr__(self, "task", task.with_keywords)
+        if TASKS[self.task].keywords and not self.keywords:
             raise ValueError(f"Task {self.task!r} needs at least one keyword.")
 
     @property
@@ -77,8 +79,7 @@ def clean_keywords(keywords: Sequence[str] | str | None) -> tuple[str, ...]:
 
 def instruction(spec: TaskSpec) -> str:
     """The user-turn text for one task, starting with the audio placeholder."""
-    task = "asr_keywords" if spec.task == "asr" and spec.keywords else spec.task
-    text = TASKS[task].prompt.format(
+    text = spec.info.prompt.format(
         keywords=", ".join(spec.keywords),
         target_name=language_name(spec.target) if spec.target else "",
     )

@@ -27,6 +27,8 @@ class Task:
     translation: bool = False  # needs a target language; the output is in another language
     keywords: bool = False  # the prompt carries a keyword list (required)
     metrics: tuple[str, ...] = ("wer", "cer")  # what evaluation computes for its rows
+    with_keywords: str | None = None  # the task this one becomes when a keyword list is given
+    without_keywords: str | None = None  # the task this one becomes when its keyword list is empty
 
     def primary_metric(self, language: str | None) -> str:
         """The headline metric: BLEU for translation, CER for Japanese/Chinese, else WER."""
@@ -41,10 +43,10 @@ class Task:
 
 ASR_PROMPT = "can you transcribe the speech into a written format?"
 TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("asr", "Speech recognition", ASR_PROMPT, "granite-4.0-1b-speech model card"),
+    Task("asr", "Speech recognition", ASR_PROMPT, "granite-4.0-1b-speech model card", with_keywords="asr_keywords"),
     Task("asr_keywords", "Keyword-biased speech recognition", ASR_PROMPT + " Keywords: {keywords}",
          "granite-4.0-1b-speech model card (keyword biasing)", keywords=True,
-         metrics=("wer", "cer", "keyword_recall", "keyword_precision", "b_wer", "u_wer")),
+         metrics=("wer", "cer", "keyword_recall", "keyword_precision", "b_wer", "u_wer"), without_keywords="asr"),
     Task("ast", "Speech translation", "translate the speech to {target_name}",
          "vLLM GraniteSpeech / IBM unitxt", translation=True, metrics=("bleu", "chrf")),
 )}

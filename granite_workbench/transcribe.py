@@ -81,7 +81,7 @@ class Transcriber:
     # -- convenience wrappers -------------------------------------------------------------
     def transcribe(self, clips, language: str | None = None, keywords: Sequence[str] | str | None = None,
                    **kw):
-        spec = TaskSpec("asr_keywords" if keywords else "asr", language=language, keywords=keywords or ())
+        spec = TaskSpec("asr", language=language, keywords=keywords or ())
         return self._one_or_many(clips, spec, **kw)
 
     def translate(self, clips, source: str = "en", target: str = "fr", **kw):
