@@ -14,7 +14,9 @@ def setup_model(cfg, device: str) -> tuple[LoadedModel, object]:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     quant = None if cfg.quantization == "none" else cfg.quantization
-    lm = load_model(cfg.model, device=device, dtype=cfg.dtype, quantization=quant)
+    # training on a CPU keeps float32 weights (inference may pick bf16 there: see loading.pick_dtype)
+    dtype = "float32" if cfg.dtype == "auto" and device == "cpu" else cfg.dtype
+    lm = load_model(cfg.model, device=device, dtype=dtype, quantization=quant)
     model = lm.model
     if quant:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)

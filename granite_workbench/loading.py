@@ -35,6 +35,7 @@ class LoadedModel:
     dtype: str
     quantization: str | None = None
     tiny: bool = False
+    dtype_reason: str = ""  # why this dtype ("asked for", "auto: this CPU computes bfloat16 natively (...)")
 
     @property
     def tokenizer(self):
@@ -42,8 +43,9 @@ class LoadedModel:
 
     def describe(self) -> str:
         quant = f", {self.quantization}" if self.quantization else ""
+        why = f" — {self.dtype_reason}" if self.dtype_reason and self.dtype_reason != "asked for" else ""
         tiny = " — tiny offline smoke model, output is meaningless" if self.tiny else ""
-        return f"{self.model_id} on {self.device} ({self.dtype}{quant}){tiny}"
+        return f"{self.model_id} on {self.device} ({self.dtype}{quant}{why}){tiny}"
 
 
 def pick_device(device: str | None = None) -> str:
@@ -62,16 +64,40 @@ def pick_device(device: str | None = None) -> str:
     return "cpu"
 
 
-def pick_dtype(device: str, dtype: str | None = None) -> str:
+def pick_dtype(device: str, dtype: str | None = None, *, stored: str | None = "bfloat16",
+               cpu_bf16=None) -> tuple[str, str]:
+    """(dtype, why). An explicit dtype wins. `auto`: bf16 on CUDA, fp16 on Apple MPS; on a CPU, bf16 where the
+    CPU computes it natively (`cpu_bf16()` -> (bool, reason), default `cpu.native_bf16`) and the weights are
+    stored in bf16 (`stored`, from the checkpoint's config: the real model's are), else fp32 — auto never
+    rounds float32 weights down on a CPU."""
     if dtype and dtype != "auto":
         if dtype not in DTYPES:
             raise ModelLoadError(f"Unknown dtype {dtype!r}. Choose one of: {', '.join(DTYPES)}.")
-        return dtype
+        return dtype, "asked for"
     if device.startswith("cuda"):
-        return "bfloat16"
+        return "bfloat16", "auto: CUDA"
     if device == "mps":
-        return "float16"
-    return "float32"
+        return "float16", "auto: Apple MPS"
+    from .cpu import native_bf16
+
+    native, why = (cpu_bf16 or native_bf16)()
+    if not native:
+        return "float32", f"auto: {why}"
+    if stored not in (None, "bfloat16"):
+        return "float32", f"auto: the weights are stored in {stored}"
+    return "bfloat16", f"auto: {why}"
+
+
+def stored_dtype(path: str, local_files_only: bool = False) -> str | None:
+    """The dtype the checkpoint's weights are stored in (its config's `dtype` / `torch_dtype`), if known."""
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(path, local_files_only=local_files_only)
+    except Exception:  # unreachable or unreadable: the load itself will say what is wrong
+        return None
+    value = getattr(cfg, "dtype", None) or getattr(cfg, "torch_dtype", None)
+    return str(value).removeprefix("torch.") if value is not None else None
 
 
 def default_model_id(model_id: str | None = None) -> str:
@@ -107,16 +133,23 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
     if quantization not in (None, *QUANTIZATION_CHOICES[1:]):
         raise ModelLoadError(f"Unknown quantization {quantization!r}. Choose 8bit, 4bit or none.")
     dev = pick_device(device)
-    dt = pick_dtype(dev, dtype)
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, dt)}
+    kwargs: dict[str, Any] = {}
+    if not Path(path).exists() and not _offline() and not hub_reachable():
+        # no network: use the local cache only, instead of minutes of retries per file
+        kwargs["local_files_only"] = True
+    auto_cpu = dev == "cpu" and dtype in (None, "auto")
+    dt, dtype_reason = pick_dtype(dev, dtype, stored=stored_dtype(path, kwargs.get("local_files_only", False))
+                                  if auto_cpu else None)
+    if dev == "cpu":
+        from .cpu import configure_threads
+
+        configure_threads()
+    kwargs["dtype"] = getattr(torch, dt)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if quantization:
         kwargs["quantization_config"] = quantization_config(quantization, dev, dt)
         kwargs["device_map"] = {"": dev}
-    if not Path(path).exists() and not _offline() and not hub_reachable():
-        # no network: use the local cache only, instead of minutes of retries per file
-        kwargs["local_files_only"] = True
     try:
         processor = AutoProcessor.from_pretrained(path, local_files_only=kwargs.get("local_files_only", False))
         model = AutoModelForSpeechSeq2Seq.from_pretrained(path, **kwargs)
@@ -130,7 +163,7 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
     model.eval()
     processor.tokenizer.padding_side = "left"
     return LoadedModel(model=model, processor=processor, model_id=default_model_id(model_id),
-                       device=dev, dtype=dt, quantization=quantization, tiny=tiny)
+                       device=dev, dtype=dt, quantization=quantization, tiny=tiny, dtype_reason=dtype_reason)
 
 
 def quantization_config(quantization: str, device: str, dtype: str):

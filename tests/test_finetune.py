@@ -43,7 +43,7 @@ EARLY_STEP, EARLY_FALL = 150, 4.0  # by step 150 the loss has fallen at least 4x
 FINAL_FALL, ADAPTED_WER, BASE_WER = 30.0, 0.10, 0.90
 
 
-def phrase_wer(tiny_lm, adapter: Path | None) -> tuple[float, list[str]]:
+def phrase_wer(tiny_lm, adapter: Path | None, dtype: str = "auto") -> tuple[float, list[str]]:
     """WER of greedy transcripts of the 16 training phrases, base model or with `adapter`."""
     from granite_workbench.engine import engine_for
     from granite_workbench.loading import load_model
@@ -52,7 +52,7 @@ def phrase_wer(tiny_lm, adapter: Path | None) -> tuple[float, list[str]]:
     from granite_workbench.transcribe import Transcriber
 
     rows = [json.loads(l) for l in PHRASES.read_text().splitlines()]
-    lm = load_model(str(tiny_lm.model.name_or_path))
+    lm = load_model(str(tiny_lm.model.name_or_path), dtype=dtype)
     name = engine_for(lm).adapters.load(adapter) if adapter else None
     out = [r.text for r in Transcriber(lm, max_new_tokens=24).run([str(PHRASES.parent / r["audio"]) for r in rows],
                                                                    TaskSpec("asr"), adapter=name)]
@@ -107,6 +107,16 @@ def test_learning_proof_fails_when_learning_is_broken(breakage, tiny_dir, tiny_l
     fall = loss_fall(tmp_path / "run", EARLY_STEP)
     adapted, _ = phrase_wer(tiny_lm, tmp_path / "run" / f"step-{EARLY_STEP:06d}")
     assert not fall > EARLY_FALL and adapted >= BASE_WER, (breakage, fall, adapted)
+
+
+@pytest.mark.slow
+def test_bf16_gives_the_fp32_text(trained_adapter, tiny_lm):
+    """Greedy decoding in bfloat16 (what `--dtype auto` picks on a CPU with native bf16) gives the same text as
+    float32 on the learned phrases; emulated bf16 on other CPUs computes the same rounding."""
+    _, final = trained_adapter
+    fp32, texts32 = phrase_wer(tiny_lm, final, "float32")
+    bf16, texts16 = phrase_wer(tiny_lm, final, "bfloat16")
+    assert texts16 == texts32 and bf16 == fp32 <= ADAPTED_WER
 
 
 @pytest.mark.slow

@@ -25,12 +25,67 @@ def test_tiny_build_is_deterministic(tmp_path):
 
 def test_device_and_dtype_choice():
     assert pick_device() == "cpu"  # this machine has no GPU
-    assert pick_dtype("cuda") == "bfloat16" and pick_dtype("cpu") == "float32" and pick_dtype("mps") == "float16"
-    assert pick_dtype("cpu", "bfloat16") == "bfloat16"
+    assert pick_dtype("cuda")[0] == "bfloat16" and pick_dtype("mps")[0] == "float16"
+    assert pick_dtype("cpu", "bfloat16") == ("bfloat16", "asked for")
+    assert pick_dtype("cpu", "float32", cpu_bf16=lambda: (True, "x")) == ("float32", "asked for")
     with pytest.raises(ModelLoadError, match="CUDA is not available"):
         pick_device("cuda")
     with pytest.raises(ModelLoadError, match="Unknown dtype"):
         pick_dtype("cpu", "int3")
+
+
+NATIVE = lambda: (True, "this CPU computes bfloat16 natively (amx_bf16)")  # noqa: E731
+EMULATED = lambda: (False, "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16)")  # noqa: E731
+
+
+@pytest.mark.parametrize("cpu,stored,want", [
+    (NATIVE, "bfloat16", "bfloat16"),  # the real model on a Sapphire Rapids / Zen 4 CPU
+    (EMULATED, "bfloat16", "float32"),  # the real model on an AVX2 CPU
+    (NATIVE, "float32", "float32"),  # never round float32 weights down (the tiny model)
+    (EMULATED, "float32", "float32"),
+    (NATIVE, None, "bfloat16"),  # unknown storage: the CPU decides
+])
+def test_auto_dtype_on_cpu_follows_the_cpu_and_the_weights(cpu, stored, want):
+    dtype, why = pick_dtype("cpu", "auto", stored=stored, cpu_bf16=cpu)
+    assert dtype == want and why.startswith("auto: ")
+    assert (cpu()[1] in why) if stored != "float32" else ("stored in float32" in why or cpu()[1] in why)
+
+
+@pytest.mark.parametrize("flags,machine,native", [
+    ({"avx2", "avx512f", "avx512_bf16"}, "x86_64", True),  # AMD Zen 4, Intel Cooper Lake
+    ({"avx2", "amx_bf16", "amx_tile"}, "x86_64", True),  # Intel Sapphire Rapids
+    ({"avx2", "fma"}, "x86_64", False),  # AVX2 only
+    ({"avx2", "avx512f"}, "x86_64", False),  # AVX-512 without its bf16 extension
+    ({"fp", "asimd", "bf16"}, "aarch64", True),  # Graviton 3, Neoverse V1
+    ({"fp", "asimd"}, "aarch64", False),
+])
+def test_native_bf16_detection(flags, machine, native):
+    from granite_workbench.cpu import native_bf16
+
+    got, why = native_bf16(flags, machine)
+    assert got is native and ("natively" in why) is native
+
+
+def test_usable_cores_honours_the_cgroup_quota(tmp_path):
+    from granite_workbench.cpu import cgroup_cpus, usable_cores
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # a container allowed 1.5 CPUs
+    assert cgroup_cpus(tmp_path) == 1.5 and usable_cores(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpus(tmp_path) is None and usable_cores(tmp_path) >= 1
+
+
+def test_the_status_line_and_cli_header_name_the_dtype(tiny_dir):
+    from granite_workbench.service import ModelService
+
+    svc = ModelService(str(tiny_dir))
+    svc.start()
+    assert svc.wait(60)
+    status = svc.status_markdown()
+    assert "(float32 — auto: " in status and ("natively" in status or "stored in float32" in status
+                                               or "no native bfloat16" in status)
+    lm = load_model(str(tiny_dir), dtype="bfloat16")
+    assert "(bfloat16)" in lm.describe()  # asked for: no reason needed
 
 
 def test_dtype_override(tiny_dir):
