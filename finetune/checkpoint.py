@@ -85,15 +85,63 @@ def commit(tmp: Path, output_dir: Path, step: int) -> Path:
 
 
 def rotate(output_dir: Path, keep_last: int, best: Path | None) -> list[Path]:
-    """Delete checkpoints beyond the last `keep_last`, except the best. Returns what was deleted."""
+    """Delete checkpoints beyond the last `keep_last`, except the best. Returns what was deleted.
+
+    Each is first renamed to a hidden `.trash-*` folder (atomic), then deleted: a kill in between leaves a
+    hidden leftover that `clean_leftovers` removes, never a `step-*` folder with half its files."""
     dirs = step_dirs(output_dir)
     keep = set(dirs[-keep_last:]) if keep_last > 0 else set()
     if best is not None:
-        keep.add(best)
+        keep.add(Path(best))
     gone = [d for d in dirs if d not in keep]
     for d in gone:
-        shutil.rmtree(d, ignore_errors=True)
+        trash = d.with_name(f".trash-{d.name}")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(d, trash)
+        shutil.rmtree(trash, ignore_errors=True)
     return gone
+
+
+def clean_leftovers(output_dir: Path) -> list[str]:
+    """Remove what an interrupted run left behind: half-written (`.tmp-*`) and half-deleted (`.trash-*`)
+    checkpoints, and `step-*` folders that are not complete. Returns their names."""
+    removed = []
+    if Path(output_dir).is_dir():
+        for p in Path(output_dir).iterdir():
+            broken_step = _STEP.match(p.name) and not (is_complete(p) and (p / STATE_DIR / "trainer.json").exists())
+            if p.is_dir() and (p.name.startswith((".tmp-", ".trash-")) or broken_step):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p.name)
+    return sorted(removed)
+
+
+def truncate_metrics(output_dir: Path, step: int) -> int:
+    """Keep only the metrics.jsonl entries up to `step` (a resumed run logs the later steps again); returns how
+    many were dropped. Written atomically."""
+    path = Path(output_dir) / "metrics.jsonl"
+    if not path.exists():
+        return 0
+    keep, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+                continue
+        except ValueError:
+            pass
+        dropped += 1
+    tmp = path.with_name(".metrics.jsonl.tmp")
+    tmp.write_text("".join(l + "\n" for l in keep))
+    os.replace(tmp, path)
+    return dropped
+
+
+def write_status(output_dir: Path, state: str, step: int, checkpoint: str | None) -> None:
+    """status.json: how the run ended (read by the demo's Train tab)."""
+    tmp = Path(output_dir) / ".status.json.tmp"
+    tmp.write_text(json.dumps({"state": state, "step": step, "checkpoint": checkpoint,
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+    os.replace(tmp, Path(output_dir) / "status.json")
 
 
 def write_best(output_dir: Path, path: Path, metric: str, value: float, step: int) -> None:

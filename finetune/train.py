@@ -8,7 +8,9 @@ The same script runs on CPU, one GPU, several GPUs and several nodes: accelerate
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,8 @@ class State:
     last_metrics: dict[str, float] = field(default_factory=dict)
     writer: Any = None
     resume_rng: dict | None = None
+    stop_requested: bool = False  # set by SIGTERM (the demo's Stop): save at the current step and end
+    last_checkpoint: str | None = None
     data: dict[str, Any] = field(default_factory=dict)  # the exact train / eval sources and their row counts
 
 
@@ -94,6 +98,9 @@ def setup(cfg: TrainConfig) -> State:
     data = data_summary(cfg, train_report, eval_report)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        leftovers = ckpt.clean_leftovers(output_dir)
+        if leftovers:
+            print(f"removed what an interrupted run left: {', '.join(leftovers)}", file=sys.stderr)
         report = {"train": train_report.to_dict(), "eval": eval_report.to_dict() if eval_report else None}
         (output_dir / "validation_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         for line in data_lines(data):
@@ -121,9 +128,14 @@ def setup(cfg: TrainConfig) -> State:
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     state = State(cfg, accelerator, lm, model, optimizer, scheduler, loader, dataset, collator, train_rows,
                   eval_rows, output_dir, data=data)
+    accelerator.wait_for_everyone()  # the main process has cleaned the run folder
     resume = ckpt.resolve_resume(cfg.output_dir, cfg.resume_from)
     if resume is not None:
         load_checkpoint(state, resume)
+    if accelerator.is_main_process:  # a resumed run logs the steps after its checkpoint again
+        dropped = ckpt.truncate_metrics(output_dir, state.step)
+        if dropped and resume is not None:
+            print(f"metrics.jsonl: dropped {dropped} entries after step {state.step}", file=sys.stderr)
     if accelerator.is_main_process and cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
 
@@ -215,7 +227,9 @@ def train(state: State) -> str:
                             "elapsed_s": round(time.time() - started, 2)})
                 bar.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
             last = state.step == cfg.max_steps
-            stop = bool(cfg.stop_after_steps) and state.step == cfg.stop_after_steps
+            if state.stop_requested:
+                acc.set_trigger()
+            stop = (bool(cfg.stop_after_steps) and state.step == cfg.stop_after_steps) or acc.check_trigger()
             evaluated = False
             if state.eval_rows and ((cfg.eval_steps and state.step % cfg.eval_steps == 0) or last):
                 state.last_metrics = evaluate(state)
@@ -332,6 +346,7 @@ def save_checkpoint(state: State, metrics: dict[str, float]) -> Path | None:
         if better:
             ckpt.write_best(state.output_dir, final, cfg.best_metric, value, state.step)
         ckpt.rotate(state.output_dir, cfg.keep_last, Path(state.best_path) if state.best_path else None)
+    state.last_checkpoint = f"step-{state.step:06d}"
     acc.wait_for_everyone()
     return final
 
@@ -386,10 +401,18 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ModelLoadError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    status = train(state)
+    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(state, "stop_requested", True)) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        status = train(state)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     cleanup(state)
     if state.accelerator.is_main_process:
-        print(f"{status} at step {state.step}; checkpoints in {state.output_dir}", file=sys.stderr)
+        ckpt.write_status(state.output_dir, status, state.step, state.last_checkpoint)
+        print(f"{status} at step {state.step}; last checkpoint {state.last_checkpoint}; checkpoints in "
+              f"{state.output_dir}", file=sys.stderr)
     return 0
 
 

@@ -41,11 +41,15 @@ def is_complete(folder: str | Path) -> bool:
     return folder.is_dir() and all((folder / f).is_file() for f in REQUIRED_FILES)
 
 
-def read_metadata(folder: str | Path) -> dict[str, Any]:
+def read_metadata(folder: str | Path, label: str | None = None) -> dict[str, Any]:
     try:
-        return json.loads((Path(folder) / METADATA_FILE).read_text())
+        meta = json.loads((Path(folder) / METADATA_FILE).read_text())
     except (OSError, ValueError) as exc:
-        raise AdapterError(f"{folder}: unreadable {METADATA_FILE} ({exc}).") from exc
+        raise AdapterError(f"{label or Path(folder).name}: unreadable {METADATA_FILE} "
+                           f"({type(exc).__name__}).") from None
+    if not isinstance(meta, dict):
+        raise AdapterError(f"{label or Path(folder).name}: {METADATA_FILE} is not a JSON object.")
+    return meta
 
 
 def model_signature(model) -> dict[str, Any]:
@@ -56,34 +60,134 @@ def model_signature(model) -> dict[str, Any]:
             "num_hidden_layers": text.num_hidden_layers, "vocab_size": text.vocab_size}
 
 
-def check_adapter(folder: str | Path, model=None) -> dict[str, Any]:
-    """Validate an adapter folder (complete, safetensors only, same base shape); return its metadata."""
+MAX_LORA_RANK = 256  # vLLM serves ranks up to 256 with --max-lora-rank; larger is not a LoRA any more
+MAX_ADAPTER_BYTES = 4 * 2**30
+MAX_HEADER_BYTES = 100 * 2**20
+TRAINABLE_FULL_MODULES = ("projector",)  # modules an adapter may carry whole (`modules_to_save`)
+
+
+def check_adapter(folder: str | Path, model=None, label: str | None = None) -> dict[str, Any]:
+    """Validate an adapter folder before anything is allocated: complete, safetensors only, a sane LoRA config
+    (rank, targets that exist in this model, only the projector saved whole), a weights file whose header
+    matches the config and the model's layer shapes, and the same base shape. Returns its metadata.
+
+    Messages name the adapter (`label`, default the folder's name), never a server path."""
     folder = Path(folder)
+    label = label or folder.name
     if not folder.is_dir():
-        raise AdapterError(f"{folder}: no such adapter folder.")
+        raise AdapterError(f"{label}: no such adapter.")
     pickles = [f for f in PICKLE_FILES if (folder / f).exists()]
     if pickles and not (folder / WEIGHTS_FILE).exists():
-        raise AdapterError(f"{folder}: only pickle weights ({', '.join(pickles)}); only safetensors adapters are "
+        raise AdapterError(f"{label}: only pickle weights ({', '.join(pickles)}); only safetensors adapters are "
                            "loaded.")
     missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
     if missing:
-        raise AdapterError(f"{folder}: incomplete adapter, missing {', '.join(missing)}.")
-    meta = read_metadata(folder)
+        raise AdapterError(f"{label}: incomplete adapter, missing {', '.join(missing)}.")
+    meta = read_metadata(folder, label)
     if model is not None:
         want = model_signature(model)
         have = meta.get("signature") or {}
         diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
         if diff:
             detail = "; ".join(f"{k}: adapter {a!r}, model {b!r}" for k, (a, b) in diff.items())
-            raise AdapterError(f"{folder.name}: trained for a different base model "
+            raise AdapterError(f"{label}: trained for a different base model "
                                f"({meta.get('base_model', 'unknown')}): {detail}.")
+        check_lora_files(folder, unwrap_peft(model), label)
     return meta
+
+
+def _lora_config(folder: Path, label: str) -> dict[str, Any]:
+    try:
+        cfg = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"{label}: unreadable {CONFIG_FILE} ({type(exc).__name__}).") from None
+    if not isinstance(cfg, dict) or cfg.get("peft_type") != "LORA":
+        raise AdapterError(f"{label}: not a LoRA adapter ({CONFIG_FILE} has peft_type "
+                           f"{cfg.get('peft_type') if isinstance(cfg, dict) else None!r}).")
+    r = cfg.get("r")
+    if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= MAX_LORA_RANK:
+        raise AdapterError(f"{label}: LoRA rank {r!r} is out of range (1 to {MAX_LORA_RANK}).")
+    ranks = cfg.get("rank_pattern") or {}
+    if not isinstance(ranks, dict) or any(not isinstance(v, int) or not 1 <= v <= MAX_LORA_RANK
+                                          for v in ranks.values()):
+        raise AdapterError(f"{label}: a rank in rank_pattern is out of range (1 to {MAX_LORA_RANK}).")
+    saved = cfg.get("modules_to_save") or []
+    if not isinstance(saved, list) or not set(saved) <= set(TRAINABLE_FULL_MODULES):
+        raise AdapterError(f"{label}: modules_to_save {saved!r} is not allowed "
+                           f"(only {', '.join(TRAINABLE_FULL_MODULES)}).")
+    return cfg
+
+
+def _safetensors_header(path: Path, label: str) -> dict[str, Any]:
+    size = path.stat().st_size
+    if size > MAX_ADAPTER_BYTES:
+        raise AdapterError(f"{label}: weights of {size / 2**30:.1f} GiB; at most "
+                           f"{MAX_ADAPTER_BYTES / 2**30:.0f} GiB are loaded.")
+    with path.open("rb") as fh:
+        raw = fh.read(8)
+        n = int.from_bytes(raw, "little") if len(raw) == 8 else -1
+        if not 0 < n <= min(MAX_HEADER_BYTES, size - 8):
+            raise AdapterError(f"{label}: {WEIGHTS_FILE} is not a safetensors file.")
+        try:
+            header = json.loads(fh.read(n))
+        except ValueError:
+            raise AdapterError(f"{label}: {WEIGHTS_FILE} has an unreadable header.") from None
+    header.pop("__metadata__", None)
+    end = max((t.get("data_offsets", [0, 0])[1] for t in header.values() if isinstance(t, dict)), default=0)
+    if not isinstance(header, dict) or 8 + n + end != size:
+        raise AdapterError(f"{label}: {WEIGHTS_FILE} is truncated or inconsistent with its header.")
+    return header
+
+
+def _base_layers(model) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """The model's layers and parameter shapes under their base names, also once adapters are loaded (peft
+    wraps layers as `X.base_layer` and saved modules as `X.original_module` / `X.modules_to_save.NAME`)."""
+    skip = (".lora_", ".modules_to_save.", ".base_layer", "lora_dropout", "lora_embedding", "lora_magnitude")
+    modules = {n: getattr(m, "base_layer", m) for n, m in model.named_modules() if not any(k in n for k in skip)}
+    params = {n.replace(".original_module", "").replace(".base_layer", ""): tuple(p.shape)
+              for n, p in model.named_parameters() if ".lora_" not in n and ".modules_to_save." not in n}
+    return modules, params
+
+
+def check_lora_files(folder: Path, model, label: str) -> None:
+    """The config and the weights' header against the live model, reading no tensor data."""
+    import torch
+
+    cfg = _lora_config(folder, label)
+    header = _safetensors_header(folder / WEIGHTS_FILE, label)
+    modules, params = _base_layers(model)
+    ranks = cfg.get("rank_pattern") or {}
+    lora = 0
+    for key, info in header.items():
+        shape = info.get("shape") if isinstance(info, dict) else None
+        path = key.removeprefix("base_model.model.")
+        if ".lora_A." not in key and ".lora_B." not in key:  # a module saved whole: the projector's own shapes
+            whole = any(path.startswith(f"model.{m}.") for m in TRAINABLE_FULL_MODULES)
+            if not whole or params.get(path) != tuple(shape or ()):
+                raise AdapterError(f"{label}: unexpected tensor {path!r} in the weights.")
+            continue
+        lora += 1
+        layer = path.split(".lora_")[0]
+        module = modules.get(layer)
+        if not isinstance(module, torch.nn.Linear) or not isinstance(shape, list) or len(shape) != 2:
+            raise AdapterError(f"{label}: the weights name a layer this model does not have ({layer}).")
+        r = next((v for k, v in ranks.items() if layer.endswith(k)), cfg["r"])
+        want = [r, module.in_features] if ".lora_A." in key else [module.out_features, r]
+        if shape != want:
+            raise AdapterError(f"{label}: {layer} has shape {shape} in the weights, expected {want} for rank {r}.")
+    if not lora:
+        raise AdapterError(f"{label}: the weights hold no LoRA tensors.")
+
+
+def safe_name(text: str) -> str:
+    """A name for the live model made of letters, digits, '-' and '_' (`run/step-000060` -> `run-step-000060`)."""
+    return _NAME.sub("-", text).strip("-")
 
 
 def adapter_name(folder: str | Path) -> str:
     """The default name of an adapter folder on the live model: its last two path parts (`run-step-000300`)."""
     folder = Path(folder)
-    return _NAME.sub("-", f"{folder.parent.name}-{folder.name}" if folder.parent.name else folder.name).strip("-")
+    return safe_name(f"{folder.parent.name}-{folder.name}" if folder.parent.name else folder.name)
 
 
 class AdapterRuntime:
@@ -112,7 +216,8 @@ class AdapterRuntime:
         from peft import PeftModel
 
         folder = Path(folder)
-        meta = check_adapter(folder, self.lm.model)
+        label = source_id or folder.name
+        meta = check_adapter(folder, self.lm.model, label)
         name = name or adapter_name(folder)
         with self.lock:
             if name in self._loaded:
@@ -121,10 +226,16 @@ class AdapterRuntime:
                 raise AdapterError(f"The name {name!r} is taken by another loaded adapter "
                                    f"({self._loaded[name].get('id') or Path(self._loaded[name]['path']).name}); "
                                    "unload it first.")
-            if isinstance(self.lm.model, PeftModel):
-                self.lm.model.load_adapter(str(folder), adapter_name=name)
-            else:
-                self.lm.model = PeftModel.from_pretrained(self.lm.model, str(folder), adapter_name=name)
+            try:
+                if isinstance(self.lm.model, PeftModel):
+                    self.lm.model.load_adapter(str(folder), adapter_name=name)
+                else:
+                    self.lm.model = PeftModel.from_pretrained(self.lm.model, str(folder), adapter_name=name)
+            except Exception as exc:  # peft's messages can hold whole module trees: keep the first line
+                if isinstance(self.lm.model, PeftModel) and name in self.lm.model.peft_config:
+                    self.lm.model.delete_adapter(name)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise AdapterError(f"{label}: could not be loaded ({first}).") from None
             self.lm.model.eval()
             self._loaded[name] = {**meta, "path": str(folder), "id": source_id or folder.name}
         return name

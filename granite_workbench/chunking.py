@@ -11,8 +11,8 @@ Two strategies:
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 
 from .audio import SAMPLE_RATE, Audio
@@ -62,11 +62,18 @@ def fixed_windows(start: float, end: float, max_seconds: float, overlap: float) 
     return chunks
 
 
-@lru_cache(maxsize=1)
-def _vad_model():
-    from silero_vad import load_silero_vad
+_VAD = threading.local()
 
-    return load_silero_vad()
+
+def _vad_model():
+    """This thread's silero-vad model. The TorchScript model keeps state between calls (`_state`), so threads
+    that share one corrupt each other's runs and can crash the process: each thread gets its own (2 MB)."""
+    model = getattr(_VAD, "model", None)
+    if model is None:
+        from silero_vad import load_silero_vad
+
+        model = _VAD.model = load_silero_vad()
+    return model
 
 
 def speech_regions(audio: Audio) -> list[tuple[float, float]]:

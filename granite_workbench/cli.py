@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .loading import load_model
     from .transcribe import Transcriber
-    from .writers import render, write_result
+    from .writers import output_stems, render, write_result
 
     from .adapters import AdapterError
     from .engine import engine_for
@@ -183,14 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     results = tr.run(args.files, spec, progress=progress, adapter=adapter)
     bar.close()
     failed = 0
-    for res in results:
+    stems, note = output_stems(args.files)
+    if args.out_dir and note:
+        print(f"note: {note}", file=sys.stderr)
+    for res, stem in zip(results, stems):
         if not res.ok:
             failed += 1
             print(f"FAILED {res.error}", file=sys.stderr)
             continue
         if args.out_dir:
             for fmt in formats:
-                write_result(res, args.out_dir, fmt)
+                write_result(res, args.out_dir, fmt, stem)
         else:
             sys.stdout.write(f"== {res.name}\n" + render(res, formats[0]) if len(results) > 1
                              else render(res, formats[0]))

@@ -20,7 +20,7 @@ import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .audio import AudioError, load_audio
 from .keywords import split_keywords
@@ -46,7 +46,9 @@ class Row:
     keywords: list[str] = field(default_factory=list)
     line: int = 0  # line (JSONL), row (CSV, 1 = first data row) or index (datasets)
     duration: float = 0.0
-    error: str | None = None  # the line could not be read at all (not JSON, not an object)
+    error: str | None = None  # the row cannot be used at all (not JSON, not an object, audio outside the folders)
+    error_kind: str = "bad line"
+    ref: str = ""  # the audio as the manifest wrote it (for messages: never the resolved server path)
 
     def spec(self, keywords: Iterable[str] | None = None) -> TaskSpec:
         """The task spec for this row; a keyword task without keywords is its plain variant."""
@@ -112,11 +114,16 @@ class ValidationReport:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
-def read_manifest(path: str | Path, default_task: str = "asr", default_language: str = "en") -> list[Row]:
-    """Rows of a JSONL or CSV manifest; audio paths resolved against the manifest's folder."""
+def read_manifest(path: str | Path, default_task: str = "asr", default_language: str = "en", *,
+                  label: str | None = None, confine_to: Sequence[str | Path] | None = None) -> list[Row]:
+    """Rows of a JSONL or CSV manifest; audio paths resolved against the manifest's folder.
+
+    `label`: how messages name the manifest (default: its path). `confine_to`: folders the audio must stay in
+    (links followed); a row whose audio leaves them gets an error instead of being read."""
     path = Path(path)
+    label = label or str(path)
     if not path.is_file():
-        raise DataError(f"Manifest {path} not found.")
+        raise DataError(f"Manifest {label} not found.")
     base = path.parent
     records: list[tuple[int, dict]] = []
     if path.suffix.lower() == ".csv":
@@ -124,7 +131,7 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
             reader = csv.DictReader(fh)
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
-                raise DataError(f"{path}: missing column(s) {', '.join(missing)}; the header has "
+                raise DataError(f"{label}: missing column(s) {', '.join(missing)}; the header has "
                                 f"{', '.join(reader.fieldnames or []) or 'nothing'}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
             records = [(i, rec) for i, rec in enumerate(reader, start=1)]
     else:
@@ -140,7 +147,7 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
         present = {k for _, r in records if isinstance(r, dict) for k in r}
         missing = [c for c in REQUIRED_COLUMNS if c not in present]
         if records and missing:
-            raise DataError(f"{path}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
+            raise DataError(f"{label}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
     rows = []
     for i, rec in records:
         if isinstance(rec, str):  # the line itself is broken
@@ -150,14 +157,23 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
         if isinstance(audio, str) and audio and not Path(audio).is_absolute():
             audio = str(base / audio)
         rows.append(_row(rec, audio, "text", i, default_task, default_language))
+        if confine_to is not None and isinstance(audio, str) and audio and not inside(audio, confine_to):
+            rows[-1].error, rows[-1].error_kind = (f"{rec.get('audio')!r} is outside the manifest's folder and the "
+                                                   "data folders"), "audio outside the data folders"
     return rows
+
+
+def inside(path: str | Path, folders: Sequence[str | Path]) -> bool:
+    """Is `path` (links followed, `..` resolved) inside one of `folders`?"""
+    real = Path(path).resolve()
+    return any(real.is_relative_to(Path(f).resolve()) for f in folders)
 
 
 def _row(rec: dict, audio: Any, text_column: str, line: int, default_task: str, default_language: str) -> Row:
     return Row(audio=audio, text=str(rec.get(text_column) or ""), task=str(rec.get("task") or default_task),
                language=str(rec.get("language") or default_language),
                target_language=rec.get("target_language") or None, keywords=split_keywords(rec.get("keywords")),
-               line=line)
+               line=line, ref=rec.get("audio") if isinstance(rec.get("audio"), str) else "")
 
 
 def read_dataset(name: str, split: str, audio_column: str = "audio", text_column: str = "text",
@@ -199,7 +215,7 @@ def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: floa
 
 def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_tokens: int) -> list[tuple[str, str]]:
     if row.error:
-        return [("bad line", row.error)]
+        return [(row.error_kind, row.error)]
     problems: list[tuple[str, str]] = []
     task = TASKS.get(row.task)
     if task is None:
@@ -220,7 +236,7 @@ def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_token
         return problems
     src = row.source
     if isinstance(src, str) and not Path(src).exists():
-        problems.append(("missing audio", f"{src} does not exist"))
+        problems.append(("missing audio", f"{row.ref or row.name} does not exist"))
         return problems
     try:
         clip = row.load(max_audio_seconds)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .adapters import METADATA_FILE, AdapterError, is_complete, read_metadata, safe_name
 from .paths import CHECKPOINTS_DIR
-from .adapters import AdapterError, METADATA_FILE, adapter_name, is_complete, read_metadata
+
 
 MAX_DEPTH = 3
 
@@ -27,8 +28,9 @@ class AdapterEntry:
 
     @property
     def name(self) -> str:
-        """The name the adapter gets on the live model."""
-        return adapter_name(self.path) if "/" in self.id else self.id
+        """The name the adapter gets on the live model: its whole path under the root (`run/step-000060` ->
+        `run-step-000060`, `y/run/step-000060` -> `y-run-step-000060`), so two folders never share one."""
+        return safe_name(self.id)
 
     def row(self) -> list[Any]:
         m = self.meta
@@ -89,15 +91,20 @@ class AdapterRegistry:
         root = self.root.resolve()
         candidate = (root / adapter_id).resolve()
         if not adapter_id or not candidate.is_relative_to(root) or candidate == root:
-            raise AdapterError(f"{adapter_id!r} is not inside the checkpoints folder {self.root}.")
+            raise AdapterError(f"{adapter_id!r} is not an adapter in the checkpoints folder.")
+        key = candidate.relative_to(root).as_posix()
         with self._lock:
-            entry = self._entries.get(candidate.relative_to(root).as_posix())
+            entry = self._entries.get(key)
         if entry is None:
             self.scan()
             with self._lock:
-                entry = self._entries.get(candidate.relative_to(root).as_posix())
+                entry = self._entries.get(key)
         if entry is None:
-            raise AdapterError(f"No complete adapter {adapter_id!r} in {self.root}.")
+            raise AdapterError(f"No complete adapter {adapter_id!r} in the checkpoints folder.")
+        clash = [e.id for e in self.entries() if e.name == entry.name and e.id != entry.id]
+        if clash:
+            raise AdapterError(f"{entry.id!r} and {clash[0]!r} would both be named {entry.name!r}; rename one of "
+                               "the folders.")
         return entry
 
     def start(self) -> "AdapterRegistry":

@@ -14,7 +14,7 @@ import gc
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .engine import LocalEngine, engine_for
 from .loading import LoadedModel, ModelLoadError, default_model_id, load_model
@@ -34,6 +34,9 @@ class ModelService:
     generation: int = 0  # +1 at every successful load
     started_at: float = 0.0
     ready_at: float = 0.0
+    # run on the loaded model's engine before it is declared ready (e.g. preloading adapters); each returns a
+    # note for the status line, or None
+    on_ready: list[Callable[[LocalEngine], str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -61,10 +64,12 @@ class ModelService:
         except Exception as exc:  # out of memory, broken files, ...: the UI must stay up
             self._fail(f"Could not load {model_id}: {type(exc).__name__}: {exc}")
         else:
+            notes = [n for n in (hook(engine_for(lm)) for hook in self.on_ready) if n]
             with self._lock:
                 self.lm, self.state, self.ready_at = lm, "ready", time.time()
                 self.generation += 1
-                self.message = f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)"
+                self.message = f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)" + \
+                    "".join(f" {n}" for n in notes)
 
     def _fail(self, message: str) -> None:
         with self._lock:

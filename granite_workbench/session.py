@@ -9,25 +9,38 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .adapters import BASE, AdapterError
 from .audio import Audio, AudioError, load_audio
 from .engine import LocalEngine
+from .manifest import DataError
+from .paths import DATA_DIR
 from .prompts import TaskSpec
 from .registry import AdapterEntry, AdapterRegistry
 from .service import ModelService
 from .training_job import TrainingJob
 from .transcribe import Result, Transcriber
+from .uploads import UploadError, extract_zip
 from .writers import FORMATS, write_result
 
 DEFAULT_MAX_AUDIO_MINUTES = 30.0
+MODES = ("showcase", "workbench")
+MANIFEST_SUFFIXES = (".jsonl", ".csv")
+MAX_LISTED_MANIFESTS = 500
+MAX_TRAINING_STEPS = 100_000  # from the UI; the command line takes any number
 Progress = Callable[[int, int], None]
+
+
+class NotInThisMode(PermissionError):
+    """An action that changes what every visitor sees; only the workbench mode has it."""
 
 
 class TranscriptionError(RuntimeError):
@@ -84,16 +97,47 @@ class Workbench:
     cache: ResultCache = field(default_factory=ResultCache)
     registry: AdapterRegistry = field(default_factory=AdapterRegistry)
     job: TrainingJob | None = None
+    mode: str = "workbench"  # showcase: visitors use the model and the preloaded adapters, change nothing
+    data_roots: list[Path] = field(default_factory=list)  # folders manifests may come from, beside data/
+    preload: list[tuple[str, Path]] = field(default_factory=list)  # (name, folder): loaded with every model
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"Unknown mode {self.mode!r}; choose {' or '.join(MODES)}.")
+        self.data_roots = [Path(r).resolve() for r in self.data_roots]
         if self.job is None:
             self.job = TrainingJob(self.registry.root)
+        if self.preload:
+            self.service.on_ready.append(self._preload_adapters)
+
+    def _preload_adapters(self, engine: LocalEngine) -> str | None:
+        """Load the operator's adapters onto a freshly loaded model; a bad one is reported, the rest load."""
+        failed = []
+        for name, folder in self.preload:
+            try:
+                engine.adapters.load(folder, name, source_id=name)
+            except AdapterError as exc:
+                failed.append(str(exc))
+        loaded = engine.adapters.names()
+        note = f"Adapters: {', '.join(loaded)}." if loaded else ""
+        return note + (f" Not loaded: {' '.join(failed)}" if failed else "") or None
+
+    @property
+    def showcase(self) -> bool:
+        return self.mode == "showcase"
+
+    def require_workbench(self, what: str) -> None:
+        """Refuse an action that changes the demo for everyone, in showcase mode (defence in depth: the UI and
+        the API do not even offer it there)."""
+        if self.showcase:
+            raise NotInThisMode(f"{what} is not available in this demo (showcase mode).")
 
     # -- the model ------------------------------------------------------------------------------------
     def engine(self) -> LocalEngine:
         return self.service.engine()
 
     def load_model(self, model_id: str) -> None:
+        self.require_workbench("Loading another model")
         model_id = (model_id or "").strip()
         if not model_id:
             raise ValueError("Enter a hub id, a local folder, or 'tiny'.")
@@ -119,10 +163,12 @@ class Workbench:
             return []
 
     def load_adapter(self, adapter_id: str) -> tuple[str, AdapterEntry]:
+        self.require_workbench("Loading adapters")
         entry = self.registry.resolve(adapter_id)
         return self.engine().adapters.load(entry.path, entry.name, source_id=entry.id), entry
 
     def unload_adapter(self, name: str) -> None:
+        self.require_workbench("Unloading adapters")
         if not name or name == BASE:
             raise AdapterError("Pick a loaded adapter to unload.")
         self.engine().adapters.unload(name)
@@ -148,7 +194,7 @@ class Workbench:
         clip = self.clip(audio)
         tr = self.transcriber()
         adapter = self.adapter_for(adapter)
-        key = (self.service.generation, adapter, spec, hashlib.sha1(clip.samples.tobytes()).hexdigest())
+        key = (self.service.generation, adapter, spec, hashlib.sha1(memoryview(clip.samples)).hexdigest())
         cached = self.cache.get(key)
         if cached is not None:
             return cached
@@ -161,3 +207,90 @@ class Workbench:
     def files_for(self, res: Result) -> list[str]:
         folder = Path(tempfile.mkdtemp(dir=self.downloads))
         return [str(write_result(res, folder, fmt)) for fmt in FORMATS]
+
+    # -- manifests ------------------------------------------------------------------------------------
+    def manifest_roots(self) -> list[tuple[str, Path]]:
+        """(label prefix, folder): the bundled data folder, then each --data-root."""
+        return [("data", DATA_DIR.resolve())] + [(r.name or str(i), r) for i, r in enumerate(self.data_roots)]
+
+    def manifest_choices(self) -> dict[str, Path]:
+        """Every manifest a request may name, by the label the UI shows (`data/domain/train.jsonl`)."""
+        out: dict[str, Path] = {}
+        for prefix, root in self.manifest_roots():
+            for path in sorted(root.rglob("*")):
+                rel = path.relative_to(root)
+                if (path.suffix.lower() in MANIFEST_SUFFIXES and rel.parts[0] != "examples" and path.is_file()
+                        and path.resolve().is_relative_to(root)):  # a link out of the root is not listed
+                    out[f"{prefix}/{rel.as_posix()}"] = path
+                if len(out) >= MAX_LISTED_MANIFESTS:
+                    return out
+        return out
+
+    @contextmanager
+    def manifest(self, choice: str | None, upload: str | None, *, keep: bool = False
+                 ) -> Iterator[tuple[Path, list[Path], str, Path | None]]:
+        """The manifest a request names: (path, folders its audio may come from, label, the request's folder).
+
+        `choice` must be one of `manifest_choices()` (matched as a label, never used as a path); an `upload`
+        (a .jsonl/.csv, or a .zip with a manifest and its audio) is unpacked into a folder of the request's own,
+        deleted when the request ends unless `keep` (then the caller owns it). Audio must stay in the manifest's
+        folder or a data folder."""
+        roots = [root for _, root in self.manifest_roots()]
+        if upload:
+            label = Path(upload).name
+            folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.downloads))
+            try:
+                yield self._unpack(upload, folder, label), [folder] + roots, label, folder
+            finally:
+                if not keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+            return
+        if not choice:
+            raise DataError("Pick a manifest or upload one.")
+        path = self.manifest_choices().get(choice)
+        if path is None:  # the same answer whether or not such a file exists
+            raise DataError(f"{choice!r} is not one of the available manifests.")
+        yield path, [path.parent] + roots, choice, None
+
+    @staticmethod
+    def _unpack(upload: str, folder: Path, label: str) -> Path:
+        src = Path(upload)
+        suffix = src.suffix.lower()
+        if suffix == ".zip":
+            extract_zip(src, folder, label)
+            found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MANIFEST_SUFFIXES)
+            if not found:
+                raise UploadError(f"{label}: the archive holds no .jsonl or .csv manifest.")
+            return found[0]
+        if suffix not in MANIFEST_SUFFIXES:
+            raise UploadError(f"{label}: upload a .jsonl or .csv manifest, or a .zip with a manifest and its audio.")
+        target = folder / ("manifest" + suffix)
+        shutil.copyfile(src, target)
+        return target
+
+    # -- training -------------------------------------------------------------------------------------
+    def start_training(self, choice: str | None, upload: str | None, config: str, steps: float | None) -> Path:
+        """Start a fine-tuning run on a manifest (refused when any row's audio leaves the data folders)."""
+        from .manifest import read_manifest
+
+        self.require_workbench("Training")
+        if steps is not None and not 1 <= steps <= MAX_TRAINING_STEPS:
+            raise ValueError(f"Steps must be between 1 and {MAX_TRAINING_STEPS:,} (got {steps:g}).")
+        model = self.engine().lm.model_id
+        with self.manifest(choice, upload, keep=True) as (path, roots, label, folder):
+            try:
+                outside = [r.line for r in read_manifest(path, label=label, confine_to=roots)
+                           if r.error_kind == "audio outside the data folders"]
+                if outside:
+                    raise DataError(f"{label}: the audio of line(s) {', '.join(map(str, outside[:10]))} is outside "
+                                    "the manifest's folder and the data folders; refused.")
+                extra = {"max_steps": int(steps)} if steps else {}
+                return self.job.start(str(path), config, model, extra=extra, owned=folder)
+            except BaseException:
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                raise
+
+    def stop_training(self) -> str:
+        self.require_workbench("Stopping training")
+        return self.job.stop()

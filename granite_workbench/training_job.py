@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,10 +31,12 @@ class TrainingJob:
     run_dir: Path | None = None
     started: float = 0.0
     state: str = "idle"  # idle | running | finished | failed | stopped
+    owned: Path | None = None  # a folder of the run's own (an unpacked upload), deleted when the run ends
+    stop_timeout: float = 120.0  # seconds a stopped run gets to write its last checkpoint
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, manifest: str, config: str, model: str, run_name: str | None = None,
-              extra: dict[str, Any] | None = None) -> Path:
+              extra: dict[str, Any] | None = None, owned: Path | None = None) -> Path:
         with self._lock:
             self._refresh()
             if self.state == "running":
@@ -56,22 +59,43 @@ class TrainingJob:
             self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
             log.close()
-            self.run_dir, self.started, self.state = run_dir, time.time(), "running"
+            self.run_dir, self.started, self.state, self.owned = run_dir, time.time(), "running", owned
             return run_dir
 
     def stop(self) -> str:
+        """Ask the run to stop: it writes a checkpoint at its current step and exits; returns which one."""
         with self._lock:
             self._refresh()
             if self.state != "running" or self.proc is None:
                 raise JobError("No fine-tuning run is going.")
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            group = self.proc.pid
+            os.killpg(group, signal.SIGTERM)  # the launcher and the training process(es)
+            deadline = time.time() + self.stop_timeout
+            while time.time() < deadline and _group_alive(group):
+                self.proc.poll()
+                time.sleep(0.2)
+            killed = _group_alive(group)
+            if killed:
+                os.killpg(group, signal.SIGKILL)
+            self.proc.wait()
             self.state = "stopped"
-            return f"Stopped {self.run_dir.name}."
+            self._release()
+            end = self.final_status()
+            if end.get("checkpoint") and not killed:
+                return f"Stopped {self.run_dir.name} at step {end['step']}; saved {end['checkpoint']}."
+            return f"Stopped {self.run_dir.name}; it did not finish a checkpoint in time (the last one is kept)."
+
+    def final_status(self) -> dict[str, Any]:
+        """What the training process wrote when it ended (state, step, checkpoint); empty while it runs."""
+        try:
+            return json.loads((self.run_dir / "status.json").read_text()) if self.run_dir else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _release(self) -> None:
+        if self.owned is not None:
+            shutil.rmtree(self.owned, ignore_errors=True)
+            self.owned = None
 
     def shutdown(self) -> None:
         """Stop a running job (the demo is exiting): no training process outlives the server."""
@@ -83,6 +107,7 @@ class TrainingJob:
     def _refresh(self) -> None:
         if self.proc is not None and self.state == "running" and self.proc.poll() is not None:
             self.state = "finished" if self.proc.returncode == 0 else "failed"
+            self._release()
 
     def metrics(self) -> list[dict[str, Any]]:
         path = self.run_dir / "metrics.jsonl" if self.run_dir else None
@@ -111,3 +136,13 @@ class TrainingJob:
         return {"state": self.state, "run": self.run_dir.name if self.run_dir else None,
                 "step": steps[-1]["step"] if steps else 0, "loss": steps[-1]["loss"] if steps else None,
                 "elapsed_s": round(time.time() - self.started, 1) if self.started else 0.0}
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

@@ -48,20 +48,52 @@ def render(result: Result, fmt: str) -> str:
         raise ValueError(f"Unknown format {fmt!r}. Choose one of: {', '.join(FORMATS)}.") from None
 
 
-def write_result(result: Result, out_dir: str | os.PathLike, fmt: str) -> Path:
-    """Write one result as `<clip stem>.<fmt>` in `out_dir` (atomically); return the path."""
+def write_result(result: Result, out_dir: str | os.PathLike, fmt: str, stem: str | None = None) -> Path:
+    """Write one result as `<stem>.<fmt>` in `out_dir` (atomically; default stem: the clip's); return the path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{Path(result.name).stem or 'audio'}.{fmt}"
+    path = out_dir / f"{stem or Path(result.name).stem or 'audio'}.{fmt}"
     atomic_write_text(path, render(result, fmt))
     return path
 
 
+def output_stems(paths: list[str | os.PathLike]) -> tuple[list[str], str | None]:
+    """File stems for the outputs of one run, never two alike, and a note naming the ones that were changed.
+
+    `a.wav` -> `a`; when stems clash (`a.wav`, `a.mp3`) the clashing ones keep their extension (`a.wav`,
+    `a.mp3`); when whole names clash (`x/a.wav`, `y/a.wav`) they get their folder as a prefix (`x_a.wav`);
+    a clash that remains gets a number."""
+    ps = [Path(p) for p in paths]
+    stems = [p.stem or "audio" for p in ps]
+    renames = (lambda i: ps[i].name,
+               lambda i: f"{ps[i].parent.name}_{ps[i].name}" if ps[i].parent.name else ps[i].name,
+               lambda i: f"{stems[i]}-{i + 1}")
+    for rename in renames:
+        counts: dict[str, int] = {}
+        for s in stems:
+            counts[s] = counts.get(s, 0) + 1
+        clashing = [i for i, s in enumerate(stems) if counts[s] > 1]
+        if not clashing:
+            break
+        for i in clashing:
+            stems[i] = rename(i)
+    changed = [f"{p} -> {s}.*" for p, s in zip(ps, stems) if s != (p.stem or "audio")]
+    note = ("inputs share a name; so that no output overwrites another, these keep their extension or get "
+            "their folder as a prefix: " + ", ".join(changed)) if changed else None
+    return stems, note
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename; the file gets the user's umask (mkstemp would make it 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -53,14 +53,16 @@ def test_adapters_tab_load_and_use(page, out_dir):
     page.get_by_role("button", name="Load adapter").click()
     wait_contains(page, "#adapter-message", "Loaded")
     wait_contains(page, "#loaded", "phrases-step-000600")
-    # compare view
-    tab = page.locator("#tab-adapters")
+    page.screenshot(path=str(out_dir / "tab-adapters.png"), full_page=True)
+    # the Compare tab offers it
+    page.get_by_role("tab", name="Compare").click()
+    tab = page.locator("#tab-compare")
     upload(page, tab, str(PHRASES.parent / "phrase00.flac"))
     choose(page, "#compare-adapter", "phrases-step-000600")
     tab.get_by_role("button", name="Compare", exact=True).click()
     wait_contains(page, "#compare-summary", "differ")
     assert "turn on the kitchen lights" in page.locator("#compare-adapted").inner_text()
-    page.screenshot(path=str(out_dir / "tab-adapters.png"), full_page=True)
+    page.screenshot(path=str(out_dir / "tab-compare.png"), full_page=True)
     # the adapter is offered on the Transcribe tab and gives the learned text
     page.get_by_role("tab", name="Transcribe").click()
     tab = page.locator("#tab-transcribe")

@@ -1,6 +1,7 @@
 """Starting the real demo server on loopback for API and browser tests."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -79,6 +80,19 @@ class DemoServer:
         c = Client(self.url, verbose=False)
         self.wait_ready(c)
         return c
+
+
+def raw_refusal(url: str, api: str, *data) -> str:
+    """Call an endpoint over plain HTTP, as any client can (strings stay strings: gradio_client would upload a
+    string that names a local file); returns the error message."""
+    r = httpx.post(f"{url}/gradio_api/call{api}", json={"data": list(data)}, timeout=30)
+    assert r.status_code == 200, r.text
+    with httpx.stream("GET", f"{url}/gradio_api/call{api}/{r.json()['event_id']}", timeout=300) as stream:
+        body = stream.read().decode()
+    events = body.split("event: ")
+    error = next((e for e in events if e.startswith("error")), None)
+    assert error is not None, f"{api} was not refused: {body[:300]}"
+    return json.loads(error.split("data:", 1)[1].strip())["error"]
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

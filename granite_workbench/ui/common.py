@@ -8,10 +8,7 @@ from __future__ import annotations
 import difflib
 import functools
 import html
-import shutil
-import tempfile
-import zipfile
-from pathlib import Path
+import inspect
 from typing import Callable
 
 import gradio as gr
@@ -21,11 +18,11 @@ from ..audio import AudioError
 from ..keywords import mark_keywords
 from ..languages import ASR_LANGUAGES, LANGUAGES, UnsupportedLanguageError, sources, targets_for
 from ..manifest import DataError
-from ..paths import DATA_DIR, PROJECT_ROOT
 from ..service import ModelNotReady
-from ..session import TranscriptionError, Workbench
+from ..session import NotInThisMode, TranscriptionError, Workbench
 from ..training_job import JobError
 from ..transcribe import Result
+from ..uploads import UploadError
 
 try:  # ZeroGPU on Hugging Face Spaces
     import spaces
@@ -38,24 +35,39 @@ except ImportError:  # anywhere else: a no-op
 # domain error -> the title of its message box; the first match wins
 USER_ERRORS: list[tuple[type[BaseException], str]] = [
     (ModelNotReady, "Model not ready"), (AudioError, "Unusable audio"), (AdapterError, "Adapter"),
-    (UnsupportedLanguageError, "Unsupported language"), (DataError, "Manifest"), (JobError, "Train"),
+    (UnsupportedLanguageError, "Unsupported language"), (DataError, "Manifest"), (UploadError, "Upload"),
+    (JobError, "Train"), (NotInThisMode, "Not available here"),
     (TranscriptionError, "Transcription failed"), (ValueError, "Input"),
 ]
 
 
-def user_errors(fn: Callable) -> Callable:
-    """Turn the domain errors a user can cause into a gr.Error with the same message (signature kept)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except tuple(t for t, _ in USER_ERRORS) as exc:
-            title = next(title for t, title in USER_ERRORS if isinstance(exc, t))
-            raise gr.Error(str(exc), title=title) from None
+def user_errors(fn: Callable | None = None, *, text: tuple[str, ...] = ()) -> Callable:
+    """Turn the domain errors a user can cause into a gr.Error with the same message (signature kept).
 
-    return wrapper
+    `text`: parameters that must be text (or a list of texts): an API client can send any JSON value, and a
+    gradio client turns a string naming a local file into an uploaded file."""
+    def decorate(f: Callable) -> Callable:
+        signature = inspect.signature(f)
+
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            try:
+                bound = signature.bind_partial(*args, **kwargs).arguments
+                for name in text:
+                    value = bound.get(name)
+                    if not (value is None or isinstance(value, str) or
+                            (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+                        raise ValueError(f"The {name.replace('_', ' ')} must be text, not {type(value).__name__}.")
+                return f(*args, **kwargs)
+            except gr.Error:
+                raise
+            except tuple(t for t, _ in USER_ERRORS) as exc:
+                title = next(title for t, title in USER_ERRORS if isinstance(exc, t))
+                raise gr.Error(str(exc), title=title) from None
+
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def progress_callback(progress: gr.Progress | None, desc: str = "Transcribing…", unit: str = "chunks"):
@@ -80,12 +92,15 @@ def language_choices(codes) -> list[tuple[str, str]]:
 
 def asr_language_dropdown(**kw) -> gr.Dropdown:
     """Spoken language for ASR: detect automatically, or one of the model's ASR languages."""
-    return gr.Dropdown([("Detect automatically", "")] + ASR_LANG_CHOICES, value="", label="Spoken language", **kw)
+    # any value is accepted from the API; an unsupported one gets the callback's message with the supported list
+    return gr.Dropdown([("Detect automatically", "")] + ASR_LANG_CHOICES, value="", label="Spoken language",
+                       allow_custom_value=True, **kw)
 
 
 def direction_dropdowns(source: str = "en", target: str = "fr") -> tuple[gr.Dropdown, gr.Dropdown]:
     """Source and target dropdowns for translation; the targets follow the source."""
-    src = gr.Dropdown(language_choices(sources()), value=source, label="Spoken language", elem_id="src-lang")
+    src = gr.Dropdown(language_choices(sources()), value=source, label="Spoken language", elem_id="src-lang",
+                      allow_custom_value=True)
     # the API may send any target; an unsupported one gets the callback's clear refusal
     tgt = gr.Dropdown(language_choices(targets_for(source)), value=target, label="Translate to",
                       elem_id="tgt-lang", allow_custom_value=True)
@@ -153,46 +168,12 @@ def text_or_note(res: Result) -> str:
 
 
 # -- manifests ------------------------------------------------------------------------------------------------
-def bundled_manifests() -> list[str]:
-    return sorted(str(p.relative_to(PROJECT_ROOT)) for p in DATA_DIR.rglob("*.jsonl") if "examples" not in p.parts)
-
-
-def manifest_inputs(elem_id: str) -> tuple[gr.Dropdown, gr.File]:
-    """A bundled-manifest picker and an upload field (the Train and Evaluate tabs)."""
-    manifests = bundled_manifests()
-    picker = gr.Dropdown(manifests, value=manifests[0] if manifests else None, label="Bundled manifest",
-                         allow_custom_value=True, elem_id=elem_id)
+def manifest_inputs(wb: Workbench, elem_id: str) -> tuple[gr.Dropdown, gr.File]:
+    """A picker of the manifests in the data folders and an upload field (the Train and Evaluate tabs)."""
+    manifests = list(wb.manifest_choices())
+    picker = gr.Dropdown(manifests, value=manifests[0] if manifests else None, label="Manifest",
+                         allow_custom_value=True, elem_id=elem_id,
+                         info="From the bundled data folder" + (" and the data roots" if wb.data_roots else ""))
     upload = gr.File(label="…or upload a manifest (.jsonl / .csv, or a .zip with its audio)",
                      file_types=[".jsonl", ".csv", ".zip"], type="filepath")
     return picker, upload
-
-
-def _manifest_from_upload(upload: str, dest: Path) -> str:
-    """A JSONL/CSV file, or a .zip holding a manifest and its audio, unpacked under `dest`."""
-    src = Path(upload)
-    dest.mkdir(parents=True, exist_ok=True)
-    if src.suffix.lower() == ".zip":
-        with zipfile.ZipFile(src) as zf:
-            for member in zf.namelist():  # no absolute paths or '..' in the archive
-                target = (dest / member).resolve()
-                if not target.is_relative_to(dest.resolve()):
-                    raise DataError(f"Unsafe path in the archive: {member}")
-            zf.extractall(dest)
-        found = sorted(p for p in dest.rglob("*") if p.suffix.lower() in (".jsonl", ".csv"))
-        if not found:
-            raise DataError("The archive holds no .jsonl or .csv manifest.")
-        return str(found[0])
-    if src.suffix.lower() not in (".jsonl", ".csv"):
-        raise DataError("Upload a .jsonl or .csv manifest, or a .zip with a manifest and its audio.")
-    target = dest / src.name
-    shutil.copy(src, target)
-    return str(target)
-
-
-def resolve_manifest(wb: Workbench, manifest: str | None, upload: str | None) -> str:
-    """The manifest path to use: the upload if there is one, else the bundled pick."""
-    if upload:
-        return _manifest_from_upload(upload, Path(tempfile.mkdtemp(prefix="manifest-", dir=wb.downloads)))
-    if manifest:
-        return str((PROJECT_ROOT / manifest).resolve())
-    raise DataError("Pick a bundled manifest or upload one.")

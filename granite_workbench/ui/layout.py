@@ -21,7 +21,7 @@ def examples() -> list[dict]:
             if (EXAMPLES_DIR / e["audio"]).exists()]
 
 
-@user_errors
+@user_errors(text=("model_id",))
 def load_model_action(wb: Workbench, model_id: str) -> str:
     wb.load_model(model_id)
     return wb.service.status_markdown()
@@ -33,38 +33,49 @@ def build_demo(wb: Workbench) -> gr.Blocks:
         gr.HTML("<div id='hero'><h1>Granite Speech Workbench</h1><p>Speech recognition, translation and "
                 "keyword-biased transcription with IBM Granite 4.0 1B Speech.</p></div>")
         status = gr.Markdown(wb.service.status_markdown(), elem_id="status")
-        with gr.Accordion("Model settings", open=False) as model_panel:
-            with gr.Row():
-                model_box = gr.Textbox(label="Model (hub id, local folder, or 'tiny')",
-                                       value=wb.service.model_id or DEFAULT_MODEL_ID, scale=4)
-                load_btn = gr.Button("Load model", scale=1)
-                tiny_btn = gr.Button("Use tiny smoke model", scale=1, variant="secondary")
         timer = gr.Timer(1.0, active=wb.service.state == "loading")  # polls the status only while loading
         timer.tick(lambda: (wb.service.status_markdown(), gr.Timer(active=wb.service.state == "loading")),
                    outputs=[status, timer], api_name=False, show_progress="hidden")
+        model_panel = None if wb.showcase else model_settings(wb, status, timer)
 
         with gr.Tabs():
-            for tab in all_tabs():
+            for tab in all_tabs(wb.mode):
                 with gr.Tab(tab.title, id=tab.id, elem_id=f"tab-{tab.id}"):
                     tab.build(ctx)
 
         wire_adapter_refresh(ctx)
 
-        def load_model_api(model):
-            return load_model_action(wb, model)
-
         def model_status_api():
             return wb.service.status_markdown()
 
-        poll = dict(fn=lambda: gr.Timer(active=True), outputs=timer, api_name=False)
-        load_btn.click(load_model_api, model_box, status, api_name="load_model").then(**poll)
-        tiny_btn.click(lambda: ("tiny", load_model_action(wb, "tiny")), None, [model_box, status],
-                       api_name=False).then(**poll)
         gr.Button(visible=False).click(model_status_api, None, status, api_name="model_status")
-        demo.load(lambda: (gr.Accordion(open=wb.service.state == "error"), wb.service.status_markdown(),
-                           gr.Timer(active=wb.service.state == "loading")), None, [model_panel, status, timer],
-                  api_name=False)
+        if model_panel is not None:
+            demo.load(lambda: (gr.Accordion(open=wb.service.state == "error"), wb.service.status_markdown(),
+                               gr.Timer(active=wb.service.state == "loading")), None, [model_panel, status, timer],
+                      api_name=False)
+        else:
+            demo.load(lambda: (wb.service.status_markdown(), gr.Timer(active=wb.service.state == "loading")), None,
+                      [status, timer], api_name=False)
     return demo
+
+
+def model_settings(wb: Workbench, status: gr.Markdown, timer: gr.Timer) -> gr.Accordion:
+    """Load another model without a restart (workbench mode: it changes the demo for everyone)."""
+    with gr.Accordion("Model settings", open=False) as panel:
+        with gr.Row():
+            model_box = gr.Textbox(label="Model (hub id, local folder, or 'tiny')",
+                                   value=wb.service.model_id or DEFAULT_MODEL_ID, scale=4)
+            load_btn = gr.Button("Load model", scale=1)
+            tiny_btn = gr.Button("Use tiny smoke model", scale=1, variant="secondary")
+
+    def load_model_api(model):
+        return load_model_action(wb, model)
+
+    poll = dict(fn=lambda: gr.Timer(active=True), outputs=timer, api_name=False)
+    load_btn.click(load_model_api, model_box, status, api_name="load_model").then(**poll)
+    tiny_btn.click(lambda: ("tiny", load_model_action(wb, "tiny")), None, [model_box, status],
+                   api_name=False).then(**poll)
+    return panel
 
 
 def wire_adapter_refresh(ctx: UIContext) -> None:

@@ -46,9 +46,14 @@ class Tab:
     title: str
     summary: str  # one line for the About tab (may use {placeholders} filled by about.py)
     build: Callable[[UIContext], None]
+    # showcase: what a visitor of a public demo may use; workbench: also what changes the demo for everyone
+    modes: tuple[str, ...] = ("showcase", "workbench")
 
 
-def all_tabs() -> list[Tab]:
-    from . import about, adapters, evaluate, keywords, train, transcribe, translate
+def all_tabs(mode: str | None = None) -> list[Tab]:
+    """The tabs in display order; with `mode`, only those that mode has."""
+    from . import about, adapters, compare, evaluate, keywords, train, transcribe, translate
 
-    return [transcribe.TAB, translate.TAB, keywords.TAB, adapters.TAB, train.TAB, evaluate.TAB, about.TAB]
+    tabs = [transcribe.TAB, translate.TAB, keywords.TAB, compare.TAB, adapters.TAB, train.TAB, evaluate.TAB,
+            about.TAB]
+    return [t for t in tabs if mode is None or mode in t.modes]

@@ -12,7 +12,8 @@ from . import Tab, UIContext, all_tabs
 def about_markdown(wb: Workbench) -> str:
     facts = {"asr_names": ", ".join(LANGUAGES[c].name for c in ASR_LANGUAGES),
              "directions": ", ".join(f"{s}→{t}" for s, t in TRANSLATION_DIRECTIONS)}
-    rows = "\n".join(f"| **{t.title}** | {t.summary.format(**facts)} |" for t in all_tabs() if t.id != "about")
+    rows = "\n".join(f"| **{t.title}** | {t.summary.format(**facts)} |" for t in all_tabs(wb.mode)
+                     if t.id != "about")
     return f"""
 ### About this demo
 **Model:** [{DEFAULT_MODEL_ID}](https://huggingface.co/{DEFAULT_MODEL_ID}) — a 2 B-parameter speech-language

@@ -1,14 +1,11 @@
-"""Adapters: the checkpoints folder, adapters loaded on the live model, and base vs adapter side by side."""
+"""Adapters: the checkpoints folder and the adapters loaded on the live model (workbench mode)."""
 from __future__ import annotations
 
 import gradio as gr
 
-from ...adapters import BASE, AdapterError
-from ...prompts import TaskSpec
 from ...registry import ROW_HEADERS
 from ...session import Workbench
-from ..common import asr_language_dropdown, diff_html, gpu, progress_callback, user_errors
-from ..panels import comparison_panel
+from ..common import user_errors
 from . import Tab, UIContext
 
 LOADED_HEADERS = ["name", "checkpoint", "step", "base model"]
@@ -26,34 +23,16 @@ def loaded_names(wb: Workbench) -> list[str]:
     return [a["name"] for a in wb.loaded_adapters()]
 
 
-@user_errors
+@user_errors(text=("adapter_id",))
 def load_adapter(wb: Workbench, adapter_id: str) -> str:
     name, entry = wb.load_adapter(adapter_id)
     return f"Loaded **{name}** (step {entry.meta.get('step', '?')}). Pick it in any task tab's *Model* selector."
 
 
-@user_errors
+@user_errors(text=("name",))
 def unload_adapter(wb: Workbench, name: str) -> str:
     wb.unload_adapter(name)
     return f"Unloaded **{name}**; its memory is freed."
-
-
-@user_errors
-def compare(wb: Workbench, audio, adapter: str, language: str | None = None, progress=None):
-    """The clip through the base model and through `adapter`, with the words that differ marked."""
-    if not adapter or adapter == BASE:
-        raise AdapterError("Pick an adapter to compare with the base model.")
-    spec = TaskSpec("asr", language=language or None)
-    clip = wb.clip(audio)  # decoded once for both runs
-    tick = progress_callback(progress)
-    base = wb.run(clip, spec, tick, None)
-    adapted = wb.run(clip, spec, tick, adapter)
-    left, right, changed = diff_html(base.text, adapted.text)
-    n = max(len(adapted.text.split()), 1)
-    summary = (f"**{changed}** word(s) differ between the base model and **{adapter}** "
-               f"({100 * changed / n:.0f}% of the adapter's output)." if changed else
-               f"The base model and **{adapter}** give the same text.")
-    return left, right, summary
 
 
 def build(ctx: UIContext) -> None:
@@ -75,39 +54,22 @@ def build(ctx: UIContext) -> None:
                                       elem_id="unload-pick")
             unload_btn = gr.Button("Unload")
     message = gr.Markdown(elem_id="adapter-message")
-    gr.Markdown("### Compare base and adapter")
-    with gr.Row():
-        with gr.Column(scale=5):
-            c_audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
-            c_adapter = gr.Dropdown(loaded_names(wb), label="Adapter", allow_custom_value=True,
-                                    elem_id="compare-adapter")
-            c_lang = asr_language_dropdown()
-            c_btn = gr.Button("Compare", variant="primary")
-        with gr.Column(scale=7):
-            c_summary, c_base, c_adapted = comparison_panel("", "compare-summary", ("Base model", "compare-base"),
-                                                            ("Adapter", "compare-adapted"))
 
     def keep(value, options):
         return value if value in options else (options[0] if options else None)
 
-    def refresh(current_pick, current_unload, current_compare):
+    def refresh(current_pick, current_unload):
         names, ids = loaded_names(wb), [e.id for e in wb.registry.entries()]
         return (available_rows(wb), gr.Dropdown(choices=ids, value=keep(current_pick, ids)), loaded_rows(wb),
-                gr.Dropdown(choices=names, value=keep(current_unload, names)),
-                gr.Dropdown(choices=names, value=keep(current_compare, names)))
+                gr.Dropdown(choices=names, value=keep(current_unload, names)))
 
-    ctx.on_adapters_changed(refresh, [pick, unload_pick, c_adapter],
-                            [available, pick, loaded, unload_pick, c_adapter])
+    ctx.on_adapters_changed(refresh, [pick, unload_pick], [available, pick, loaded, unload_pick])
 
     def load_adapter_api(checkpoint):
         return load_adapter(wb, checkpoint)
 
     def unload_adapter_api(adapter):
         return unload_adapter(wb, adapter)
-
-    @gpu
-    def compare_api(audio, adapter, language, progress=gr.Progress()):
-        return compare(wb, audio, adapter, language, progress)
 
     def list_adapters_api():
         return available_rows(wb)
@@ -117,11 +79,10 @@ def build(ctx: UIContext) -> None:
 
     ctx.adapter_events.append(load_btn.click(load_adapter_api, pick, message, api_name="load_adapter"))
     ctx.adapter_events.append(unload_btn.click(unload_adapter_api, unload_pick, message, api_name="unload_adapter"))
-    c_btn.click(compare_api, [c_audio, c_adapter, c_lang], [c_base, c_adapted, c_summary], api_name="compare")
     gr.Button(visible=False).click(list_adapters_api, None, available, api_name="list_adapters")
     gr.Button(visible=False).click(loaded_adapters_api, None, loaded, api_name="loaded_adapters")
 
 
 TAB = Tab("adapters", "Adapters",
-          "Fine-tuned LoRA checkpoints from the checkpoints folder: load them on the live model, pick them in any "
-          "tab, compare with the base model.", build)
+          "Fine-tuned LoRA checkpoints from the checkpoints folder: load them on the live model (no restart) and "
+          "pick them in any tab.", build, modes=("workbench",))

@@ -10,7 +10,7 @@ from ...adapters import BASE, AdapterError
 from ...evaluation import run_evaluation, write_report
 from ...manifest import DataError, read_manifest, validate
 from ...session import Workbench
-from ..common import diff_html, gpu, manifest_inputs, progress_callback, resolve_manifest, user_errors
+from ..common import diff_html, gpu, manifest_inputs, progress_callback, user_errors
 from . import Tab, UIContext
 from .adapters import loaded_names
 
@@ -45,29 +45,30 @@ def worst_html(result, n: int = 5) -> str:
     return "".join(parts) or "<p class='muted'>Nothing to show.</p>"
 
 
-@user_errors
+@user_errors(text=("manifest", "upload", "systems"))
 def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, systems: list[str], limit: float | None,
                     progress=None):
+    wb.require_workbench("Evaluation on the server")
     engine = wb.engine()
     if not systems:
         raise ValueError("Pick at least one system (the base model and/or loaded adapters).")
     for s in systems:
         if s != BASE and s not in engine.adapters.names():
             raise AdapterError(f"Adapter {s!r} is not loaded; load it in the Adapters tab.")
-    path = resolve_manifest(wb, manifest, upload)
-    rows = read_manifest(path)
-    rows = rows[: int(limit)] if limit else rows
-    if len(rows) > MAX_ROWS:
-        raise DataError(f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
-                        "`python -m granite_workbench evaluate`.")
-    good, report = validate(rows, engine.lm.tokenizer, source=Path(path).name, max_audio_seconds=wb.max_audio_seconds,
-                            max_label_tokens=10_000)
-    if not good:
-        raise DataError("No usable rows:\n" + report.summary())
-    result = run_evaluation(engine, good, systems, batch_size=wb.batch_size, max_new_tokens=wb.max_new_tokens,
-                            progress=progress_callback(progress, "Evaluating", "utterances"))
+    with wb.manifest(manifest, upload) as (path, roots, label, _):  # an upload is deleted when this ends
+        rows = read_manifest(path, label=label, confine_to=roots)
+        rows = rows[: int(limit)] if limit else rows
+        if len(rows) > MAX_ROWS:
+            raise DataError(f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
+                            "`python -m granite_workbench evaluate`.")
+        good, report = validate(rows, engine.lm.tokenizer, source=label, max_audio_seconds=wb.max_audio_seconds,
+                                max_label_tokens=10_000)
+        if not good:
+            raise DataError("No usable rows:\n" + report.summary())
+        result = run_evaluation(engine, good, systems, batch_size=wb.batch_size, max_new_tokens=wb.max_new_tokens,
+                                progress=progress_callback(progress, "Evaluating", "utterances"))
     out = Path(tempfile.mkdtemp(prefix="report-", dir=wb.downloads))
-    paths = write_report(result, out, title=f"Evaluation of {Path(path).name}")
+    paths = write_report(result, out, title=f"Evaluation of {Path(label).name}")
     note = f"{len(good)} utterances × {len(systems)} systems."
     if report.problems:
         note += f" {len(report.problems)} row problem(s) skipped: " + "; ".join(
@@ -87,7 +88,7 @@ def build(ctx: UIContext) -> None:
                 "`python -m granite_workbench evaluate` and the fine-tuning logs.")
     with gr.Row():
         with gr.Column(scale=4):
-            manifest, upload = manifest_inputs("eval-manifest")
+            manifest, upload = manifest_inputs(wb, "eval-manifest")
             # a multiselect that accepts any name from the API; the callback refuses adapters not loaded
             systems = gr.Dropdown(system_choices(wb), value=[BASE], multiselect=True, allow_custom_value=True,
                                   label="Systems", elem_id="eval-systems")
@@ -107,7 +108,7 @@ def build(ctx: UIContext) -> None:
         return evaluate_action(wb, manifest, upload, systems, limit, progress)
 
     go.click(evaluate_api, [manifest, upload, systems, limit], [note, table, chart, deltas, worst, files],
-             api_name="evaluate")
+             api_name="evaluate", concurrency_id="model")
     ctx.on_adapters_changed(
         lambda current: gr.Dropdown(choices=system_choices(wb),
                                     value=[v for v in (current or []) if v == BASE or v in loaded_names(wb)]),
@@ -115,4 +116,5 @@ def build(ctx: UIContext) -> None:
 
 
 TAB = Tab("evaluate", "Evaluate",
-          "Base vs adapters on a manifest: WER / CER, BLEU, keyword recall, charts and the worst utterances.", build)
+          "Base vs adapters on a manifest: WER / CER, BLEU, keyword recall, charts and the worst utterances.", build,
+          modes=("workbench",))

@@ -19,7 +19,7 @@ def parse_keywords(text: str | None) -> tuple[str, ...]:
     return kws
 
 
-@user_errors
+@user_errors(text=("keywords_text", "adapter"))
 def keyword_compare(wb: Workbench, audio, keywords_text: str, adapter: str | None = None, progress=None):
     kws = parse_keywords(keywords_text)
     clip = wb.clip(audio)  # decoded once for both runs
@@ -55,7 +55,8 @@ def build(ctx: UIContext) -> None:
     def keyword_compare_api(audio, keywords, model="base", progress=gr.Progress()):
         return keyword_compare(wb, audio, keywords, model, progress)
 
-    btn.click(keyword_compare_api, [audio, words, model], [plain, biased, summary], api_name="keyword_compare")
+    btn.click(keyword_compare_api, [audio, words, model], [plain, biased, summary], api_name="keyword_compare",
+              concurrency_id="model")
 
 
 TAB = Tab("keywords", "Keyword biasing",

@@ -8,22 +8,21 @@ import pandas as pd
 
 from ...session import Workbench
 from ...training_job import shipped_configs
-from ..common import manifest_inputs, resolve_manifest, user_errors
+from ...session import MAX_TRAINING_STEPS
+from ..common import manifest_inputs, user_errors
 from . import Tab, UIContext
 
 
-@user_errors
+@user_errors(text=("manifest", "upload", "config"))
 def start_training(wb: Workbench, manifest: str | None, upload: str | None, config: str, max_steps: float | None):
-    model = wb.engine().lm.model_id
-    manifest = resolve_manifest(wb, manifest, upload)
-    extra = {"max_steps": int(max_steps)} if max_steps else {}
-    run = wb.job.start(manifest, config, model, extra=extra)
-    return f"Started **{run.name}** with {config} on `{Path(manifest).name}`; checkpoints go to `{run}`."
+    run = wb.start_training(manifest, upload, config, max_steps)
+    shown = Path(upload).name if upload else manifest
+    return f"Started **{run.name}** with {config} on `{shown}`; checkpoints go to `{run}`."
 
 
 @user_errors
 def stop_training(wb: Workbench) -> str:
-    return wb.job.stop()
+    return wb.stop_training()
 
 
 def training_view(wb: Workbench):
@@ -52,11 +51,12 @@ def build(ctx: UIContext) -> None:
                 "are written. One run at a time.")
     with gr.Row():
         with gr.Column(scale=5):
-            manifest, upload = manifest_inputs("train-manifest")
+            manifest, upload = manifest_inputs(wb, "train-manifest")
             configs = shipped_configs()
             config = gr.Dropdown(configs, value="cpu_smoke.yaml" if "cpu_smoke.yaml" in configs else configs[0],
-                                 label="Config", elem_id="train-config")
-            steps = gr.Number(value=None, label="Steps (empty: the config's)", precision=0)
+                                 label="Config", elem_id="train-config", allow_custom_value=True)
+            steps = gr.Number(value=None, label="Steps (empty: the config's)", precision=0, minimum=1,
+                              maximum=MAX_TRAINING_STEPS)
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
@@ -85,4 +85,4 @@ def build(ctx: UIContext) -> None:
 
 TAB = Tab("train", "Train",
           "Fine-tune on a manifest in a separate process and watch loss and evaluation curves; checkpoints appear "
-          "in Adapters.", build)
+          "in Adapters.", build, modes=("workbench",))

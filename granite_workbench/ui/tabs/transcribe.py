@@ -11,7 +11,7 @@ from ..panels import audio_to_text_panel
 from . import Tab, UIContext
 
 
-@user_errors
+@user_errors(text=("language", "adapter"))
 def transcribe(wb: Workbench, audio, language: str | None, adapter: str | None = None, progress=None):
     res = wb.run(audio, TaskSpec("asr", language=language or None), progress_callback(progress), adapter)
     return text_or_note(res), segments_table(res), wb.files_for(res)
@@ -28,7 +28,8 @@ def build(ctx: UIContext) -> None:
     def transcribe_api(audio, language, model="base", progress=gr.Progress()):
         return transcribe(wb, audio, language, model, progress)
 
-    panel.button.click(transcribe_api, panel.inputs, panel.outputs, api_name="transcribe")
+    panel.button.click(transcribe_api, panel.inputs, panel.outputs, api_name="transcribe",
+                       concurrency_id="model")
 
 
 TAB = Tab("transcribe", "Transcribe",

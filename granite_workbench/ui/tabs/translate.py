@@ -11,7 +11,7 @@ from ..panels import audio_to_text_panel
 from . import Tab, UIContext
 
 
-@user_errors
+@user_errors(text=("source", "target", "adapter"))
 def translate(wb: Workbench, audio, source: str, target: str, adapter: str | None = None, progress=None):
     source, target = check_direction(source, target)
     res = wb.run(audio, TaskSpec("ast", language=source, target=target), progress_callback(progress), adapter)
@@ -29,7 +29,8 @@ def build(ctx: UIContext) -> None:
     def translate_api(audio, source, target, model="base", progress=gr.Progress()):
         return translate(wb, audio, source, target, model, progress)
 
-    panel.button.click(translate_api, panel.inputs, panel.outputs, api_name="translate")
+    panel.button.click(translate_api, panel.inputs, panel.outputs, api_name="translate",
+                       concurrency_id="model")
 
 
 TAB = Tab("translate", "Translate", "Speech in one language to text in another: {directions}.", build)
