@@ -172,7 +172,7 @@ def server_upload_memory(folder: Path, minutes: float) -> dict:
     with sf.SoundFile(path, "w", 48000, 2, subtype="PCM_16") as f:
         for _ in range(int(minutes)):  # a minute at a time: the file itself is written with bounded memory
             f.write((rng.standard_normal((48000 * 60, 2)) * 0.05).astype(np.float32))
-    with Server("--model", "tiny", "--max-audio-minutes", str(minutes + 1)) as srv:
+    with Server("--model", "tiny", "--max-audio-minutes", str(minutes + 1), "--max-upload-size", "2gb") as srv:
         client = Client(srv.url, verbose=False)
         idle, peak = rss_while(srv.proc.pid, lambda: client.predict(handle_file(str(path)), "en", "base",
                                                                     api_name="/transcribe"))

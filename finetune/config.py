@@ -60,6 +60,11 @@ class TrainConfig:
     train_projector: bool = opt(True, "also train the Q-Former projector in full (saved in the adapter)")
     projector_dropout: float = opt(-1.0, "set the projector's dropout to this while training (-1: keep the "
                                          "model's 0.1)")
+    train_ctc: str = opt("none", "also train the encoder's CTC head with a CTC loss on the transcripts, so that "
+                                 "domain words appear in speculative-decoding drafts and word times follow them: "
+                                 "none | head (the head only) | encoder (the head and the whole encoder)",
+                         ("none", "head", "encoder"))
+    ctc_weight: float = opt(1.0, "weight of the CTC loss next to the language model's loss")
     # --- data ------------------------------------------------------------------------------------
     train_manifest: str = opt("", "JSONL or CSV manifest (audio, text, task, language, target_language, keywords)")
     eval_manifest: str = opt("", "evaluation manifest, scored every eval_steps (empty: none)")

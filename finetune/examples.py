@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from granite_workbench.ctc import ctc_text
 from granite_workbench.prompts import TaskSpec, answer_text, model_prompt
 from granite_workbench.tasks import TASKS
 
@@ -36,13 +37,14 @@ def candidate_keywords(text: str) -> list[str]:
 
 class ExampleBuilder:
     def __init__(self, processor, *, keywords_from_transcript: int = 2, keyword_distractors: int = 2,
-                 keyword_augment: float = 0.0, distractor_pool: list[str] | None = None):
+                 keyword_augment: float = 0.0, distractor_pool: list[str] | None = None, ctc_labels: int = 348):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.k_from_text = keywords_from_transcript
         self.k_distract = keyword_distractors
         self.augment = keyword_augment
         self.pool = sorted(set(distractor_pool or []))
+        self.ctc_labels = ctc_labels  # the CTC head's alphabet size (label c is chr(c))
 
     def keywords_for(self, row: Row, rng: random.Random) -> list[str]:
         present = row.keywords or candidate_keywords(row.text)
@@ -71,8 +73,10 @@ class ExampleBuilder:
         prompt_ids = self.tokenizer(model_prompt(self.tokenizer, spec, len(samples)),
                                     add_special_tokens=False)["input_ids"]
         answer_ids = self.tokenizer(answer_text(self.tokenizer, row.text), add_special_tokens=False)["input_ids"]
+        # the CTC head writes what is said: its target is the transcript (none for a translation row)
+        ctc = [] if spec.info.translation else [ord(c) for c in ctc_text(row.text, self.ctc_labels)]
         return {"input_ids": prompt_ids + answer_ids, "labels": [IGNORE] * len(prompt_ids) + answer_ids,
-                "samples": samples, "spec": spec}
+                "samples": samples, "spec": spec, "ctc_targets": ctc}
 
 
 class SpeechDataset(torch.utils.data.Dataset):
@@ -126,4 +130,5 @@ class Collator:
         # features per clip (no padding): the encoder has no attention mask, so padding would change its
         # output; per-clip features match what inference computes
         feats = [self.processor.audio_processor([b["samples"]], device="cpu")["input_features"] for b in batch]
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "audio_features": feats}
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "audio_features": feats,
+                "ctc_targets": [b.get("ctc_targets", []) for b in batch]}

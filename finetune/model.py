@@ -1,6 +1,7 @@
 """The model for fine-tuning: the base (optionally 4/8-bit) with LoRA on the language model."""
 from __future__ import annotations
 
+from granite_workbench.adapters import CTC_HEAD, ENCODER
 from granite_workbench.loading import LoadedModel, load_model
 
 
@@ -29,9 +30,11 @@ def setup_model(cfg, device: str) -> tuple[LoadedModel, object]:
         for module in model.model.projector.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = cfg.projector_dropout
+    saved = (["projector"] if cfg.train_projector else []) + {"none": [], "head": [CTC_HEAD],
+                                                               "encoder": [ENCODER]}[cfg.train_ctc]
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                        target_modules=lora_target_regex(cfg.lora_targets),
-                        modules_to_save=["projector"] if cfg.train_projector else None, bias="none")
+                        target_modules=lora_target_regex(cfg.lora_targets), modules_to_save=saved or None,
+                        bias="none")
     peft_model = get_peft_model(model, config)
     if not any(p.requires_grad for p in peft_model.parameters()):
         raise ValueError(f"No trainable parameters: lora_targets {cfg.lora_targets} matched no module.")
@@ -55,16 +58,19 @@ def trainable_summary(peft_model) -> str:
     return f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"
 
 
-def forward_logits(model, core, batch):
-    """Logits for a training batch: the frozen encoder runs on each clip alone (no padding effects), the
+def forward_logits(model, core, batch, encoder_out: list | None = None):
+    """Logits for a training batch: the encoder runs on each clip alone (no padding effects), the
     projector (trainable) on the padded batch of encoder outputs (its 15-frame windows are independent),
-    and the language model on the merged embeddings."""
+    and the language model on the merged embeddings. `encoder_out` collects each clip's encoder output
+    (for the CTC loss)."""
     import torch
 
     encoder, projector = core.model.encoder, core.model.projector
     trainable_encoder = any(p.requires_grad for p in encoder.parameters())
     with torch.set_grad_enabled(trainable_encoder and torch.is_grad_enabled()):
         enc = [encoder(f.to(core.dtype)).last_hidden_state[0] for f in batch["audio_features"]]
+    if encoder_out is not None:
+        encoder_out.extend(enc)
     projected = projector(torch.nn.utils.rnn.pad_sequence(enc, batch_first=True))
     audio_id = core.config.audio_token_id
     counts = (batch["input_ids"] == audio_id).sum(dim=1).tolist()

@@ -20,6 +20,7 @@ import torch
 
 from granite_workbench.adapters import WEIGHTS_FILE, model_signature
 from granite_workbench.audio import Audio
+from granite_workbench.engine import engine_for
 from granite_workbench.loading import ModelLoadError
 from granite_workbench.evaluation import score
 from granite_workbench.metrics import is_better
@@ -113,7 +114,7 @@ def setup(cfg: TrainConfig) -> State:
     pool = sorted({w for r in train_rows for w in candidate_keywords(r.text) + r.keywords})
     builder = ExampleBuilder(lm.processor, keywords_from_transcript=cfg.keywords_from_transcript,
                              keyword_distractors=cfg.keyword_distractors, keyword_augment=cfg.keyword_augment,
-                             distractor_pool=pool)
+                             distractor_pool=pool, ctc_labels=lm.model.config.encoder_config.output_dim)
     dataset = SpeechDataset(train_rows, builder, seed=cfg.seed)
     collator = Collator(lm.processor)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, collate_fn=collator,
@@ -162,14 +163,31 @@ def load_checkpoint(state: State, path: Path) -> None:
         print(f"resumed from {path} at step {state.step}", file=sys.stderr)
 
 
-def token_loss_sum(model, core, batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of the next-token cross-entropy over answer tokens, and their count."""
+def token_loss_sum(model, core, batch, ctc: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sum of the next-token cross-entropy over answer tokens, and their count; with `ctc`, also the CTC loss
+    of the encoder's head against the transcripts, summed (zero otherwise)."""
     labels = batch["labels"]
-    logits = forward_logits(model, core, batch)[:, :-1].float()
+    encoded: list = []
+    logits = forward_logits(model, core, batch, encoded if ctc else None)[:, :-1].float()
     target = labels[:, 1:]
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                              ignore_index=-100, reduction="sum")
-    return loss, (target != -100).sum()
+    return loss, (target != -100).sum(), ctc_loss_sum(core, encoded, batch["ctc_targets"]) if ctc else loss * 0
+
+
+def ctc_loss_sum(core, encoded: list, targets: list[list[int]]) -> torch.Tensor:
+    """CTC loss of the encoder's head (`encoder.out`) on each clip with a transcript, summed."""
+    head = core.model.encoder.out
+    pairs = [(h, t) for h, t in zip(encoded, targets) if t]
+    if not pairs:
+        return head.weight.sum() * 0  # keeps the graph (and DDP) whole when a batch has no transcript
+    total = head.weight.sum() * 0
+    for hidden, target in pairs:
+        log_probs = torch.log_softmax(head(hidden).float(), dim=-1)[:, None]  # (frames, 1, labels)
+        total = total + torch.nn.functional.ctc_loss(
+            log_probs, torch.tensor([target]), torch.tensor([log_probs.shape[0]]), torch.tensor([len(target)]),
+            blank=0, reduction="sum", zero_infinity=True)
+    return total
 
 
 def train(state: State) -> str:
@@ -205,14 +223,21 @@ def train(state: State) -> str:
                 break
             local_tokens = sum((b["labels"][:, 1:] != -100).sum() for b in window)
             global_tokens = acc.gather(local_tokens.reshape(1).to(acc.device)).sum().clamp(min=1)
+            ctc = cfg.train_ctc != "none"
+            local_chars = torch.tensor(sum(len(t) for b in window for t in b["ctc_targets"]), dtype=torch.float)
+            global_chars = acc.gather(local_chars.reshape(1).to(acc.device)).sum().clamp(min=1)
             loss_total = torch.zeros((), device=acc.device)
+            ctc_total = torch.zeros((), device=acc.device)
             for i, batch in enumerate(window):
                 sync = i == len(window) - 1
                 with nullcontext() if sync else acc.no_sync(model):
-                    loss_sum, _ = token_loss_sum(model, core, batch)
-                    # DDP averages gradients over processes: scale back up to a global-token mean
-                    acc.backward(loss_sum * acc.num_processes / global_tokens)
+                    loss_sum, _, ctc_sum = token_loss_sum(model, core, batch, ctc)
+                    # DDP averages gradients over processes: scale back up to a global-token mean (the CTC
+                    # loss: a mean per transcript character)
+                    acc.backward(loss_sum * acc.num_processes / global_tokens
+                                 + cfg.ctc_weight * ctc_sum * acc.num_processes / global_chars)
                 loss_total += loss_sum.detach()
+                ctc_total += ctc_sum.detach()
             if cfg.max_grad_norm > 0:
                 acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             state.optimizer.step()
@@ -223,7 +248,8 @@ def train(state: State) -> str:
             bar.update(1)
             step_loss = (acc.gather(loss_total.reshape(1)).sum() / global_tokens).item()
             if state.step % cfg.log_steps == 0 or state.step == cfg.max_steps:
-                log(state, {"loss": step_loss, "lr": state.scheduler.get_last_lr()[0], "epoch": state.epoch,
+                extra = {"ctc_loss": (acc.gather(ctc_total.reshape(1)).sum() / global_chars).item()} if ctc else {}
+                log(state, {"loss": step_loss, **extra, "lr": state.scheduler.get_last_lr()[0], "epoch": state.epoch,
                             "elapsed_s": round(time.time() - started, 2)})
                 bar.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
             last = state.step == cfg.max_steps
@@ -294,9 +320,9 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
         for i in range(0, len(rows), cfg.batch_size):
             chunk = rows[i:i + cfg.batch_size]
             batch = collator([builder.build(r, clip_samples(r), random.Random(f"eval-{r.line}")) for r in chunk])
-            batch = {k: [t.to(peft_model.device) for t in v] if isinstance(v, list) else v.to(peft_model.device)
-                     for k, v in batch.items()}
-            loss_sum, n = token_loss_sum(peft_model, peft_model.get_base_model(), batch)
+            batch = {k: v.to(peft_model.device) if torch.is_tensor(v) else
+                     [t.to(peft_model.device) if torch.is_tensor(t) else t for t in v] for k, v in batch.items()}
+            loss_sum, n, _ = token_loss_sum(peft_model, peft_model.get_base_model(), batch)
             total += loss_sum.item()
             count += int(n)
     metrics: dict[str, float] = {"eval_loss": total / max(count, 1)}
@@ -309,7 +335,17 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
     results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none",
                           max_new_tokens=cfg.eval_max_new_tokens).run(clips, specs)
     metrics.update(score(subset, specs, [res.text for res in results]))
+    if cfg.train_ctc != "none":  # how close the CTC head's drafts are to the transcripts
+        metrics["ctc_cer"] = draft_cer(engine_for(lm), [r for r in subset if not TASKS[r.task].translation])
     return metrics
+
+
+def draft_cer(engine, rows: list[Row]) -> float:
+    """Character error rate of the CTC head's greedy drafts against the rows' transcripts."""
+    from granite_workbench.ctc import character_error_rate, greedy_draft
+
+    drafts = [greedy_draft(engine.audio_pass(clip_samples(r)).ctc_logits)[0] for r in rows]
+    return character_error_rate(drafts, [r.text for r in rows]) if rows else 0.0
 
 
 def save_checkpoint(state: State, metrics: dict[str, float]) -> Path | None:

@@ -63,7 +63,10 @@ def model_signature(model) -> dict[str, Any]:
 MAX_LORA_RANK = 256  # vLLM serves ranks up to 256 with --max-lora-rank; larger is not a LoRA any more
 MAX_ADAPTER_BYTES = 4 * 2**30
 MAX_HEADER_BYTES = 100 * 2**20
-TRAINABLE_FULL_MODULES = ("projector",)  # modules an adapter may carry whole (`modules_to_save`)
+PROJECTOR, CTC_HEAD, ENCODER = "projector", "model.encoder.out", "model.encoder"
+# modules an adapter may carry whole (peft's `modules_to_save`): the projector, and for CTC training the
+# encoder's CTC head or the whole encoder
+TRAINABLE_FULL_MODULES = (PROJECTOR, CTC_HEAD, ENCODER)
 
 
 def check_adapter(folder: str | Path, model=None, label: str | None = None) -> dict[str, Any]:
@@ -140,12 +143,13 @@ def _safetensors_header(path: Path, label: str) -> dict[str, Any]:
 
 
 def _base_layers(model) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
-    """The model's layers and parameter shapes under their base names, also once adapters are loaded (peft
+    """The model's layers and parameter (and buffer) shapes under their base names, also once adapters are loaded (peft
     wraps layers as `X.base_layer` and saved modules as `X.original_module` / `X.modules_to_save.NAME`)."""
     skip = (".lora_", ".modules_to_save.", ".base_layer", "lora_dropout", "lora_embedding", "lora_magnitude")
     modules = {n: getattr(m, "base_layer", m) for n, m in model.named_modules() if not any(k in n for k in skip)}
+    tensors = [*model.named_parameters(), *model.named_buffers()]  # a module saved whole brings its buffers
     params = {n.replace(".original_module", "").replace(".base_layer", ""): tuple(p.shape)
-              for n, p in model.named_parameters() if ".lora_" not in n and ".modules_to_save." not in n}
+              for n, p in tensors if ".lora_" not in n and ".modules_to_save." not in n}
     return modules, params
 
 
@@ -162,7 +166,7 @@ def check_lora_files(folder: Path, model, label: str) -> None:
         shape = info.get("shape") if isinstance(info, dict) else None
         path = key.removeprefix("base_model.model.")
         if ".lora_A." not in key and ".lora_B." not in key:  # a module saved whole: the projector's own shapes
-            whole = any(path.startswith(f"model.{m}.") for m in TRAINABLE_FULL_MODULES)
+            whole = any(path.startswith(f"model.{m}.") or path.startswith(f"{m}.") for m in TRAINABLE_FULL_MODULES)
             if not whole or params.get(path) != tuple(shape or ()):
                 raise AdapterError(f"{label}: unexpected tensor {path!r} in the weights.")
             continue

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     if mode == "workbench":
         registry.start()
     from .ui import build_demo
-    from .ui.theme import CSS, THEME
+    from .ui.theme import CSS, HEAD, THEME
 
     import atexit
     import signal
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_demo(wb)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     demo.launch(server_name=host, server_port=args.port, share=args.share, auth=auth, prevent_thread_lock=True,
-                max_file_size=args.max_upload_size, theme=THEME, css=CSS, show_error=True)
+                max_file_size=args.max_upload_size, theme=THEME, css=CSS, head=HEAD, show_error=True)
     # The model loads once the UI answers, not alongside building it: on a 2-core machine the two fight over
     # the interpreter lock and both finish later (measured: UI 11.8 s and model 17.2 s together, 8 s and ~14 s
     # one after the other; BENCHMARKS.md). The Workbench exists already, so its adapters load with the model.

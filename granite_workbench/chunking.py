@@ -146,18 +146,21 @@ def words_in_overlap(text: str, chunk: Chunk) -> int:
     return int(round(len(text.split()) * chunk.overlap_before / chunk.duration))
 
 
-def stitch(chunks: list[Chunk], texts: list[str]) -> list[tuple[float, float, str]]:
-    """Timed segments (start, end, text) of a clip from its chunks' texts, overlaps resolved."""
-    words: list[list[str]] = []
+def stitch(chunks: list[Chunk], texts: list[str]) -> list[tuple[float, float, str, int, int]]:
+    """Timed segments (start, end, text, lo, hi) of a clip from its chunks' texts, overlaps resolved: each
+    segment is words `lo:hi` of its chunk's text (split on white space)."""
+    kept: list[list[int]] = []  # [lo, hi] per chunk
     bounds: list[list[float]] = []
-    for chunk, text in zip(chunks, texts):
-        new = text.split()
+    split = [t.split() for t in texts]
+    for c, (chunk, text) in enumerate(zip(chunks, texts)):
+        lo, hi = 0, len(split[c])
         start = chunk.start + chunk.overlap_before / 2
-        if words and chunk.overlap_before > 0:
-            keep, first = seam(words[-1], new, words_in_overlap(text, chunk))
-            words[-1] = words[-1][:keep]
-            new = new[first:]
+        if kept and chunk.overlap_before > 0:
+            prev = split[c - 1][kept[-1][0]:kept[-1][1]]
+            keep, first = seam(prev, split[c], words_in_overlap(text, chunk))
+            kept[-1][1] = kept[-1][0] + keep
+            lo = first
             bounds[-1][1] = start
-        words.append(new)
+        kept.append([lo, hi])
         bounds.append([start, chunk.end])
-    return [(s, e, " ".join(w)) for (s, e), w in zip(bounds, words)]
+    return [(s, e, " ".join(split[c][lo:hi]), lo, hi) for c, ((s, e), (lo, hi)) in enumerate(zip(bounds, kept))]

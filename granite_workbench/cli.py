@@ -32,6 +32,29 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="bitsandbytes quantization (CUDA only)")
 
 
+def add_decoding_flags(p: argparse.ArgumentParser) -> None:
+    """--decoding and its thresholds (see engine.DecodingOptions)."""
+    from .engine import DECODING_MODES, DecodingOptions
+
+    d = DecodingOptions()
+    p.add_argument("--decoding", default="greedy", choices=DECODING_MODES,
+                   help="greedy (default); speculative: IBM's self-speculative decoding with the encoder's CTC "
+                        "draft (fast, may differ from greedy); speculative-exact: the same speed-up where the "
+                        "draft is right, output identical to greedy. Translation always decodes greedily.")
+    p.add_argument("--ctc-threshold", type=float, default=d.ctc_threshold,
+                   help="speculative: accept the CTC draft as is when its max frame entropy is at most this")
+    p.add_argument("--confidence-threshold", type=float, default=d.confidence_threshold,
+                   help="speculative: accept the LLM-checked draft when every token has at least this probability")
+
+
+def decoding_options(args, **extra):
+    from .engine import DecodingOptions
+
+    return DecodingOptions(max_new_tokens=args.max_new_tokens, num_beams=getattr(args, "num_beams", 1),
+                           decoding=args.decoding, ctc_threshold=args.ctc_threshold,
+                           confidence_threshold=args.confidence_threshold, **extra)
+
+
 def model_kwargs(args) -> dict:
     """load_model keyword arguments from the flags added by `add_model_flags`."""
     return {"device": args.device, "dtype": args.dtype, "quantization": args.quantization}
@@ -67,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="overlap between fixed windows")
         p.add_argument("--max-new-tokens", type=int, default=200)
         p.add_argument("--num-beams", type=int, default=1)
+        add_decoding_flags(p)
+        p.add_argument("--word-timestamps", action="store_true",
+                       help="give every word its start and end (CTC alignment; in json; srt/vtt cues follow them)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("evaluate", help="base model vs adapters on a manifest: WER/CER, BLEU, keyword recall",
                        description="Evaluate the base model and zero or more adapters on a manifest (JSONL/CSV) or "
@@ -80,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--max-new-tokens", type=int, default=200)
     e.add_argument("--limit", type=int, default=0, help="evaluate only the first N rows")
+    add_decoding_flags(e)
     e.add_argument("--quiet", action="store_true")
     return parser
 
@@ -88,7 +115,7 @@ def evaluate_main(args) -> int:
     from tqdm import tqdm
 
     from .adapters import BASE, AdapterError
-    from .engine import engine_for
+    from .engine import describe_paths, engine_for
     from .evaluation import run_evaluation, write_report
     from .loading import load_model
     from .manifest import DataError, read_dataset, read_manifest, validate
@@ -120,7 +147,7 @@ def evaluate_main(args) -> int:
         bar.n = done
         bar.refresh()
 
-    result = run_evaluation(engine, good, systems, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+    result = run_evaluation(engine, good, systems, batch_size=args.batch_size, decoding=decoding_options(args),
                             progress=progress)
     bar.close()
     paths = write_report(result, args.out_dir, title=f"Evaluation of {Path(str(args.manifest)).name}")
@@ -129,6 +156,8 @@ def evaluate_main(args) -> int:
         shown = ", ".join(f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}" for k, v in overall[s].items()
                           if k not in ("utterances", "failed"))
         print(f"{s}: {shown}", file=sys.stderr)
+        if args.decoding != "greedy":
+            print(f"  decoding {args.decoding}: {describe_paths(result.decoding[s])}", file=sys.stderr)
     print(f"report: {paths['report']}", file=sys.stderr)
     failed = sum(overall[s]["failed"] for s in systems) + len(report.problems)
     return 1 if failed else 0
@@ -160,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     from .writers import output_stems, render, write_result
 
     from .adapters import AdapterError
-    from .engine import engine_for
+    from .engine import add_paths, describe_paths, engine_for
 
     try:
         lm = load_model(args.model, **model_kwargs(args))
@@ -170,9 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"model: {lm.describe()}", file=sys.stderr)
+    try:
+        options = decoding_options(args, word_timestamps=args.word_timestamps)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     tr = Transcriber(engine, batch_size=args.batch_size, chunking=args.chunking, max_chunk_seconds=args.chunk_seconds,
-                     overlap_seconds=args.overlap_seconds, max_new_tokens=args.max_new_tokens,
-                     num_beams=args.num_beams)
+                     overlap_seconds=args.overlap_seconds, decoding=options)
     bar = tqdm(total=0, unit="chunk", desc=args.command, disable=args.quiet, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -200,4 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     audio_s = sum(r.duration for r in results if r.ok)
     print(f"summary: {len(results) - failed}/{len(results)} clips ok, {failed} failed, {audio_s:.1f} s of audio"
           + (f", files in {args.out_dir}" if args.out_dir else ""), file=sys.stderr)
+    if args.decoding != "greedy":
+        paths: dict[str, int] = {}
+        for r in results:
+            add_paths(paths, r.decoding)
+        print(f"decoding {args.decoding}: {describe_paths(paths)}", file=sys.stderr)
+    for remark in dict.fromkeys(x for r in results for x in r.info):
+        print(f"note: {remark}", file=sys.stderr)
     return 1 if failed else 0

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from .manifest import Row
 from .adapters import BASE
+from .engine import DecodingOptions, add_paths, describe_paths
 from .metrics import (ErrorCounts, KeywordCounts, bleu, char_errors, chrf, format_metric, keyword_counts,
                       word_errors)
 from .prompts import TaskSpec
@@ -80,6 +81,8 @@ class EvalResult:
     errors: dict[str, list[str | None]]  # system -> failure reason per row
     summary: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # group -> system -> metrics
     headline: dict[str, str] = field(default_factory=dict)  # group -> its primary metric (task table)
+    decoding: dict[str, dict[str, int]] = field(default_factory=dict)  # system -> chunks per decoding path
+    decoding_mode: str = "greedy"
 
     def utterances(self) -> list[dict[str, Any]]:
         out = []
@@ -101,14 +104,17 @@ class EvalResult:
 
 
 def run_evaluation(engine, rows: Sequence[Row], systems: Sequence[str], *, batch_size: int = 8,
-                   max_new_tokens: int = 200, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+                   max_new_tokens: int = 200, decoding: DecodingOptions | str | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Transcribe/translate every row with every system (BASE or a loaded adapter name) and score them.
-    `engine`: an Engine, or a loaded model (its engine is used)."""
+    `engine`: an Engine, or a loaded model (its engine is used). `decoding`: a mode or DecodingOptions; the
+    paths the chunks took are counted per system (`EvalResult.decoding`)."""
     from .transcribe import Transcriber
 
     rows = list(rows)
     specs = [r.spec() for r in rows]
-    tr = Transcriber(engine, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    tr = Transcriber(engine, batch_size=batch_size, max_new_tokens=max_new_tokens, decoding=decoding)
+    paths: dict[str, dict[str, int]] = {}
     hyps: dict[str, list[str | None]] = {}
     errors: dict[str, list[str | None]] = {}
     total = len(rows) * len(systems)
@@ -118,8 +124,11 @@ def run_evaluation(engine, rows: Sequence[Row], systems: Sequence[str], *, batch
         results = tr.run([r.source for r in rows], specs, adapter=None if system == BASE else system,
                          progress=tick, names=[f"line{r.line}:{r.name}" for r in rows])
         hyps[system] = [res.text if res.ok else None for res in results]
+        paths[system] = {}
+        for res in results:
+            add_paths(paths[system], res.decoding)
         errors[system] = [res.error for res in results]
-    result = EvalResult(list(systems), rows, specs, hyps, errors)
+    result = EvalResult(list(systems), rows, specs, hyps, errors, decoding=paths, decoding_mode=tr.decoding.decoding)
     groups: dict[str, list[int]] = {}
     for i, (row, spec) in enumerate(zip(rows, specs)):
         groups.setdefault(group_key(row, spec), []).append(i)
@@ -165,6 +174,9 @@ def report_markdown(result: EvalResult, title: str = "Evaluation") -> str:
             lines.append(f"| {u['line']} | {_cell(u['reference'])} | {_cell(r['hypothesis'])} | "
                          f"{100 * r['error']:.0f}% |")
         lines.append("")
+    if result.decoding_mode != "greedy":
+        lines += [f"## Decoding: {result.decoding_mode}", ""]
+        lines += [f"- {s}: {describe_paths(result.decoding.get(s, {}))}" for s in result.systems] + [""]
     failed = [(s, u["line"], u["systems"][s]["failed"]) for u in result.utterances() for s in result.systems
               if u["systems"][s].get("hypothesis") is None]
     if failed:
@@ -240,7 +252,9 @@ def write_report(result: EvalResult, out_dir: str | Path, title: str = "Evaluati
     paths = {"utterances": out_dir / "utterances.jsonl", "summary": out_dir / "summary.json",
              "report": out_dir / "report.md"}
     paths["utterances"].write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in result.utterances()))
-    paths["summary"].write_text(json.dumps({"systems": result.systems, "groups": result.summary}, indent=2) + "\n")
+    paths["summary"].write_text(json.dumps({"systems": result.systems, "groups": result.summary,
+                                             "decoding": {"mode": result.decoding_mode, **result.decoding}},
+                                            indent=2) + "\n")
     paths["report"].write_text(report_markdown(result, title))
     for p in plot_charts(result, out_dir):
         paths[p.stem] = p

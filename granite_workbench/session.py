@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 from .adapters import BASE, AdapterError
 from .audio import Audio, AudioError, load_audio
-from .engine import LocalEngine
+from .engine import DecodingOptions, LocalEngine
 from .manifest import DataError
 from .paths import DATA_DIR
 from .prompts import TaskSpec
@@ -184,17 +184,21 @@ class Workbench:
         return load_audio(audio, max_seconds=self.max_audio_seconds,
                           name=Path(audio).name if isinstance(audio, (str, os.PathLike)) else None)
 
-    def transcriber(self) -> Transcriber:
-        return Transcriber(engine=self.engine(), batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
+    def transcriber(self, decoding: str = "greedy", word_timestamps: bool = False) -> Transcriber:
+        options = DecodingOptions(max_new_tokens=self.max_new_tokens, decoding=decoding or "greedy",
+                                  word_timestamps=bool(word_timestamps))
+        return Transcriber(engine=self.engine(), batch_size=self.batch_size, decoding=options,
                            max_audio_seconds=self.max_audio_seconds)
 
-    def run(self, audio: Any, spec: TaskSpec, progress: Progress | None = None, adapter: str | None = None
-            ) -> Result:
-        """One clip through the model (or the cache), with `adapter` (a loaded name, BASE or None)."""
+    def run(self, audio: Any, spec: TaskSpec, progress: Progress | None = None, adapter: str | None = None,
+            decoding: str = "greedy", word_timestamps: bool = False) -> Result:
+        """One clip through the model (or the cache), with `adapter` (a loaded name, BASE or None), decoded as
+        `decoding` (engine.DECODING_MODES), with word times when asked."""
         clip = self.clip(audio)
-        tr = self.transcriber()
+        tr = self.transcriber(decoding, word_timestamps)
         adapter = self.adapter_for(adapter)
-        key = (self.service.generation, adapter, spec, hashlib.sha1(memoryview(clip.samples)).hexdigest())
+        key = (self.service.generation, adapter, spec, tr.decoding,
+               hashlib.sha1(memoryview(clip.samples)).hexdigest())
         cached = self.cache.get(key)
         if cached is not None:
             return cached

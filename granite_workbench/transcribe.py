@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .audio import MAX_SECONDS, Audio, AudioError, load_audio
-from .engine import DecodingOptions, Engine, Request, engine_for
+from .engine import DecodingOptions, Engine, Generation, Request, engine_for
 from .loading import LoadedModel
 from .chunking import DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP, Chunk, plan_chunks, stitch
+from .ctc import Word
 from .prompts import TaskSpec
 
 Progress = Callable[[int, int], None]
@@ -42,7 +43,11 @@ class Result:
     keywords: list[str] = field(default_factory=list)
     adapter: str | None = None
     error: str | None = None
-    note: str | None = None  # e.g. "silent"
+    note: str | None = None  # no text to show, and why: "silent", "no speech detected"
+    words: list[Word] = field(default_factory=list)  # with word_timestamps: every word with its times
+    decoding: dict[str, int] = field(default_factory=dict)  # chunks per path (greedy/ctc/verified/fallback),
+    # and llm_passes: the language model's forward passes
+    info: list[str] = field(default_factory=list)  # remarks about how it was decoded
 
     @property
     def ok(self) -> bool:
@@ -64,14 +69,17 @@ class Transcriber:
                  batch_size: int = 8, chunking: str = "vad", max_chunk_seconds: float = DEFAULT_MAX_SECONDS,
                  overlap_seconds: float = DEFAULT_OVERLAP, max_audio_seconds: float = MAX_SECONDS,
                  max_new_tokens: int = 200, num_beams: int = 1, min_new_tokens: int = 0,
-                 decoding: DecodingOptions | None = None):
+                 decoding: DecodingOptions | str | None = None, word_timestamps: bool = False):
         if engine is None:
             if model is None:
                 raise ValueError("Give a loaded model (load_model(...)) or an engine.")
             engine = engine_for(model)
         self.engine = engine
-        self.decoding = decoding or DecodingOptions(max_new_tokens=max_new_tokens, num_beams=num_beams,
-                                                    min_new_tokens=min_new_tokens)
+        if not isinstance(decoding, DecodingOptions):
+            decoding = DecodingOptions(max_new_tokens=max_new_tokens, num_beams=num_beams,
+                                       min_new_tokens=min_new_tokens, decoding=decoding or "greedy",
+                                       word_timestamps=word_timestamps)
+        self.decoding = decoding
         self.batch_size = max(1, int(batch_size))
         self.chunking = chunking
         self.max_chunk_seconds = max_chunk_seconds
@@ -135,20 +143,28 @@ class Transcriber:
             for j, c in enumerate(chunks):
                 work.append((i, j, Request(samples=audio.slice(c.start, c.end), spec=specs[i], clip=results[i].name,
                                            offset=c.start, adapter=adapter)))
-        texts = self._generate_all(work, results, progress)
+        gens = self._generate_all(work, results, progress)
         for i, plan in enumerate(plans):
             if plan is None or results[i].error:
                 continue
-            chunk_texts = [texts[(i, j)] for j in range(len(plan[1]))]
-            segments = [Segment(round(s, 3), round(e, 3), t) for s, e, t in stitch(plan[1], chunk_texts)]
-            results[i].segments = [s for s in segments if s.text]
-            results[i].text = " ".join(s.text for s in results[i].segments)
+            res, chunks = results[i], plan[1]
+            chunk_gens = [gens[(i, j)] for j in range(len(chunks))]
+            for (s, e, text, lo, hi), chunk, g in zip(stitch(chunks, [g.text for g in chunk_gens]), chunks, chunk_gens):
+                if text:
+                    res.segments.append(Segment(round(s, 3), round(e, 3), text))
+                res.words += [Word(round(w.start + chunk.start, 3), round(w.end + chunk.start, 3), w.word, w.aligned)
+                              for w in (g.words or [])[lo:hi]]
+                res.decoding[g.path] = res.decoding.get(g.path, 0) + 1
+                res.decoding["llm_passes"] = res.decoding.get("llm_passes", 0) + g.llm_passes
+                if g.note and g.note not in res.info:
+                    res.info.append(g.note)
+            res.text = " ".join(s.text for s in res.segments)
         return results
 
-    def _generate_all(self, work, results, progress) -> dict[tuple[int, int], str]:
+    def _generate_all(self, work, results, progress) -> dict[tuple[int, int], Generation]:
         """Length-sorted batches; a failing batch is retried one by one so only bad clips fail."""
         work = sorted(work, key=lambda w: -len(w[2].samples))
-        texts: dict[tuple[int, int], str] = {}
+        texts: dict[tuple[int, int], Generation] = {}
         done = 0
         for b in range(0, len(work), self.batch_size):
             batch = work[b : b + self.batch_size]

@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .subtitles import cues
 from .transcribe import Result
 
 FORMATS = ("txt", "json", "srt", "vtt")
@@ -27,14 +28,22 @@ def to_json(result: Result) -> str:
     return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
 
+def timed_lines(result: Result) -> list[tuple[float, float, str]]:
+    """(start, end, text) of each subtitle: cues made from the word times when there are any (at most ~7 s and
+    two lines of 42 characters), else the transcript's segments."""
+    if result.words:
+        return [(c.start, c.end, c.text) for c in cues(result.words)]
+    return [(s.start, s.end, s.text) for s in result.segments]
+
+
 def to_srt(result: Result) -> str:
-    blocks = [f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text}\n"
-              for i, s in enumerate(result.segments, 1)]
+    blocks = [f"{i}\n{_timestamp(s, ',')} --> {_timestamp(e, ',')}\n{t}\n"
+              for i, (s, e, t) in enumerate(timed_lines(result), 1)]
     return "\n".join(blocks)
 
 
 def to_vtt(result: Result) -> str:
-    blocks = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text}\n" for s in result.segments]
+    blocks = [f"{_timestamp(s, '.')} --> {_timestamp(e, '.')}\n{t}\n" for s, e, t in timed_lines(result)]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 

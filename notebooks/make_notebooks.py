@@ -94,6 +94,19 @@ for fmt in ("srt", "vtt", "json", "txt"):
     print(write_result(long_result, "out/notebook01", fmt))
 print(open("out/notebook01/telephone-prompts.srt").read()[:300])
 '''),
+("md", """## Faster decoding and word timestamps from the CTC head
+The encoder's CTC head drafts the transcript almost for free. `speculative-exact` lets the language model check
+the draft in one forward pass and keeps greedy decoding's text; `speculative` (IBM's method) may also accept the
+draft as it is. `word_timestamps=True` aligns the final text to the same head: every word gets its start and end,
+and subtitles follow them (cues of at most 7 s, two lines of 42 characters)."""),
+("code", '''
+fast = Transcriber(lm, decoding="speculative-exact", word_timestamps=True)
+timed = fast.transcribe("data/examples/en_welcome.flac", language="en")
+print(timed.text, "| paths:", timed.decoding)
+for w in timed.words[:10]:
+    print(f"{w.start:5.2f}-{w.end:5.2f}  {w.word}")
+assert timed.text == result.text  # the same text as greedy decoding
+'''),
 ("md", "## Many clips, one bad\nA clip that cannot be read fails alone, with its reason."),
 ("code", '''
 results = tr.transcribe(["data/examples/es_reunion.flac", "missing.wav", "data/examples/de_wetter.flac"])

@@ -51,7 +51,7 @@ def test_python_api_examples_run(tmp_path, tiny_dir):
 def test_cli_examples_run(tmp_path, tiny_dir):
     env = {**os.environ, "GRANITE_WB_MODEL": str(tiny_dir)}
     lines = [ln for b in blocks(section("Command line"), "bash") for ln in b.splitlines() if ln.strip()]
-    assert len(lines) == 4
+    assert len(lines) == 6
     for line in lines:
         args = [str(tmp_path / "out") if a == "out" else a for a in shlex.split(line)]
         args = [str(x) for a in args for x in (sorted(ROOT.glob(a)) if "*" in a else [a])]
@@ -60,6 +60,7 @@ def test_cli_examples_run(tmp_path, tiny_dir):
                            timeout=300)
         assert p.returncode == 0, (line, p.stderr)
     assert (tmp_path / "out" / "en_welcome.srt").exists() and (tmp_path / "out" / "de_wetter.vtt").exists()
+    assert '"words": [' in (tmp_path / "out" / "en_welcome.json").read_text()  # --word-timestamps
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ gr = pytest.importorskip("gradio")
 from conftest import ROOT
 
 API = {  # endpoint -> parameter names a gradio_client user sees (documented in the README)
-    "/transcribe": ["audio", "language", "model"],
+    "/transcribe": ["audio", "language", "model", "decoding", "word_timestamps"],
     "/translate": ["audio", "source", "target", "model"],
     "/keyword_compare": ["audio", "keywords", "model"],
     "/compare": ["audio", "adapter", "language"],

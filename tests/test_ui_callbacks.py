@@ -31,10 +31,27 @@ def clip(tmp_path_factory):
 
 
 def test_transcribe_returns_text_segments_and_files(wb, clip):
-    text, segs, files = transcribe(wb, clip, "en")
+    text, segs, files, words = transcribe(wb, clip, "en")
     assert isinstance(text, str) and len(segs) == 1 and segs[0][0] == "00:00.0"
     assert sorted(f.rsplit(".", 1)[1] for f in files) == ["json", "srt", "txt", "vtt"]
     assert open([f for f in files if f.endswith(".txt")][0]).read().strip() == text
+    assert words == ""
+
+
+def test_transcribe_decoding_setting_and_word_times(wb, clip):
+    """The Transcribe tab's decoding settings: each (decoding, word times) pair is its own cached result; exact
+    speculative decoding keeps the text; the words come back as timed spans; a bad mode is refused."""
+    import json
+
+    greedy = transcribe(wb, clip, "en")
+    text, _, files, words = transcribe(wb, clip, "en", None, None, "speculative-exact", True)
+    assert text == greedy[0]
+    assert words.count("class='w'") == len(text.split()) and "Decoding: 1 chunk:" in words
+    data = json.loads(open([f for f in files if f.endswith(".json")][0]).read())
+    assert [w["word"] for w in data["words"]] == text.split()
+    assert len(wb.cache) >= 2
+    with pytest.raises(gr.Error, match="Unknown decoding 'magic'"):
+        transcribe(wb, clip, "en", None, None, "magic")
 
 
 def test_translate_and_refused_direction(wb, clip):
@@ -96,7 +113,7 @@ def test_bad_inputs_give_specific_errors(wb, tmp_path):
 
 def test_silent_clip_has_a_defined_answer(wb, tmp_path):
     sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 2, dtype=np.float32), 16000)
-    text, segs, _ = transcribe(wb, str(tmp_path / "quiet.wav"), "en")
+    text, segs, _, _ = transcribe(wb, str(tmp_path / "quiet.wav"), "en")
     assert text == "(The clip is silent: nothing to transcribe.)" and segs == []
 
 

@@ -38,10 +38,28 @@ def test_model_status_endpoint(client):
 def test_transcribe_endpoint(client, clip):
     from gradio_client import handle_file
 
-    text, segs, files = client.predict(handle_file(clip), "en", api_name="/transcribe")
+    text, segs, files, words = client.predict(handle_file(clip), "en", api_name="/transcribe")
     assert isinstance(text, str) and text
     assert segs["headers"] == ["start", "end", "text"] and len(segs["data"]) == 1
     assert sorted(f.rsplit(".", 1)[1] for f in files) == ["json", "srt", "txt", "vtt"]
+    assert words == ""  # no word times unless asked
+
+
+def test_transcribe_endpoint_decoding_and_word_times(client, clip):
+    """The decoding setting and word timestamps through the API: exact speculative decoding gives greedy's text,
+    every word of it comes back as a timed span, and the decoding paths are reported."""
+    import re
+
+    from gradio_client import handle_file
+
+    greedy = client.predict(handle_file(clip), "en", api_name="/transcribe")[0]
+    text, _, _, words = client.predict(handle_file(clip), "en", "base", "speculative-exact", True,
+                                       api_name="/transcribe")
+    assert text == greedy
+    spans = re.findall(r"data-s='([\d.]+)' data-e='([\d.]+)'[^>]*>([^<]*)</span>", words)
+    assert [w for _, _, w in spans] == text.split()
+    assert all(0 <= float(s) <= float(e) <= 10 for s, e, _ in spans)
+    assert "Decoding: 1 chunk:" in words and "LLM forward passes" in words
 
 
 def test_translate_endpoint(client, clip):

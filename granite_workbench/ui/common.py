@@ -155,6 +155,24 @@ def fmt_time(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
 
 
+def words_html(res: Result) -> str:
+    """The words with their times: each a span the page highlights while the audio plays (theme.HEAD)."""
+    if not res.words:
+        return ""
+    spans = " ".join(f"<span class='w' data-s='{w.start:.2f}' data-e='{w.end:.2f}' "
+                     f"title='{w.start:.2f}–{w.end:.2f} s'>{html.escape(w.word)}</span>" for w in res.words)
+    return f"<div class='gwb-words'>{spans}</div>"
+
+
+def decoding_line(res: Result) -> str:
+    """How the clip was decoded, when not plainly greedy (shown under the words)."""
+    from ..engine import describe_paths
+
+    parts = [] if set(res.decoding) <= {"greedy", "llm_passes"} else [f"Decoding: {describe_paths(res.decoding)}."]
+    parts += [f"{x[0].upper()}{x[1:]}." for x in res.info]
+    return "".join(f"<p class='muted'>{html.escape(p)}</p>" for p in parts)
+
+
 def segments_table(res: Result) -> list[list[str]]:
     return [[fmt_time(s.start), fmt_time(s.end), s.text] for s in res.segments]
 

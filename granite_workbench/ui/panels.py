@@ -22,34 +22,46 @@ class AudioToTextPanel:
     text: gr.Textbox
     segments: gr.Dataframe
     files: gr.File
+    settings: list[gr.components.Component]
+    words: gr.HTML | None
 
     @property
     def inputs(self) -> list:
-        return [self.audio, *self.options, self.model]
+        return [self.audio, *self.options, self.model, *self.settings]
 
     @property
     def outputs(self) -> list:
-        return [self.text, self.segments, self.files]
+        return [self.text, self.segments, self.files] + ([self.words] if self.words is not None else [])
 
 
 def audio_to_text_panel(ctx: UIContext, *, key: str, options: Callable[[], list], button: str, text_label: str,
                         text_id: str, examples: list[list] | None = None,
-                        segments_id: str | None = None, files_id: str | None = None) -> AudioToTextPanel:
+                        segments_id: str | None = None, files_id: str | None = None,
+                        settings: Callable[[], list] | None = None, words_id: str | None = None
+                        ) -> AudioToTextPanel:
+    """`settings`: components of a collapsed "Decoding" group, passed after the model; `words_id`: a pane of
+    timed words under the text (highlighted while the audio plays; a click seeks)."""
     with gr.Row():
         with gr.Column(scale=5):
-            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
+            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio",
+                             elem_id=f"{key}-audio")
             with gr.Row():
                 opts = options()
                 model = ctx.model_selector(f"model-{key}")
+            extra: list = []
+            if settings:
+                with gr.Accordion("Decoding", open=False):
+                    extra = settings()
             btn = gr.Button(button, variant="primary")
             if examples:
                 gr.Examples(examples, inputs=[audio, *opts[:1]], label="Examples")
         with gr.Column(scale=7):
             text = gr.Textbox(label=text_label, lines=6, buttons=["copy"], elem_id=text_id)
+            words = gr.HTML("", elem_id=words_id, elem_classes=["gwb-words-pane"]) if words_id else None
             segs = gr.Dataframe(headers=["start", "end", "text"], label="Segments", wrap=True,
                                 column_widths=["12%", "12%", "76%"], interactive=False, elem_id=segments_id)
             files = gr.File(label="Download", file_count="multiple", interactive=False, elem_id=files_id)
-    return AudioToTextPanel(audio, opts, model, btn, text, segs, files)
+    return AudioToTextPanel(audio, opts, model, btn, text, segs, files, extra, words)
 
 
 EMPTY = "<div class='transcript muted'>—</div>"

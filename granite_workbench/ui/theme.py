@@ -24,5 +24,34 @@ del.diff { background: #ffd7d9; color: #750e13; text-decoration: line-through; p
 ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 0 2px; border-radius: 3px; }
 .worst { margin: 8px 0 14px; } .worst .pair { display: grid; grid-template-columns: 90px 1fr; gap: 4px 10px; margin-top: 4px; }
 .muted { color: var(--body-text-color-subdued); }
-footer { display: none !important; }
+.gwb-words { line-height: 1.9; padding: 6px 2px; }
+.gwb-words .w { padding: 1px 2px; border-radius: 4px; cursor: pointer; }
+.gwb-words .w:hover { background: var(--background-fill-secondary); }
+.gwb-words .w.now { background: #ffd8a8; color: #1b1b1b; }
 """
+
+
+# Word highlighting (Transcribe tab, word timestamps): Gradio's audio player keeps its <audio> element out of the
+# page, so the element that last started playing is remembered; each frame, the word whose span holds its
+# current time is marked, and a click on a word seeks there.
+HEAD = """<script>
+(() => {
+  let media = null, last = -1;
+  const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function (...args) { media = this; return play.apply(this, args); };
+  function tick() {
+    if (media && media.currentTime !== last) {
+      last = media.currentTime;
+      for (const el of document.querySelectorAll('.gwb-words .w')) {
+        el.classList.toggle('now', last >= +el.dataset.s && last < +el.dataset.e);
+      }
+    }
+    requestAnimationFrame(tick);
+  }
+  requestAnimationFrame(tick);
+  document.addEventListener('click', (e) => {
+    const w = e.target.closest && e.target.closest('.gwb-words .w');
+    if (w && media) { media.currentTime = +w.dataset.s; if (media.paused) media.play(); }
+  });
+})();
+</script>"""

@@ -3,18 +3,37 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ...engine import DECODING_MODES
 from ...languages import ASR_LANGUAGES
 from ...prompts import TaskSpec
 from ...session import Workbench
-from ..common import asr_language_dropdown, gpu, progress_callback, segments_table, text_or_note, user_errors
+from ..common import (asr_language_dropdown, decoding_line, gpu, progress_callback, segments_table, text_or_note,
+                      user_errors, words_html)
 from ..panels import audio_to_text_panel
 from . import Tab, UIContext
 
 
-@user_errors(text=("language", "adapter"))
-def transcribe(wb: Workbench, audio, language: str | None, adapter: str | None = None, progress=None):
-    res = wb.run(audio, TaskSpec("asr", language=language or None), progress_callback(progress), adapter)
-    return text_or_note(res), segments_table(res), wb.files_for(res)
+DECODING_CHOICES = [("greedy (the model card's)", "greedy"),
+                    ("speculative (IBM: CTC draft, fastest, may differ)", "speculative"),
+                    ("speculative-exact (CTC draft, same text as greedy)", "speculative-exact")]
+assert [v for _, v in DECODING_CHOICES] == list(DECODING_MODES)
+
+
+@user_errors(text=("language", "adapter", "decoding"))
+def transcribe(wb: Workbench, audio, language: str | None, adapter: str | None = None, progress=None,
+               decoding: str = "greedy", word_timestamps: bool = False):
+    if decoding not in DECODING_MODES:
+        raise ValueError(f"Unknown decoding {decoding!r}. Choose one of: {', '.join(DECODING_MODES)}.")
+    res = wb.run(audio, TaskSpec("asr", language=language or None), progress_callback(progress), adapter,
+                 decoding=decoding, word_timestamps=bool(word_timestamps))
+    return text_or_note(res), segments_table(res), wb.files_for(res), words_html(res) + decoding_line(res)
+
+
+def decoding_settings() -> list:
+    return [gr.Dropdown(DECODING_CHOICES, value="greedy", label="Decoding", elem_id="decoding",
+                        info="Speculative decoding drafts the text with the encoder's CTC head and lets the language "
+                             "model check it in one pass."),
+            gr.Checkbox(False, label="Word timestamps (click a word to play from there)", elem_id="word-timestamps")]
 
 
 def build(ctx: UIContext) -> None:
@@ -22,11 +41,13 @@ def build(ctx: UIContext) -> None:
     examples = [[e["path"], e["language"]] for e in ctx.examples if e["language"] in ASR_LANGUAGES]
     panel = audio_to_text_panel(ctx, key="transcribe", options=lambda: [asr_language_dropdown()],
                                 button="Transcribe", text_label="Transcript", text_id="transcript",
-                                examples=examples, segments_id="segments", files_id="downloads")
+                                examples=examples, segments_id="segments", files_id="downloads",
+                                settings=decoding_settings, words_id="words")
 
     @gpu
-    def transcribe_api(audio, language, model="base", progress=gr.Progress()):
-        return transcribe(wb, audio, language, model, progress)
+    def transcribe_api(audio, language, model="base", decoding="greedy", word_timestamps=False,
+                       progress=gr.Progress()):
+        return transcribe(wb, audio, language, model, progress, decoding, word_timestamps)
 
     panel.button.click(transcribe_api, panel.inputs, panel.outputs, api_name="transcribe",
                        concurrency_id="model")
@@ -34,4 +55,5 @@ def build(ctx: UIContext) -> None:
 
 TAB = Tab("transcribe", "Transcribe",
           "Speech to text in {asr_names}. Long recordings are split at pauses (voice activity detection) and "
-          "stitched back with timestamps; download as txt, srt, vtt or json.", build)
+          "stitched back with timestamps; word timestamps from the encoder's CTC head, and speculative decoding "
+          "with its draft; download as txt, srt, vtt or json.", build)
