@@ -6,6 +6,8 @@
 1. Load: a showcase server (tiny model, `--concurrency 2`, two preloaded adapters), 16 clients at once mixing
    transcribe / translate / keyword / compare on short and 2-minute clips: requests answered and refused,
    wrong answers (each compared with the answer the same request gets alone), p50 / p95 latency.
+   Then the OpenAI route (/v1/audio/transcriptions, adapter "final") under 16 concurrent clients: answered,
+   refused as busy (HTTP 429, more than 8 in flight), wrong answers, requests and audio seconds per second.
 2. Memory: the server's RSS while it transcribes a 30-minute 48 kHz stereo upload, and the CLI's peak RSS
    for a 3-hour 8 kHz file, each above the idle process with its model loaded (target: < 1.5 GiB).
 """
@@ -140,6 +142,30 @@ def run_load(url: str, jobs: list[tuple[str, tuple]], clients: int = 16) -> dict
             "p50_s": lat[len(lat) // 2] if lat else None, "p95_s": lat[max(0, int(len(lat) * 0.95) - 1)] if lat else None}
 
 
+def run_openai_load(url: str, clips: list[str], n: int, clients: int = 16, model: str = "final") -> dict:
+    """`n` OpenAI transcription requests from `clients` threads: answered, refused (429 busy), wrong (compared
+    with the same request alone), throughput in requests and audio seconds per second."""
+    import httpx
+
+    def once(path: str) -> tuple[int, str]:
+        with open(path, "rb") as f:
+            r = httpx.post(url + "/v1/audio/transcriptions", files={"file": (Path(path).name, f.read())},
+                           data={"model": model, "language": "en"}, timeout=600)
+        return r.status_code, (r.json().get("text") if r.status_code == 200 else r.json()["error"]["message"])
+
+    alone = {c: once(c)[1] for c in clips}
+    seconds = {c: sf.info(c).duration for c in clips}
+    jobs = [clips[i % len(clips)] for i in range(n)]
+    started = time.time()
+    with ThreadPoolExecutor(clients) as pool:
+        out = list(pool.map(lambda c: (c, *once(c)), jobs))
+    wall = time.time() - started
+    ok = [(c, t) for c, code, t in out if code == 200]
+    return {"requests": n, "clients": clients, "answered": len(ok), "busy_429": sum(code == 429 for _, code, _ in out),
+            "wrong": sum(t != alone[c] for c, t in ok), "wall_s": wall, "requests_per_s": len(ok) / wall,
+            "audio_s_per_s": sum(seconds[c] for c, _ in ok) / wall}
+
+
 def rss_while(proc_pid: int, fn) -> tuple[float, float]:
     """(RSS before `fn`, peak RSS while it runs) of process `proc_pid`, in GiB, sampled every 50 ms."""
     import psutil
@@ -219,6 +245,7 @@ def main() -> None:
         with Server("--model", "tiny", "--mode", "showcase", "--concurrency", "2",
                     "--adapters", f"final={runs[-1]},early={runs[-2]}") as srv:
             load = run_load(srv.url, jobs)
+            api = run_openai_load(srv.url, clips[:2], 32 if args.quick else 96)
         print(table([{"requests": load["requests"], "clients": load["clients"], "answered": load["answered"],
                       "refused (queue full)": load["refused_queue_full"], "other errors":
                       len(load["errors"]) - load["refused_queue_full"], "wrong answers": len(load["wrong"]),
@@ -226,13 +253,20 @@ def main() -> None:
                       "wall": f"{load['wall_s']:.0f} s"}],
                     ["requests", "clients", "answered", "refused (queue full)", "other errors", "wrong answers",
                      "p50", "p95", "wall"]))
+        print(table([{"OpenAI /v1/audio/transcriptions": f"{api['requests']} requests, {api['clients']} clients",
+                      "answered": api["answered"], "busy (429)": api["busy_429"], "wrong answers": api["wrong"],
+                      "requests/s": f"{api['requests_per_s']:.1f}", "audio s/s": f"{api['audio_s_per_s']:.1f}",
+                      "wall": f"{api['wall_s']:.0f} s"}],
+                    ["OpenAI /v1/audio/transcriptions", "answered", "busy (429)", "wrong answers", "requests/s",
+                     "audio s/s", "wall"]))
         memory = [server_upload_memory(folder, 5 if args.quick else 30),
                   cli_memory(folder, 0.5 if args.quick else 3)]
     print(table([{"case": m["what"], "idle": f"{m['idle_gib']:.2f} GiB", "peak": f"{m['peak_gib']:.2f} GiB",
                   "above idle": f"{m['above_idle_gib']:.2f} GiB"} for m in memory],
                 ["case", "idle", "peak", "above idle"]))
     load.pop("errors")
-    print("saved", save("public" + ("-quick" if args.quick else ""), {"load": load, "memory": memory}))
+    print("saved", save("public" + ("-quick" if args.quick else ""), {"load": load, "openai": api,
+                                                                     "memory": memory}))
 
 
 if __name__ == "__main__":

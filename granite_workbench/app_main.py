@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
     p.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require a login")
+    p.add_argument("--api-key", default=os.environ.get("GRANITE_WB_API_KEY"), metavar="KEY",
+                   help="required as 'Authorization: Bearer KEY' by the OpenAI-compatible /v1 routes (default "
+                        "$GRANITE_WB_API_KEY; with --auth, the /v1 routes answer only when this is set)")
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="allow the workbench mode on a public address without a login (dangerous)")
     p.add_argument("--max-upload-size", default="200mb", help="largest upload accepted, e.g. 200mb, 1gb")
@@ -126,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)
     demo.launch(server_name=host, server_port=args.port, share=args.share, auth=auth, prevent_thread_lock=True,
                 max_file_size=args.max_upload_size, theme=THEME, css=CSS, head=HEAD, show_error=True)
+    from .openai_api import mount
+
+    mount(demo.app, wb, api_key=args.api_key, key_required=auth is not None)  # /v1: OpenAI clients
     # The model loads once the UI answers, not alongside building it: on a 2-core machine the two fight over
     # the interpreter lock and both finish later (measured: UI 11.8 s and model 17.2 s together, 8 s and ~14 s
     # one after the other; BENCHMARKS.md). The Workbench exists already, so its adapters load with the model.

@@ -32,6 +32,33 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="bitsandbytes quantization (CUDA only)")
 
 
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    """--backend local|openai, --server, --api-key: run here, or on an OpenAI-compatible server (vLLM)."""
+    p.add_argument("--backend", default="local", choices=("local", "openai"),
+                   help="local: load the model in this process; openai: send the audio to an OpenAI-compatible "
+                        "server (vLLM, or another workbench) given by --server")
+    p.add_argument("--server", default=None, help="openai backend: the server's URL (http://host:8000)")
+    p.add_argument("--api-key", default=None, help="openai backend: its API key")
+    p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight at once")
+
+
+def open_engine(args):
+    """(engine, describe) for the backend flags: a local model's engine, or a remote server's. With the openai
+    backend, --model is the served base model's name (default: the server's first) and --adapter a model name."""
+    if args.backend == "openai":
+        from .remote import OpenAIEngine
+
+        if not args.server:
+            raise ValueError("--backend openai needs --server URL.")
+        engine = OpenAIEngine(args.server, args.api_key, model=args.model, concurrency=args.concurrency)
+        return engine, engine.describe()
+    from .engine import engine_for
+    from .loading import load_model
+
+    lm = load_model(args.model, **model_kwargs(args))
+    return engine_for(lm), lm.describe()
+
+
 def add_decoding_flags(p: argparse.ArgumentParser) -> None:
     """--decoding and its thresholds (see engine.DecodingOptions)."""
     from .engine import DECODING_MODES, DecodingOptions
@@ -64,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="granite-wb", description="Granite Speech Workbench: speech recognition and translation with "
         "IBM Granite 4.0 1B Speech.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{transcribe,translate,evaluate}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{transcribe,translate,evaluate,export}")
     for name, help_text in (("transcribe", "speech to text in the spoken language (ASR)"),
                             ("translate", "speech in one language to text in another")):
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
@@ -79,7 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--keywords", default=None,
                            help="comma-separated words to bias recognition towards (names, jargon)")
         add_model_flags(p)
-        p.add_argument("--adapter", default=None, help="a LoRA adapter folder (from finetune) to apply")
+        add_backend_flags(p)
+        p.add_argument("--adapter", default=None,
+                       help="a LoRA adapter folder (from finetune) to apply; with --backend openai, a model name "
+                            "the server serves")
         p.add_argument("--out-dir", default=None, type=Path, help="write one file per clip and format here")
         p.add_argument("--format", default="txt", help=f"comma-separated: {', '.join(FORMATS)} or all")
         p.add_argument("--batch-size", type=int, default=8)
@@ -102,45 +132,73 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--adapter", action="append", default=[], help="adapter folder; repeat for several")
     e.add_argument("--no-base", action="store_true", help="leave the base model out")
     add_model_flags(e)
+    add_backend_flags(e)
     e.add_argument("--out-dir", required=True, type=Path, help="where the report goes")
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--max-new-tokens", type=int, default=200)
     e.add_argument("--limit", type=int, default=0, help="evaluate only the first N rows")
     add_decoding_flags(e)
     e.add_argument("--quiet", action="store_true")
+    x = sub.add_parser("export", help="an adapter for serving: vLLM LoRA folder, merged checkpoint, Hub folder",
+                       description="Export an adapter (a step-* folder from finetune): --to vllm (LoRA renamed for "
+                       "vLLM's GraniteSpeech, with serve.sh), merged (base + adapter in one checkpoint), hub (the "
+                       "adapter with a model card).")
+    x.add_argument("adapter", type=Path, help="the adapter folder")
+    x.add_argument("--to", required=True, dest="kind", choices=("vllm", "merged", "hub"))
+    x.add_argument("--out", required=True, type=Path, help="a new folder for the export")
+    x.add_argument("--model", default=None, help="merged: the base to merge into (default: the adapter's base)")
+    x.add_argument("--name", default=None, help="vllm: the model name the adapter is served as")
     return parser
+
+
+def export_main(args) -> int:
+    from .adapters import AdapterError
+    from .export import export
+
+    try:
+        out = export(args.adapter, args.kind, args.out, model=args.model, name=args.name)
+    except (AdapterError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported {args.adapter} as {args.kind} to {out}", file=sys.stderr)
+    if args.kind == "vllm":
+        print(f"serve it on a GPU machine: bash {out / 'serve.sh'}", file=sys.stderr)
+    if args.kind == "hub":
+        print(f"upload (creates the repository if needed): hf auth login && hf upload you/{out.name} {out} .",
+              file=sys.stderr)
+    return 0
 
 
 def evaluate_main(args) -> int:
     from tqdm import tqdm
 
     from .adapters import BASE, AdapterError
-    from .engine import describe_paths, engine_for
+    from .engine import describe_paths
     from .evaluation import run_evaluation, write_report
-    from .loading import load_model
     from .manifest import DataError, read_dataset, read_manifest, validate
     from .metrics import METRIC_LABELS, format_metric
+    from .remote import RemoteError
 
     try:
-        lm = load_model(args.model, **model_kwargs(args))
-        engine = engine_for(lm)
+        engine, described = open_engine(args)
         systems = [] if args.no_base else [BASE]
         for folder in args.adapter:
-            systems.append(engine.adapters.load(folder))
+            systems.append(folder if args.backend == "openai" else engine.adapters.load(folder))
         if not systems:
             raise ValueError("Nothing to evaluate: give --adapter or drop --no-base.")
         src = Path(args.manifest)
         rows = read_manifest(src) if src.suffix.lower() in (".jsonl", ".csv") else read_dataset(args.manifest,
                                                                                                   args.split)
-    except (ModelLoadError, AdapterError, DataError, ValueError) as exc:
+    except (ModelLoadError, AdapterError, DataError, ValueError, RemoteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = rows[: args.limit] if args.limit else rows
-    good, report = validate(rows, lm.tokenizer, source=str(args.manifest), max_audio_seconds=3 * 3600,
+    tokenizer = getattr(getattr(engine, "lm", None), "tokenizer", None)  # none for a remote engine
+    good, report = validate(rows, tokenizer, source=str(args.manifest), max_audio_seconds=3 * 3600,
                             max_label_tokens=10_000)
     if report.problems:
         print(report.summary(), file=sys.stderr)
-    print(f"model: {lm.describe()}; systems: {', '.join(systems)}; {len(good)} utterances", file=sys.stderr)
+    print(f"model: {described}; systems: {', '.join(systems)}; {len(good)} utterances", file=sys.stderr)
     bar = tqdm(total=len(good) * len(systems), unit="utt", desc="evaluate", disable=args.quiet, file=sys.stderr)
 
     def progress(done, total):
@@ -167,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "evaluate":
         return evaluate_main(args)
+    if args.command == "export":
+        return export_main(args)
     formats = list(FORMATS) if args.format == "all" else [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -184,21 +244,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    from .loading import load_model
+    from .adapters import AdapterError
+    from .engine import add_paths, describe_paths
+    from .remote import RemoteError
     from .transcribe import Transcriber
     from .writers import output_stems, render, write_result
 
-    from .adapters import AdapterError
-    from .engine import add_paths, describe_paths, engine_for
-
     try:
-        lm = load_model(args.model, **model_kwargs(args))
-        engine = engine_for(lm)
-        adapter = engine.adapters.load(args.adapter) if args.adapter else None
-    except (ModelLoadError, AdapterError) as exc:
+        engine, described = open_engine(args)
+        adapter = (args.adapter if args.backend == "openai" else engine.adapters.load(args.adapter)) \
+            if args.adapter else None
+    except (ModelLoadError, AdapterError, RemoteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"model: {lm.describe()}", file=sys.stderr)
+    print(f"model: {described}", file=sys.stderr)
     try:
         options = decoding_options(args, word_timestamps=args.word_timestamps)
     except ValueError as exc:

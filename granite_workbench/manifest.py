@@ -200,7 +200,8 @@ def read_dataset(name: str, split: str, audio_column: str = "audio", text_column
 
 def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int
              ) -> tuple[list[Row], ValidationReport]:
-    """Check every row; return the good rows (with durations) and the report."""
+    """Check every row; return the good rows (with durations) and the report. `tokenizer` None (a remote
+    engine): label lengths are not checked."""
     report = ValidationReport(source=source, total=len(rows))
     good: list[Row] = []
     for row in rows:
@@ -228,7 +229,7 @@ def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_token
             problems.append((kind, str(exc)))
     if not row.text.strip():
         problems.append(("empty text", "the transcript / translation is empty"))
-    elif len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1 > max_label_tokens:
+    elif tokenizer is not None and len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1 > max_label_tokens:
         n = len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1
         problems.append(("label too long", f"{n} tokens (limit {max_label_tokens})"))
     if not row.audio:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .keywords import split_keywords
-from .languages import check_asr_language, check_direction, language_name
+from .languages import LANGUAGES, TRANSLATION_DIRECTIONS, check_asr_language, check_direction, language_name
 from .tasks import TASKS, get_task
 
 AUDIO_TOKEN = "<|audio|>"
@@ -44,7 +44,11 @@ class TaskSpec:
     def __post_init__(self) -> None:  # validate early, with the supported lists
         task = get_task(self.task)
         if task.translation:
-            check_direction(self.language or "en", self.target)
+            if self.language:
+                check_direction(self.language, self.target)
+            else:  # the source unsaid (the model does not need it): any direction into this target
+                check_direction(next((s for s, t in TRANSLATION_DIRECTIONS if t == self.target), "en"),
+                                self.target)
         elif self.language:
             check_asr_language(self.language)
         object.__setattr__(self, "keywords", clean_keywords(self.keywords))
@@ -84,6 +88,34 @@ def instruction(spec: TaskSpec) -> str:
         target_name=language_name(spec.target) if spec.target else "",
     )
     return AUDIO_TOKEN + text
+
+
+def parse_instruction(text: str) -> TaskSpec:
+    """The task an instruction asks for (the prompt table read backwards: what an OpenAI-style client sends as the
+    text next to its audio). Case and surrounding white space are ignored; an unknown instruction is refused
+    with the known ones, since the model would silently transcribe instead."""
+    import re
+
+    said = " ".join(text.replace(AUDIO_TOKEN, " ").split()).lower()
+    names = {lang.name.lower(): code for code, lang in LANGUAGES.items()}
+    for name, task in TASKS.items():
+        pattern = re.escape(" ".join(task.prompt.split()).lower())
+        pattern = pattern.replace(re.escape("{keywords}"), "(?P<keywords>.+)")
+        pattern = pattern.replace(re.escape("{target_name}"), "(?P<target>[a-z ]+)")
+        m = re.fullmatch(pattern + r"\.?", said)
+        if not m:
+            continue
+        groups = m.groupdict()
+        if "target" in groups:
+            if groups["target"] not in names:
+                raise ValueError(f"Unknown target language {groups['target']!r} in the instruction.")
+            return TaskSpec(name, target=names[groups["target"]])
+        if groups.get("keywords"):  # as written (the match was on lowercased text)
+            original = re.search(re.escape(groups["keywords"]), " ".join(text.split()), re.I)
+            return TaskSpec(name, keywords=original.group(0) if original else groups["keywords"])
+        return TaskSpec(name)
+    known = "; ".join(f"{t.prompt!r}" for t in TASKS.values())
+    raise ValueError(f"Unknown instruction {text.strip()[:80]!r}. This model follows: {known}.")
 
 
 def render_prompt(tokenizer, spec: TaskSpec) -> str:

@@ -167,6 +167,23 @@ class Workbench:
         entry = self.registry.resolve(adapter_id)
         return self.engine().adapters.load(entry.path, entry.name, source_id=entry.id), entry
 
+    def export_adapter(self, adapter_id: str, kind: str) -> Path:
+        """A zip to download: the adapter as it is (`zip`), or an export (`vllm`, `merged`, `hub`; export.py)."""
+        from .export import EXPORT_KINDS, export
+
+        self.require_workbench("Exporting adapters")
+        if kind not in ("zip", *EXPORT_KINDS):
+            raise AdapterError(f"Unknown export {kind!r}. Choose zip, {', '.join(EXPORT_KINDS)}.")
+        entry = self.registry.resolve(adapter_id)
+        work = Path(tempfile.mkdtemp(dir=self.downloads))
+        stem = f"{entry.name}-{kind}" if kind != "zip" else entry.name
+        if kind == "zip":
+            folder = entry.path
+        else:
+            model = self.service.model_id if kind == "merged" else None
+            folder = export(entry.path, kind, work / stem, model=model, name=entry.name)
+        return Path(shutil.make_archive(str(work / stem), "zip", root_dir=folder))
+
     def unload_adapter(self, name: str) -> None:
         self.require_workbench("Unloading adapters")
         if not name or name == BASE:

@@ -16,6 +16,7 @@ API = {  # endpoint -> parameter names a gradio_client user sees (documented in 
     "/compare": ["audio", "adapter", "language"],
     "/load_adapter": ["checkpoint"],
     "/unload_adapter": ["adapter"],
+    "/export_adapter": ["checkpoint", "kind"],
     "/list_adapters": [],
     "/loaded_adapters": [],
     "/start_training": ["manifest", "upload", "config", "steps"],

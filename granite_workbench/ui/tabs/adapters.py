@@ -29,6 +29,16 @@ def load_adapter(wb: Workbench, adapter_id: str) -> str:
     return f"Loaded **{name}** (step {entry.meta.get('step', '?')}). Pick it in any task tab's *Model* selector."
 
 
+EXPORT_CHOICES = [("zip: the adapter as it is", "zip"), ("vLLM LoRA (+ serve.sh)", "vllm"),
+                  ("merged checkpoint", "merged"), ("Hub folder with a model card", "hub")]
+
+
+@user_errors(text=("adapter_id", "kind"))
+def export_adapter(wb: Workbench, adapter_id: str, kind: str) -> tuple[str, str]:
+    path = wb.export_adapter(adapter_id, kind)
+    return str(path), f"**{path.name}** is ready to download ({path.stat().st_size / 2**20:.1f} MB)."
+
+
 @user_errors(text=("name",))
 def unload_adapter(wb: Workbench, name: str) -> str:
     wb.unload_adapter(name)
@@ -54,16 +64,34 @@ def build(ctx: UIContext) -> None:
                                       elem_id="unload-pick")
             unload_btn = gr.Button("Unload")
     message = gr.Markdown(elem_id="adapter-message")
+    with gr.Accordion("Download or export for serving", open=False):
+        gr.Markdown("vLLM serves LoRA on the language model only: an adapter that also trained the projector "
+                    "(the default recipe) exports as a merged checkpoint instead. A merged export loads a second "
+                    "copy of the base model while it runs.")
+        with gr.Row():
+            export_pick = gr.Dropdown([e.id for e in wb.registry.entries()], label="Checkpoint", scale=3,
+                                      allow_custom_value=True, elem_id="export-pick")
+            export_kind = gr.Radio(EXPORT_CHOICES, value="zip", label="As", scale=3, elem_id="export-kind")
+            export_btn = gr.Button("Export", scale=1)
+        export_file = gr.File(label="Download", interactive=False, elem_id="export-file")
 
     def keep(value, options):
         return value if value in options else (options[0] if options else None)
 
-    def refresh(current_pick, current_unload):
+    def refresh(current_pick, current_unload, current_export):
         names, ids = loaded_names(wb), [e.id for e in wb.registry.entries()]
         return (available_rows(wb), gr.Dropdown(choices=ids, value=keep(current_pick, ids)), loaded_rows(wb),
-                gr.Dropdown(choices=names, value=keep(current_unload, names)))
+                gr.Dropdown(choices=names, value=keep(current_unload, names)),
+                gr.Dropdown(choices=ids, value=keep(current_export, ids)))
 
-    ctx.on_adapters_changed(refresh, [pick, unload_pick], [available, pick, loaded, unload_pick])
+    ctx.on_adapters_changed(refresh, [pick, unload_pick, export_pick],
+                            [available, pick, loaded, unload_pick, export_pick])
+
+    def export_adapter_api(checkpoint, kind="zip"):
+        return export_adapter(wb, checkpoint, kind)
+
+    export_btn.click(export_adapter_api, [export_pick, export_kind], [export_file, message], api_name="export_adapter",
+                     concurrency_id="model")
 
     def load_adapter_api(checkpoint):
         return load_adapter(wb, checkpoint)

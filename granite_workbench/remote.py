@@ -1,0 +1,94 @@
+"""A remote OpenAI-compatible server as the engine: vLLM serving Granite Speech, or another workbench.
+
+    python -m granite_workbench transcribe talk.wav --backend openai --server http://gpu-box:8000 [--api-key KEY]
+
+Each request becomes one chat completion whose user message holds the clip as an `input_audio` part (16 kHz
+WAV, base64) and the prompt table's instruction as text — what vLLM's GraniteSpeech serving and the workbench's
+own `/v1/chat/completions` take. An adapter is a model name on the server; vLLM loads new ones at runtime
+through `/v1/load_lora_adapter` (`load_adapter`, when the server runs with
+`VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`). A batch becomes up to `concurrency` requests in flight at once, so
+throughput follows the server, not this process. The server decodes as it does (greedy with temperature 0);
+speculative decoding and word timestamps are local features and are reported as not applied.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+from .engine import DecodingOptions, Generation, Request
+from .prompts import AUDIO_TOKEN, instruction
+
+REMOTE_NOTE = "decoded by the remote server (greedy); speculative decoding and word timestamps are local only"
+
+
+class RemoteError(RuntimeError):
+    pass
+
+
+def wav_base64(samples) -> str:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, samples, 16_000, format="WAV", subtype="PCM_16")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class OpenAIEngine:
+    def __init__(self, server: str, api_key: str | None = None, model: str | None = None, concurrency: int = 8,
+                 timeout: float = 600.0):
+        import httpx
+
+        base = server.rstrip("/")
+        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self.concurrency = max(1, int(concurrency))
+        self.model = model or self.models()[0]
+
+    # -- the Engine protocol -------------------------------------------------------------------------------
+    def generate(self, batch: list[Request], options: DecodingOptions | None = None) -> list[Generation]:
+        options = options or DecodingOptions()
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(batch))) as pool:
+            texts = list(pool.map(lambda r: self.complete(r, options.max_new_tokens), batch))
+        local_only = options.decoding != "greedy" or options.word_timestamps
+        return [Generation(t, path="greedy", note=REMOTE_NOTE if local_only else None) for t in texts]
+
+    def describe(self) -> str:
+        return f"{self.model} at {self.base_url} (OpenAI-compatible server)"
+
+    def adapter_names(self) -> list[str]:
+        return [m for m in self.models() if m != self.model]
+
+    # -- the server's API ----------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, **kwargs):
+        import httpx
+
+        try:
+            resp = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"{self.base_url}{path}: {type(exc).__name__}: {exc}") from None
+        if resp.status_code >= 400:
+            try:
+                message = resp.json()["error"]["message"]
+            except Exception:
+                message = resp.text[:300]
+            raise RemoteError(f"{self.base_url}{path} answered {resp.status_code}: {message}")
+        return resp
+
+    def models(self) -> list[str]:
+        return [m["id"] for m in self._call("GET", "/models").json()["data"]]
+
+    def complete(self, request: Request, max_tokens: int = 200) -> str:
+        text = instruction(request.spec).removeprefix(AUDIO_TOKEN)
+        body = {"model": request.adapter or self.model, "temperature": 0, "max_tokens": max_tokens,
+                "messages": [{"role": "user", "content": [
+                    {"type": "input_audio", "input_audio": {"data": wav_base64(request.samples), "format": "wav"}},
+                    {"type": "text", "text": text}]}]}
+        answer = self._call("POST", "/chat/completions", json=body).json()
+        return (answer["choices"][0]["message"]["content"] or "").strip()
+
+    def load_adapter(self, name: str, path: str) -> str:
+        """Ask a vLLM server to load a LoRA folder (a path on the server) as model `name`."""
+        self._call("POST", "/load_lora_adapter", json={"lora_name": name, "lora_path": path})
+        return name
