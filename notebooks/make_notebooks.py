@@ -46,7 +46,7 @@ lm = load_model(MODEL, device=DEVICE)
 print(lm.describe())
 tr = Transcriber(lm, batch_size=8, max_new_tokens=200)
 '''),
-("md", "## Speech recognition\nAny file format, sample rate and channel count; the language is detected by the model."),
+("md", "## Speech recognition\nAny file format, sample rate and channel count. The prompt names no language: the model transcribes the language it hears. `language=` only checks that it is one the model supports (en, fr, de, es, pt, ja) and is recorded in the result."),
 ("code", '''
 result = tr.transcribe("data/examples/en_welcome.flac", language="en")
 print(result.text)
