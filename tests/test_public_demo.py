@@ -76,7 +76,7 @@ def refused(client, api, *args) -> str:
 
 
 BAD_INPUTS = [  # (endpoint, arguments (Path = an uploaded file), the message)
-    ("/transcribe", (None, "en", "base"), "No audio"),
+    ("/transcribe", (None, "en", "base", "greedy", False), "No audio"),
     ("/transcribe", ("empty.wav", "en", "base"), "empty file"),
     ("/transcribe", ("doc.pdf", "en", "base"), "doc.pdf: not a readable audio file"),
     ("/transcribe", ("long.flac", "en", "base"), "too long (1.2 min; the limit is 1.0 min)"),

@@ -70,7 +70,7 @@ def test_adapters_tab_load_and_use(page, out_dir):
     choose(page, "#model-transcribe", "phrases-step-000600")
     page.get_by_role("button", name="Transcribe", exact=True).click()
     page.wait_for_function("() => document.querySelector('#transcript textarea')?.value === "
-                           "'turn on the kitchen lights'", timeout=60_000)
+                           "'turn on the kitchen lights'", timeout=120_000)
     assert wait_text(page, "#transcript") == "turn on the kitchen lights"
 
 
