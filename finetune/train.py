@@ -203,6 +203,7 @@ def train(state: State) -> str:
     from tqdm import tqdm
 
     cfg, acc, model = state.cfg, state.accelerator, state.model
+    ctc = cfg.train_ctc != "none"  # also a CTC loss on the encoder's head
     bar = tqdm(total=cfg.max_steps, initial=state.step, desc="fine-tuning", unit="step",
                disable=not acc.is_main_process, file=sys.stderr,
                mininterval=0.2 if sys.stderr.isatty() else 5.0)  # logs and CI get a line every 5 s
@@ -223,7 +224,6 @@ def train(state: State) -> str:
                 break
             local_tokens = sum((b["labels"][:, 1:] != -100).sum() for b in window)
             global_tokens = acc.gather(local_tokens.reshape(1).to(acc.device)).sum().clamp(min=1)
-            ctc = cfg.train_ctc != "none"
             local_chars = torch.tensor(sum(len(t) for b in window for t in b["ctc_targets"]), dtype=torch.float)
             global_chars = acc.gather(local_chars.reshape(1).to(acc.device)).sum().clamp(min=1)
             loss_total = torch.zeros((), device=acc.device)
