@@ -172,6 +172,16 @@ class LocalEngine:
         with self.adapters.use(adapter):
             return decode_batch(self, batch, options or DecodingOptions())
 
+    def raw_generate(self, batch: list[Request], options: DecodingOptions | None = None) -> list[str]:
+        """The decoded tokens that follow each prompt (special tokens dropped), exactly as greedy decoding
+        generates them."""
+        options = options or DecodingOptions()
+        with self.adapters.use(batch[0].adapter):
+            audio = [self.audio_pass(r.samples) for r in batch]
+            out = self.continue_greedy([self.prompt_ids(r) for r in batch], [a.embeds for a in audio],
+                                       [[] for _ in batch], options)
+        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in out]
+
     # -- the primitives --------------------------------------------------------------------------------
     def prompt_ids(self, request: Request) -> list[int]:
         tok = self.tokenizer
