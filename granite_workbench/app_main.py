@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1,
                    help="requests that use the model at once, all endpoints together (the rest queue)")
     p.add_argument("--queue-size", type=int, default=64, help="requests waiting at most; more are refused")
+    p.add_argument("--backend", default="local", choices=("local", "openai"),
+                   help="local: load the model here; openai: send the audio to an OpenAI-compatible server (vLLM or "
+                        "another workbench) at --server; --model then names its served model (default: its first)")
+    p.add_argument("--server", default=None, help="openai backend: the server's URL (http://gpu-box:8000)")
+    p.add_argument("--server-api-key", default=os.environ.get("GRANITE_WB_SERVER_API_KEY"), metavar="KEY",
+                   help="openai backend: the server's API key (default $GRANITE_WB_SERVER_API_KEY)")
     p.add_argument("--checkpoints", default=str(CHECKPOINTS_DIR),
                    help="folder watched for fine-tuned adapters (default: the project's checkpoints/)")
     return p
@@ -111,7 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     from .service import ModelService
     from .session import Workbench
 
-    service = ModelService(args.model, model_kwargs(args))
+    if args.backend == "openai" and not args.server:
+        raise SystemExit("--backend openai needs --server URL")
+    service = ModelService(args.model, model_kwargs(args), backend=args.backend, server=args.server,
+                           server_api_key=args.server_api_key)
     registry = AdapterRegistry(args.checkpoints)
     wb = Workbench(service, max_audio_seconds=args.max_audio_minutes * 60, registry=registry, mode=mode,
                    data_roots=[Path(r).expanduser() for r in args.data_root], preload=preload)

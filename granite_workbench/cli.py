@@ -42,9 +42,10 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight at once")
 
 
-def open_engine(args):
+def open_engine(args, state=None):
     """(engine, describe) for the backend flags: a local model's engine, or a remote server's. With the openai
-    backend, --model is the served base model's name (default: the server's first) and --adapter a model name."""
+    backend, --model is the served base model's name (default: the server's first) and --adapter a model name.
+    `state`: accelerate's process state; with several processes and --device auto each loads on its own device."""
     if args.backend == "openai":
         from .remote import OpenAIEngine
 
@@ -55,7 +56,10 @@ def open_engine(args):
     from .engine import engine_for
     from .loading import load_model
 
-    lm = load_model(args.model, **model_kwargs(args))
+    kwargs = model_kwargs(args)
+    if state is not None and state.num_processes > 1 and args.device == "auto":
+        kwargs["device"] = str(state.device) if state.device.type == "cuda" else state.device.type
+    lm = load_model(args.model, **kwargs)
     return engine_for(lm), lm.describe()
 
 
@@ -96,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
                             ("translate", "speech in one language to text in another")):
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("files", nargs="+", metavar="FILES", help="audio files (wav, flac, ogg, mp3, m4a, ...)")
+        p.add_argument("files", nargs="*", metavar="FILES", help="audio files (wav, flac, ogg, mp3, m4a, ...)")
+        p.add_argument("--manifest", type=Path, default=None,
+                       help="instead of FILES: a JSONL/CSV manifest (audio required; task, language, "
+                            "target_language, keywords per row, the flags as defaults); needs --out-dir, writes "
+                            "transcripts.jsonl and one file per row and format; resumable, and shardable with "
+                            "`accelerate launch`")
         p.add_argument("--lang", default="en" if name == "translate" else None,
                        help="spoken language (ASR: checked, the model detects it itself; "
                             "translate: the source, default en)")
@@ -169,46 +178,66 @@ def export_main(args) -> int:
     return 0
 
 
-def evaluate_main(args) -> int:
-    from tqdm import tqdm
+def run_identity(args, command: str, rows) -> dict:
+    """What a manifest run's results depend on (a resumed run must match it): rows, model, adapters, options."""
+    from dataclasses import asdict
 
+    from .batch import row_signature
+
+    return {"command": command, "rows": row_signature(rows), "model": args.model, "dtype": args.dtype,
+            "quantization": args.quantization, "backend": args.backend, "server": args.server,
+            "adapter": args.adapter, "decoding": asdict(decoding_options(args)),
+            "chunking": [getattr(args, k, None) for k in ("chunking", "chunk_seconds", "overlap_seconds")],
+            "word_timestamps": getattr(args, "word_timestamps", False), "no_base": getattr(args, "no_base", False)}
+
+
+def evaluate_main(args) -> int:
     from .adapters import BASE, AdapterError
+    from .batch import evaluate_rows
     from .engine import describe_paths
-    from .evaluation import run_evaluation, write_report
-    from .manifest import DataError, read_dataset, read_manifest, validate
+    from .evaluation import write_report
+    from .manifest import DataError, read_dataset, read_manifest
     from .metrics import METRIC_LABELS, format_metric
     from .remote import RemoteError
+    from .sharding import ResumeError, process_state
 
+    state = process_state()
     try:
-        engine, described = open_engine(args)
+        src = Path(args.manifest)
+        rows = read_manifest(src) if src.suffix.lower() in (".jsonl", ".csv") else read_dataset(args.manifest,
+                                                                                                  args.split)
+        engine, described = open_engine(args, state)
         systems = [] if args.no_base else [BASE]
         for folder in args.adapter:
             systems.append(folder if args.backend == "openai" else engine.adapters.load(folder))
         if not systems:
             raise ValueError("Nothing to evaluate: give --adapter or drop --no-base.")
-        src = Path(args.manifest)
-        rows = read_manifest(src) if src.suffix.lower() in (".jsonl", ".csv") else read_dataset(args.manifest,
-                                                                                                  args.split)
     except (ModelLoadError, AdapterError, DataError, ValueError, RemoteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = rows[: args.limit] if args.limit else rows
+    if state.is_main_process:
+        print(f"model: {described}; systems: {', '.join(systems)}; {len(rows)} rows"
+              + (f" over {state.num_processes} processes" if state.num_processes > 1 else ""), file=sys.stderr)
     tokenizer = getattr(getattr(engine, "lm", None), "tokenizer", None)  # none for a remote engine
-    good, report = validate(rows, tokenizer, source=str(args.manifest), max_audio_seconds=3 * 3600,
-                            max_label_tokens=10_000)
+    title = f"Evaluation of {Path(str(args.manifest)).name}"
+    written: dict = {}
+
+    def write(result, report):
+        written.update(paths=write_report(result, args.out_dir, title=title), result=result, report=report)
+
+    try:
+        evaluate_rows(engine, rows, systems, args.out_dir, what=run_identity(args, "evaluate", rows),
+                      source=str(args.manifest), write=write, batch_size=args.batch_size,
+                      decoding=decoding_options(args), tokenizer=tokenizer, state=state, quiet=args.quiet)
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not written:  # not the main process: it reports
+        return 0
+    result, report = written["result"], written["report"]
     if report.problems:
         print(report.summary(), file=sys.stderr)
-    print(f"model: {described}; systems: {', '.join(systems)}; {len(good)} utterances", file=sys.stderr)
-    bar = tqdm(total=len(good) * len(systems), unit="utt", desc="evaluate", disable=args.quiet, file=sys.stderr)
-
-    def progress(done, total):
-        bar.n = done
-        bar.refresh()
-
-    result = run_evaluation(engine, good, systems, batch_size=args.batch_size, decoding=decoding_options(args),
-                            progress=progress)
-    bar.close()
-    paths = write_report(result, args.out_dir, title=f"Evaluation of {Path(str(args.manifest)).name}")
     overall = result.summary["all"]
     for s in systems:
         shown = ", ".join(f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}" for k, v in overall[s].items()
@@ -216,7 +245,7 @@ def evaluate_main(args) -> int:
         print(f"{s}: {shown}", file=sys.stderr)
         if args.decoding != "greedy":
             print(f"  decoding {args.decoding}: {describe_paths(result.decoding[s])}", file=sys.stderr)
-    print(f"report: {paths['report']}", file=sys.stderr)
+    print(f"report: {written['paths']['report']}", file=sys.stderr)
     failed = sum(overall[s]["failed"] for s in systems) + len(report.problems)
     return 1 if failed else 0
 
@@ -232,39 +261,81 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"error: unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)} or all", file=sys.stderr)
         return 2
+    if bool(args.files) == bool(args.manifest):
+        print("error: give audio FILES or --manifest M.jsonl (one of the two)", file=sys.stderr)
+        return 2
+    if args.manifest and not args.out_dir:
+        print("error: --manifest needs --out-dir (where transcripts.jsonl and the per-row files go)", file=sys.stderr)
+        return 2
     from .prompts import TaskSpec
 
     try:
         spec = (TaskSpec("ast", language=args.lang, target=args.target, keywords=())
                 if args.command == "translate" else
                 TaskSpec("asr", language=args.lang, keywords=args.keywords or ()))
+        options = decoding_options(args, word_timestamps=args.word_timestamps)
     except (UnsupportedLanguageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from tqdm import tqdm
-
     from .adapters import AdapterError
-    from .engine import add_paths, describe_paths
+    from .manifest import DataError
     from .remote import RemoteError
+    from .sharding import ResumeError, process_state
     from .transcribe import Transcriber
-    from .writers import output_stems, render, write_result
 
+    state = process_state() if args.manifest else None
     try:
-        engine, described = open_engine(args)
+        rows = manifest_rows(args, spec) if args.manifest else None
+        engine, described = open_engine(args, state)
         adapter = (args.adapter if args.backend == "openai" else engine.adapters.load(args.adapter)) \
             if args.adapter else None
-    except (ModelLoadError, AdapterError, RemoteError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"model: {described}", file=sys.stderr)
-    try:
-        options = decoding_options(args, word_timestamps=args.word_timestamps)
-    except ValueError as exc:
+    except (ModelLoadError, AdapterError, RemoteError, DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tr = Transcriber(engine, batch_size=args.batch_size, chunking=args.chunking, max_chunk_seconds=args.chunk_seconds,
                      overlap_seconds=args.overlap_seconds, decoding=options)
+    if state is None or state.is_main_process:
+        print(f"model: {described}" + (f"; {len(rows[0])} rows" if rows is not None else "")
+              + (f" over {state.num_processes} processes" if state and state.num_processes > 1 else ""),
+              file=sys.stderr)
+    if rows is None:
+        return transcribe_files(args, tr, spec, adapter, formats)
+    from .batch import transcribe_rows
+
+    try:
+        results = transcribe_rows(tr, rows[0], rows[1], args.out_dir, what=run_identity(args, args.command, rows[0]),
+                                  write=lambda res: write_outputs(args, res, formats, rows[0]), adapter=adapter,
+                                  state=state, quiet=args.quiet)
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if results is None else summarize(args, results)
+
+
+def manifest_rows(args, spec):
+    """(rows, a TaskSpec or the reason it cannot be run per row) of --manifest; the command's flags are the
+    defaults for rows that leave task, language, target or keywords out."""
+    from .manifest import read_manifest
+
+    rows = read_manifest(args.manifest, default_task=spec.task, default_language=args.lang or "en",
+                         require_text=False)
+    specs = []
+    for r in rows:
+        if r.target_language is None and spec.target:
+            r.target_language = spec.target
+        try:
+            specs.append(r.error or r.spec(r.keywords or spec.keywords or None))
+        except (UnsupportedLanguageError, ValueError, KeyError) as exc:
+            specs.append(str(exc) if not isinstance(exc, KeyError) else f"unknown task {r.task!r}")
+    return rows, specs
+
+
+def transcribe_files(args, tr, spec, adapter, formats) -> int:
+    from tqdm import tqdm
+
+    from .writers import render
+
     bar = tqdm(total=0, unit="chunk", desc=args.command, disable=args.quiet, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -274,21 +345,46 @@ def main(argv: list[str] | None = None) -> int:
 
     results = tr.run(args.files, spec, progress=progress, adapter=adapter)
     bar.close()
-    failed = 0
-    stems, note = output_stems(args.files)
-    if args.out_dir and note:
+    if args.out_dir:
+        write_outputs(args, results, formats, None)
+    else:
+        for res in results:
+            if res.ok:
+                sys.stdout.write(f"== {res.name}\n" + render(res, formats[0]) if len(results) > 1
+                                 else render(res, formats[0]))
+    return summarize(args, results)
+
+
+def write_outputs(args, results, formats, rows) -> None:
+    """One file per clip and format in --out-dir; for a manifest also transcripts.jsonl (a line per row, in
+    order, failures included)."""
+    import json
+
+    from .writers import atomic_write_text, output_stems, write_result
+
+    sources = args.files if rows is None else [r.audio if isinstance(r.audio, str) else f"line{r.line}" for r in rows]
+    stems, note = output_stems(sources)
+    if note:
         print(f"note: {note}", file=sys.stderr)
     for res, stem in zip(results, stems):
+        if res.ok:
+            for fmt in formats:
+                write_result(res, args.out_dir, fmt, stem)
+    if rows is not None:
+        lines = [json.dumps({"line": r.line, "audio": r.ref, **res.to_dict()}, ensure_ascii=False) + "\n"
+                 for r, res in zip(rows, results)]
+        atomic_write_text(Path(args.out_dir) / "transcripts.jsonl", "".join(lines))
+
+
+def summarize(args, results) -> int:
+    """Failures and the summary line on stderr; the exit status."""
+    from .engine import add_paths, describe_paths
+
+    failed = 0
+    for res in results:
         if not res.ok:
             failed += 1
             print(f"FAILED {res.error}", file=sys.stderr)
-            continue
-        if args.out_dir:
-            for fmt in formats:
-                write_result(res, args.out_dir, fmt, stem)
-        else:
-            sys.stdout.write(f"== {res.name}\n" + render(res, formats[0]) if len(results) > 1
-                             else render(res, formats[0]))
     audio_s = sum(r.duration for r in results if r.ok)
     print(f"summary: {len(results) - failed}/{len(results)} clips ok, {failed} failed, {audio_s:.1f} s of audio"
           + (f", files in {args.out_dir}" if args.out_dir else ""), file=sys.stderr)

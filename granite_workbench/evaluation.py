@@ -109,26 +109,45 @@ def run_evaluation(engine, rows: Sequence[Row], systems: Sequence[str], *, batch
     """Transcribe/translate every row with every system (BASE or a loaded adapter name) and score them.
     `engine`: an Engine, or a loaded model (its engine is used). `decoding`: a mode or DecodingOptions; the
     paths the chunks took are counted per system (`EvalResult.decoding`)."""
+    rows = list(rows)
+    outputs, mode = hypotheses(engine, rows, systems, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                               decoding=decoding, progress=progress)
+    return assemble(rows, systems, outputs, mode)
+
+
+def hypotheses(engine, rows: Sequence[Row], systems: Sequence[str], *, batch_size: int = 8,
+               max_new_tokens: int = 200, decoding: DecodingOptions | str | None = None,
+               progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, list[dict]], str]:
+    """Every system's output for every row: system -> [{"hypothesis" (None: failed), "error", "decoding"}],
+    and the decoding mode used. The part of an evaluation that needs the model (and can be split by rows)."""
     from .transcribe import Transcriber
 
-    rows = list(rows)
     specs = [r.spec() for r in rows]
     tr = Transcriber(engine, batch_size=batch_size, max_new_tokens=max_new_tokens, decoding=decoding)
-    paths: dict[str, dict[str, int]] = {}
-    hyps: dict[str, list[str | None]] = {}
-    errors: dict[str, list[str | None]] = {}
+    outputs: dict[str, list[dict]] = {}
     total = len(rows) * len(systems)
     for k, system in enumerate(systems):
         tick = (lambda d, t, k=k: progress(k * len(rows) + round(d * len(rows) / max(t, 1)), total)) \
             if progress else None
         results = tr.run([r.source for r in rows], specs, adapter=None if system == BASE else system,
                          progress=tick, names=[f"line{r.line}:{r.name}" for r in rows])
-        hyps[system] = [res.text if res.ok else None for res in results]
-        paths[system] = {}
-        for res in results:
-            add_paths(paths[system], res.decoding)
-        errors[system] = [res.error for res in results]
-    result = EvalResult(list(systems), rows, specs, hyps, errors, decoding=paths, decoding_mode=tr.decoding.decoding)
+        outputs[system] = [{"hypothesis": res.text if res.ok else None, "error": res.error,
+                            "decoding": res.decoding} for res in results]
+    return outputs, tr.decoding.decoding
+
+
+def assemble(rows: Sequence[Row], systems: Sequence[str], outputs: dict[str, list[dict]],
+             decoding_mode: str = "greedy") -> EvalResult:
+    """Score the systems' outputs (from `hypotheses`) per task/language group and overall."""
+    rows, specs = list(rows), [r.spec() for r in rows]
+    hyps = {s: [o["hypothesis"] for o in outputs[s]] for s in systems}
+    errors = {s: [o["error"] for o in outputs[s]] for s in systems}
+    paths: dict[str, dict[str, int]] = {}
+    for s in systems:
+        paths[s] = {}
+        for o in outputs[s]:
+            add_paths(paths[s], o["decoding"])
+    result = EvalResult(list(systems), rows, specs, hyps, errors, decoding=paths, decoding_mode=decoding_mode)
     groups: dict[str, list[int]] = {}
     for i, (row, spec) in enumerate(zip(rows, specs)):
         groups.setdefault(group_key(row, spec), []).append(i)

@@ -115,11 +115,14 @@ class ValidationReport:
 
 
 def read_manifest(path: str | Path, default_task: str = "asr", default_language: str = "en", *,
-                  label: str | None = None, confine_to: Sequence[str | Path] | None = None) -> list[Row]:
+                  label: str | None = None, confine_to: Sequence[str | Path] | None = None,
+                  require_text: bool = True) -> list[Row]:
     """Rows of a JSONL or CSV manifest; audio paths resolved against the manifest's folder.
 
     `label`: how messages name the manifest (default: its path). `confine_to`: folders the audio must stay in
-    (links followed); a row whose audio leaves them gets an error instead of being read."""
+    (links followed); a row whose audio leaves them gets an error instead of being read. `require_text` False:
+    only `audio` is required (rows to transcribe, not to train or score on)."""
+    required = REQUIRED_COLUMNS if require_text else ("audio",)
     path = Path(path)
     label = label or str(path)
     if not path.is_file():
@@ -129,7 +132,7 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
                 raise DataError(f"{label}: missing column(s) {', '.join(missing)}; the header has "
                                 f"{', '.join(reader.fieldnames or []) or 'nothing'}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
@@ -145,7 +148,7 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
                 continue
             records.append((i, rec if isinstance(rec, dict) else "not a JSON object"))
         present = {k for _, r in records if isinstance(r, dict) for k in r}
-        missing = [c for c in REQUIRED_COLUMNS if c not in present]
+        missing = [c for c in required if c not in present]
         if records and missing:
             raise DataError(f"{label}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
     rows = []

@@ -7,6 +7,8 @@
     POST /v1/audio/translations        the same form; into English (OpenAI's contract), or `target_language`
     POST /v1/chat/completions          a user message with one `input_audio` part and the prompt table's
                                        instruction as its text part (what vLLM's GraniteSpeech serving takes)
+    POST /v1/load_lora_adapter         vLLM's runtime loading: {lora_name, lora_path}, a path the Adapters tab
+    POST /v1/unload_lora_adapter       lists (workbench mode); {lora_name}
 
 Requests run through the same Workbench as the UI (its limits on audio length and tokens, its locks), at most
 `MAX_CONCURRENT` at a time; up to `MAX_WAITING` more wait for a slot, beyond that they get HTTP 429. Errors come back in OpenAI's shape:
@@ -160,6 +162,36 @@ class OpenAIRoutes:
                                              "message": {"role": "assistant", "content": res.text}}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
+    def lora(self, action: str, body: Any) -> str:
+        """vLLM's runtime adapter routes: /v1/load_lora_adapter {lora_name, lora_path} loads an adapter of the
+        Adapters tab (its path must be one of them) as model `lora_name`; /v1/unload_lora_adapter {lora_name}.
+        Workbench mode only."""
+        from pathlib import Path
+
+        if self.wb.showcase:
+            raise APIError(403, "Adapters cannot be loaded or unloaded in this demo (showcase mode).",
+                           kind="permission_error")
+        if not isinstance(body, dict) or not isinstance(body.get("lora_name"), str) or not body["lora_name"]:
+            raise APIError(400, "lora_name is required.", param="lora_name")
+        if not self.ready():
+            raise APIError(503, "The model is still loading; try again in a moment.", kind="server_error",
+                           code="model_not_ready")
+        name = body["lora_name"]
+        try:
+            if action == "unload":
+                self.wb.unload_adapter(name)
+                return f"Success: LoRA adapter '{name}' removed successfully."
+            path = body.get("lora_path")
+            real = Path(path).resolve() if isinstance(path, str) and path else None
+            entry = next((e for e in self.wb.registry.scan() if e.path.resolve() == real), None)
+            if entry is None:
+                raise APIError(404, "lora_path is not an adapter in this workbench's checkpoints folder.",
+                               param="lora_path", code="lora_not_found")
+            self.wb.engine().adapters.load(entry.path, name, source_id=entry.id)
+        except AdapterError as exc:
+            raise APIError(400, str(exc), param="lora_name") from None
+        return f"Success: LoRA adapter '{name}' added successfully."
+
     def run(self, data: bytes, filename: str, spec: TaskSpec, model: str | None, word_timestamps: bool = False):
         if not data:
             raise APIError(400, "The audio is empty.", param="file")
@@ -241,22 +273,30 @@ def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = F
             return await run_in_threadpool(reply, lambda: routes.audio(task, data, upload.filename or "", fields))
         return handler
 
-    async def chat(request: Request):
-        try:
-            routes.authorize(request.headers.get("authorization"))
-            body = await request.json()
-        except APIError as exc:
-            return JSONResponse(error_body(exc), status_code=exc.status)
-        except Exception:
-            return JSONResponse(error_body(APIError(400, "The body is not JSON.")), status_code=400)
-        return await run_in_threadpool(reply, lambda: (routes.chat(body), "application/json"))
+    def json_route(answer, media: str):
+        """A handler for a JSON body: authorized, parsed, then `answer(body)` in a worker thread."""
+        async def handler(request: Request):
+            try:
+                routes.authorize(request.headers.get("authorization"))
+                body = await request.json()
+            except APIError as exc:
+                return JSONResponse(error_body(exc), status_code=exc.status)
+            except Exception:
+                return JSONResponse(error_body(APIError(400, "The body is not JSON.")), status_code=400)
+            return await run_in_threadpool(reply, lambda: (answer(body), media))
+        return handler
 
+    chat = json_route(routes.chat, "application/json")
+    app.add_api_route("/v1/load_lora_adapter", json_route(lambda b: routes.lora("load", b), "text/plain"),
+                      methods=["POST"])
+    app.add_api_route("/v1/unload_lora_adapter", json_route(lambda b: routes.lora("unload", b), "text/plain"),
+                      methods=["POST"])
     app.add_api_route("/v1/models", models, methods=["GET"])
     app.add_api_route("/v1/audio/transcriptions", audio_route("asr"), methods=["POST"])
     app.add_api_route("/v1/audio/translations", audio_route("ast"), methods=["POST"])
     app.add_api_route("/v1/chat/completions", chat, methods=["POST"])
     # Gradio's app is built already: move the new routes ahead of any catch-all it has
-    new = app.router.routes[-4:]
-    del app.router.routes[-4:]
+    new = app.router.routes[-6:]
+    del app.router.routes[-6:]
     app.router.routes[0:0] = new
     return routes

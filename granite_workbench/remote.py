@@ -45,6 +45,7 @@ class OpenAIEngine:
         self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
         self.concurrency = max(1, int(concurrency))
         self.model = model or self.models()[0]
+        self.adapters = RemoteAdapters(self)
 
     # -- the Engine protocol -------------------------------------------------------------------------------
     def generate(self, batch: list[Request], options: DecodingOptions | None = None) -> list[Generation]:
@@ -77,7 +78,15 @@ class OpenAIEngine:
         return resp
 
     def models(self) -> list[str]:
-        return [m["id"] for m in self._call("GET", "/models").json()["data"]]
+        return [m["id"] for m in self._listing()]
+
+    def _listing(self) -> list[dict]:
+        return self._call("GET", "/models").json()["data"]
+
+    def is_workbench(self) -> bool:
+        """Is the server another Granite Speech Workbench (it loads adapter folders as they are) rather than
+        vLLM (it needs them exported)?"""
+        return any(m.get("owned_by") == "granite-workbench" for m in self._listing())
 
     def complete(self, request: Request, max_tokens: int = 200) -> str:
         text = instruction(request.spec).removeprefix(AUDIO_TOKEN)
@@ -89,6 +98,63 @@ class OpenAIEngine:
         return (answer["choices"][0]["message"]["content"] or "").strip()
 
     def load_adapter(self, name: str, path: str) -> str:
-        """Ask a vLLM server to load a LoRA folder (a path on the server) as model `name`."""
+        """Ask the server to load a LoRA folder (a path on the server) as model `name` (vLLM with
+        VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or a workbench in workbench mode)."""
         self._call("POST", "/load_lora_adapter", json={"lora_name": name, "lora_path": path})
         return name
+
+    def unload_adapter(self, name: str) -> None:
+        self._call("POST", "/unload_lora_adapter", json={"lora_name": name})
+
+
+class RemoteAdapters:
+    """The adapter runtime of a remote engine (the interface of adapters.AdapterRuntime): the served models
+    besides the base are its adapters; loading asks the server to load a folder at runtime.
+
+    A vLLM server gets the folder exported for it (export.py: keys renamed, written to the hidden
+    `.<adapter>.vllm` beside it), since the folder as peft saved it would load there and never apply; another workbench gets the folder
+    itself. Either way the server must see the path: the same machine or a shared file system."""
+
+    def __init__(self, engine: OpenAIEngine):
+        self.engine = engine
+        self._sources: dict[str, dict] = {}  # name -> where this process loaded it from
+
+    def names(self) -> list[str]:
+        return self.engine.adapter_names()
+
+    def info(self) -> list[dict]:
+        return [{"name": n, **self._sources.get(n, {"id": n, "path": "", "note": "served by the server"})}
+                for n in self.names()]
+
+    def load(self, folder, name: str | None = None, source_id: str | None = None) -> str:
+        from pathlib import Path
+
+        from .adapters import AdapterError, adapter_name, check_adapter
+
+        folder = Path(folder).resolve()
+        meta = check_adapter(folder, label=source_id or folder.name)
+        name = name or adapter_name(folder)
+        if name in self.names():
+            return name
+        path = folder
+        if not self.engine.is_workbench():
+            from .export import export_vllm
+
+            path = folder.with_name(f".{folder.name}.vllm")
+            if not path.exists():
+                export_vllm(folder, path, name=name)
+        try:
+            self.engine.load_adapter(name, str(path))
+        except RemoteError as exc:
+            raise AdapterError(f"{source_id or folder.name}: the server did not load it ({exc}).") from None
+        self._sources[name] = {**meta, "id": source_id or folder.name, "path": str(folder)}
+        return name
+
+    def unload(self, name: str) -> None:
+        from .adapters import AdapterError
+
+        try:
+            self.engine.unload_adapter(name)
+        except RemoteError as exc:
+            raise AdapterError(f"Adapter {name!r}: the server did not unload it ({exc}).") from None
+        self._sources.pop(name, None)

@@ -37,6 +37,11 @@ class ModelService:
     # run on the loaded model's engine before it is declared ready (e.g. preloading adapters); each returns a
     # note for the status line, or None
     on_ready: list[Callable[[LocalEngine], str | None]] = field(default_factory=list)
+    # backend "openai": the model is served by an OpenAI-compatible server (vLLM, another workbench) at `server`
+    backend: str = "local"
+    server: str | None = None
+    server_api_key: str | None = None
+    remote: Any = None  # the OpenAIEngine once connected
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -49,14 +54,18 @@ class ModelService:
                 self.model_id = model_id
             if load_kwargs:
                 self.load_kwargs = {**self.load_kwargs, **load_kwargs}
-            self.model_id = default_model_id(self.model_id)
-            self.lm = None  # the old model goes before the new one comes
-            self.state, self.message, self.started_at = "loading", f"Loading {self.model_id}…", time.time()
+            if self.backend == "local":
+                self.model_id = default_model_id(self.model_id)
+            self.lm = self.remote = None  # the old model goes before the new one comes
+            self.state, self.started_at = "loading", time.time()
+            self.message = f"Loading {self.model_id}…" if self.backend == "local" else f"Connecting to {self.server}…"
             self._thread = threading.Thread(target=self._load, args=(self.model_id,), daemon=True)
             self._thread.start()
         gc.collect()
 
-    def _load(self, model_id: str) -> None:
+    def _load(self, model_id: str | None) -> None:
+        if self.backend == "openai":
+            return self._connect(model_id)
         try:
             lm = load_model(model_id, **self.load_kwargs)
         except ModelLoadError as exc:
@@ -71,6 +80,20 @@ class ModelService:
                 self.message = f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)" + \
                     "".join(f" {n}" for n in notes)
 
+    def _connect(self, model_id: str | None) -> None:
+        from .remote import OpenAIEngine
+
+        try:
+            engine = OpenAIEngine(self.server or "", self.server_api_key, model=model_id)
+        except Exception as exc:  # unreachable, refused, not OpenAI-compatible: the UI stays up and says so
+            return self._fail(f"Could not reach the server {self.server}: {exc}")
+        notes = [n for n in (hook(engine) for hook in self.on_ready) if n]
+        with self._lock:
+            self.remote, self.model_id, self.state, self.ready_at = engine, engine.model, "ready", time.time()
+            self.generation += 1
+            self.message = f"{engine.describe()} (connected in {self.ready_at - self.started_at:.1f} s)" + \
+                "".join(f" {n}" for n in notes)
+
     def _fail(self, message: str) -> None:
         with self._lock:
             self.state, self.message, self.lm = "error", message, None
@@ -84,6 +107,8 @@ class ModelService:
     def engine(self) -> LocalEngine:
         """The loaded model's engine, or ModelNotReady saying why there is none."""
         with self._lock:
+            if self.state == "ready" and self.remote is not None:
+                return self.remote
             if self.state == "ready" and self.lm is not None:
                 return engine_for(self.lm)
             if self.state == "loading":

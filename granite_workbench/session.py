@@ -8,10 +8,13 @@ engine's `AdapterRuntime`, the model by `ModelService`.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +29,7 @@ from .paths import DATA_DIR
 from .prompts import TaskSpec
 from .registry import AdapterEntry, AdapterRegistry
 from .service import ModelService
-from .training_job import TrainingJob
+from .training_job import TrainingJob, config_values
 from .transcribe import Result, Transcriber
 from .uploads import UploadError, extract_zip
 from .writers import FORMATS, write_result
@@ -290,23 +293,39 @@ class Workbench:
         return target
 
     # -- training -------------------------------------------------------------------------------------
-    def start_training(self, choice: str | None, upload: str | None, config: str, steps: float | None) -> Path:
-        """Start a fine-tuning run on a manifest (refused when any row's audio leaves the data folders)."""
-        from .manifest import read_manifest
-
+    def start_training(self, choice: str | None, upload: str | None, config: str, steps: float | None,
+                       eval_choice: str | None = None, run_name: str | None = None,
+                       settings: dict[str, Any] | None = None) -> Path:
+        """Start a fine-tuning run on a manifest (refused when any row's audio leaves the data folders).
+        `eval_choice`: a manifest scored during training (None: no evaluation); `settings`: overrides of the
+        config (lr, lora_r, batch_size, train_projector, epochs — turned into max_steps here)."""
         self.require_workbench("Training")
         if steps is not None and not 1 <= steps <= MAX_TRAINING_STEPS:
             raise ValueError(f"Steps must be between 1 and {MAX_TRAINING_STEPS:,} (got {steps:g}).")
-        model = self.engine().lm.model_id
+        engine = self.engine()
+        if not hasattr(engine, "lm"):
+            raise ValueError("Fine-tuning runs on a local model; this demo sends its audio to a server "
+                             f"({self.service.server}). Start it without --backend openai to train here, or train "
+                             "with `python -m finetune.train` and load the result.")
+        model = engine.lm.model_id
+        extra = training_settings(config, settings or {})
+        name = safe_run_name(run_name) if run_name and run_name.strip() else None
         with self.manifest(choice, upload, keep=True) as (path, roots, label, folder):
             try:
-                outside = [r.line for r in read_manifest(path, label=label, confine_to=roots)
-                           if r.error_kind == "audio outside the data folders"]
-                if outside:
-                    raise DataError(f"{label}: the audio of line(s) {', '.join(map(str, outside[:10]))} is outside "
-                                    "the manifest's folder and the data folders; refused.")
-                extra = {"max_steps": int(steps)} if steps else {}
-                return self.job.start(str(path), config, model, extra=extra, owned=folder)
+                rows = confined_rows(path, label, roots)
+                epochs = extra.pop("epochs", None)
+                if steps:
+                    extra["max_steps"] = int(steps)
+                elif epochs:
+                    per_step = int(extra.get("batch_size") or config_values(config).get("batch_size") or 8) * \
+                        int(config_values(config).get("grad_accum") or 1)
+                    extra["max_steps"] = max(1, math.ceil(epochs * len(rows) / per_step))
+                if eval_choice:
+                    with self.manifest(eval_choice, None) as (eval_path, eval_roots, eval_label, _):
+                        confined_rows(eval_path, eval_label, eval_roots)
+                        extra["eval_manifest"] = str(eval_path)
+                return self.job.start(str(path), config, model, run_name=name or auto_run_name(label, config, self.job.checkpoints),
+                                      extra=extra, owned=folder)
             except BaseException:
                 if folder is not None:
                     shutil.rmtree(folder, ignore_errors=True)
@@ -315,3 +334,63 @@ class Workbench:
     def stop_training(self) -> str:
         self.require_workbench("Stopping training")
         return self.job.stop()
+
+
+def confined_rows(path: Path, label: str, roots: list[Path]):
+    """The manifest's rows; refused when any row's audio leaves the manifest's folder and the data folders."""
+    from .manifest import read_manifest
+
+    rows = read_manifest(path, label=label, confine_to=roots)
+    outside = [r.line for r in rows if r.error_kind == "audio outside the data folders"]
+    if outside:
+        raise DataError(f"{label}: the audio of line(s) {', '.join(map(str, outside[:10]))} is outside "
+                        "the manifest's folder and the data folders; refused.")
+    return rows
+
+
+TRAINING_SETTINGS = {  # name -> (type, lowest, highest): what the Train tab may override
+    "lr": (float, 1e-7, 1.0), "lora_r": (int, 1, 256), "batch_size": (int, 1, 256), "epochs": (float, 0.01, 1000),
+    "train_projector": (bool, None, None)}
+
+
+def training_settings(config: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Checked overrides for a run: values empty or equal to the config's are left out."""
+    base = config_values(config)
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key not in TRAINING_SETTINGS:
+            raise ValueError(f"Unknown training setting {key!r}.")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        kind, low, high = TRAINING_SETTINGS[key]
+        try:
+            value = kind(float(value)) if kind is int else kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key.replace('_', ' ')}: {value!r} is not a number.") from None
+        if low is not None and not low <= value <= high:
+            raise ValueError(f"{key.replace('_', ' ')} must be between {low:g} and {high:g} (got {value:g}).")
+        if base.get(key) != value:
+            out[key] = value
+    return out
+
+
+def safe_run_name(name: str) -> str:
+    """A run name as a folder name: letters, digits, '-', '_', '.'; refuses anything else."""
+    name = name.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise ValueError(f"Run name {name!r}: use up to 64 letters, digits, '-', '_' or '.', starting with a "
+                         "letter or digit.")
+    return name
+
+
+def auto_run_name(manifest_label: str, config: str, root: Path) -> str:
+    """e.g. `phrases-cpu_smoke-1129-1502`: the training set, the config, the time (a number added when a run of
+    that name exists in `root`)."""
+    p = Path(manifest_label)
+    data = p.parent.name if p.stem in ("train", "training", "data", "manifest") and p.parent.name else p.stem
+    data = re.sub(r"[^A-Za-z0-9_-]+", "-", data).strip("-")[:24] or "data"
+    name = f"{data}-{Path(config).stem}-{time.strftime('%m%d-%H%M')}"
+    n = 1
+    while (Path(root) / (name if n == 1 else f"{name}-{n}")).exists():
+        n += 1
+    return name if n == 1 else f"{name}-{n}"

@@ -24,6 +24,44 @@ def shipped_configs() -> list[str]:
     return sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))
 
 
+def config_values(config: str) -> dict[str, Any]:
+    """A shipped config's effective fields: the recipe's defaults (finetune/config.py) with the file's values
+    over them (what the Train tab shows as placeholders)."""
+    import dataclasses
+
+    import yaml
+
+    from finetune.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    path = CONFIG_DIR / Path(config).name
+    return {**defaults, **(yaml.safe_load(path.read_text()) or {})} if path.is_file() else {}
+
+
+def config_problem(config: str) -> str | None:
+    """Why a shipped config cannot run on this machine (None: it can)."""
+    import torch
+
+    values = config_values(config)
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if values.get("quantization", "none") != "none" and not gpus:
+        return f"{config} needs a CUDA GPU (bitsandbytes {values['quantization']} base weights); this machine has none"
+    if Path(config).name.startswith("multi_gpu") and gpus < 2:
+        return f"{config} is for several GPUs (accelerate launch --multi_gpu); this machine has {gpus or 'none'}"
+    return None
+
+
+def train_command(manifest: str, config: str, output_dir: str, model: str, extra: dict[str, Any] | None = None,
+                  python: str = sys.executable) -> list[str]:
+    """The command line of a run started from the demo (also shown there as a preview)."""
+    cmd = [python, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+           "--dynamo_backend", "no", "-m", "finetune.train", "--config", config, "--train_manifest", manifest,
+           "--output_dir", output_dir, "--model", model]
+    for k, v in (extra or {}).items():
+        cmd += [f"--{k}", str(v).lower() if isinstance(v, bool) else str(v)]
+    return cmd
+
+
 @dataclass
 class TrainingJob:
     checkpoints: Path
@@ -32,6 +70,8 @@ class TrainingJob:
     started: float = 0.0
     state: str = "idle"  # idle | running | finished | failed | stopped
     owned: Path | None = None  # a folder of the run's own (an unpacked upload), deleted when the run ends
+    max_steps: int = 0  # the run's planned optimizer steps
+    ended: float = 0.0  # when the run ended (0: not yet)
     stop_timeout: float = 120.0  # seconds a stopped run gets to write its last checkpoint
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,22 +84,25 @@ class TrainingJob:
             config_path = CONFIG_DIR / Path(config).name
             if not config_path.is_file():
                 raise JobError(f"Unknown config {config!r}. Shipped: {', '.join(shipped_configs())}.")
+            problem = config_problem(config)
+            if problem:
+                raise JobError(f"{problem}; pick a config that fits (cpu_smoke.yaml on a CPU).")
             if not manifest or not Path(manifest).is_file():
                 raise JobError("Pick a manifest (JSONL or CSV) or upload one first.")
             name = run_name or f"ui-{time.strftime('%Y%m%d-%H%M%S')}"
             run_dir = Path(self.checkpoints).resolve() / name  # the subprocess runs in the project folder
             run_dir.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-                   "--dynamo_backend", "no", "-m", "finetune.train", "--config", str(config_path),
-                   "--train_manifest", str(manifest), "--output_dir", str(run_dir), "--model", model]
-            for k, v in (extra or {}).items():
-                cmd += [f"--{k}", str(v)]
+            if (run_dir / "metrics.jsonl").exists():
+                raise JobError(f"A run named {name} exists already; choose another run name.")
+            cmd = train_command(str(manifest), str(config_path), str(run_dir), model, extra)
             log = open(run_dir / "train.log", "w")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
             log.close()
             self.run_dir, self.started, self.state, self.owned = run_dir, time.time(), "running", owned
+            self.max_steps = int((extra or {}).get("max_steps") or config_values(config).get("max_steps") or 0)
+            self.ended = 0.0
             return run_dir
 
     def stop(self) -> str:
@@ -78,7 +121,7 @@ class TrainingJob:
             if killed:
                 os.killpg(group, signal.SIGKILL)
             self.proc.wait()
-            self.state = "stopped"
+            self.state, self.ended = "stopped", time.time()
             self._release()
             end = self.final_status()
             if end.get("checkpoint") and not killed:
@@ -107,6 +150,7 @@ class TrainingJob:
     def _refresh(self) -> None:
         if self.proc is not None and self.state == "running" and self.proc.poll() is not None:
             self.state = "finished" if self.proc.returncode == 0 else "failed"
+            self.ended = time.time()
             self._release()
 
     def metrics(self) -> list[dict[str, Any]]:
@@ -128,14 +172,35 @@ class TrainingJob:
         text = path.read_text(errors="replace").replace("\r", "\n")
         return "\n".join([l for l in text.splitlines() if l.strip()][-lines:])
 
+    def failure(self) -> str:
+        """The reason a failed run gives: the last error line of its log (else its last line)."""
+        lines = self.log_tail(40).splitlines()
+        errors = [l for l in lines if "Error" in l or l.lower().startswith("error")]
+        return (errors or lines or ["no output"])[-1].strip()[:300]
+
     def status(self) -> dict[str, Any]:
+        """state, run, step, max_steps, loss, elapsed_s (frozen once the run ends), eta_s (None: unknown), best."""
         with self._lock:
             self._refresh()
         m = self.metrics()
         steps = [e for e in m if "loss" in e]
+        end = self.ended or time.time()
+        eta = None
+        if self.state == "running" and len(steps) >= 2 and self.max_steps:
+            t0, t1 = (time.mktime(time.strptime(e["time"], "%Y-%m-%dT%H:%M:%S")) for e in (steps[0], steps[-1]))
+            done = steps[-1]["step"] - steps[0]["step"]
+            if done > 0 and t1 > t0:
+                eta = (t1 - t0) / done * (self.max_steps - steps[-1]["step"])
+        best = {}
+        if self.run_dir and (self.run_dir / "best.json").exists():
+            try:
+                best = json.loads((self.run_dir / "best.json").read_text())
+            except ValueError:
+                pass
         return {"state": self.state, "run": self.run_dir.name if self.run_dir else None,
-                "step": steps[-1]["step"] if steps else 0, "loss": steps[-1]["loss"] if steps else None,
-                "elapsed_s": round(time.time() - self.started, 1) if self.started else 0.0}
+                "step": steps[-1]["step"] if steps else 0, "max_steps": self.max_steps,
+                "loss": steps[-1]["loss"] if steps else None,
+                "elapsed_s": round(end - self.started, 1) if self.started else 0.0, "eta_s": eta, "best": best}
 
 
 def _group_alive(pgid: int) -> bool:

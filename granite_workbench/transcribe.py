@@ -56,6 +56,12 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Result":
+        """The Result `to_dict` gave (segments and words as objects again)."""
+        return cls(**{**d, "segments": [Segment(**s) for s in d.get("segments", [])],
+                      "words": [Word(**w) for w in d.get("words", [])]})
+
 
 class Transcriber:
     """Transcription and translation of any number of clips on an engine (or a loaded model's engine).

@@ -102,3 +102,16 @@ def trained_adapter(tiny_dir, tmp_path_factory):
                "--eval_steps", "300", "--save_steps", "300", "--tensorboard", "true"])
     assert rc == 0
     return out, out / "step-000600"
+
+
+@pytest.fixture(scope="session")
+def lm_only_adapter(tiny_dir, tmp_path_factory):
+    """A LoRA-only adapter (projector frozen), saved by peft through the fine-tuning pipeline: what vLLM can serve."""
+    from finetune.train import main
+
+    out = tmp_path_factory.mktemp("lmonly") / "lm-only"
+    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
+               "--output_dir", str(out), "--train_projector", "false", "--max_steps", "30", "--eval_steps", "1000",
+               "--save_steps", "30", "--tensorboard", "false"])
+    assert rc == 0
+    return out / "step-000030"

@@ -12,19 +12,6 @@ VLLM_KEY = re.compile(r"^base_model\.model\.language_model\.model\.layers\.\d+\.
                       r"(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)\.lora_(A|B)\.weight$")
 
 
-@pytest.fixture(scope="module")
-def lm_only_adapter(tiny_dir, tmp_path_factory):
-    """A LoRA-only adapter (projector frozen), saved by peft through the fine-tuning pipeline: what vLLM can serve."""
-    from finetune.train import main
-
-    out = tmp_path_factory.mktemp("lmonly") / "lm-only"
-    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
-               "--output_dir", str(out), "--train_projector", "false", "--max_steps", "30", "--eval_steps", "1000",
-               "--save_steps", "30", "--tensorboard", "false"])
-    assert rc == 0
-    return out / "step-000030"
-
-
 def keys(path):
     with safe_open(str(path), "pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}

@@ -75,6 +75,7 @@ def refused(client, api, *args) -> str:
     return str(err.value)
 
 
+TRAIN = ("(none: training loss only)", "", "", "", "", "", True)  # eval set, run name, lr, rank, batch, epochs, projector
 BAD_INPUTS = [  # (endpoint, arguments (Path = an uploaded file), the message)
     ("/transcribe", (None, "en", "base", "greedy", False), "No audio"),
     ("/transcribe", ("empty.wav", "en", "base"), "empty file"),
@@ -105,10 +106,15 @@ BAD_INPUTS = [  # (endpoint, arguments (Path = an uploaded file), the message)
     ("/evaluate", (None, "slip.zip", ["base"], 2), "has a '..' in its name"),
     ("/evaluate", (None, "link.zip", ["base"], 2), "is a link"),
     ("/evaluate", (None, "doc.pdf", ["base"], 2), "Invalid file type"),  # gradio's own check
-    ("/start_training", ("../../../../etc/passwd", None, "cpu_smoke.yaml", 2), "is not one of the available"),
-    ("/start_training", ("data/phrases/train.jsonl", None, "../../etc/passwd", 2), "Unknown config"),
-    ("/start_training", ("data/phrases/train.jsonl", None, "cpu_smoke.yaml", 1e30), "greater than maximum value 100000"),
-    ("/start_training", (None, "outside.jsonl", "cpu_smoke.yaml", 2), "is outside the manifest's folder"),
+    ("/start_training", ("../../../../etc/passwd", None, "cpu_smoke.yaml", 2, *TRAIN), "is not one of the available"),
+    ("/start_training", ("data/phrases/train.jsonl", None, "../../etc/passwd", 2, *TRAIN), "Unknown config"),
+    ("/start_training", ("data/phrases/train.jsonl", None, "cpu_smoke.yaml", "1e30", *TRAIN),
+     "Steps must be between 1 and 100,000"),
+    ("/start_training", ("data/phrases/train.jsonl", None, "cpu_smoke.yaml", 2, "../../../etc/passwd",
+                         *TRAIN[1:]), "is not one of the available"),  # the evaluation set is checked too
+    ("/start_training", ("data/phrases/train.jsonl", None, "cpu_smoke.yaml", 2, TRAIN[0], "../../x", *TRAIN[2:]),
+     "Run name"),
+    ("/start_training", (None, "outside.jsonl", "cpu_smoke.yaml", 2, *TRAIN), "is outside the manifest's folder"),
     ("/stop_training", (), "No fine-tuning run is going"),
 ]
 

@@ -1,5 +1,6 @@
 """Adapters and Train tabs in headless Chromium: load an adapter, use it, start a run and see its curves."""
 import shutil
+import re
 import time
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_adapters_tab_load_and_use(page, out_dir):
     upload(page, tab, str(PHRASES.parent / "phrase00.flac"))
     choose(page, "#compare-adapter", "phrases-step-000600")
     tab.get_by_role("button", name="Compare", exact=True).click()
-    wait_contains(page, "#compare-summary", "differ")
+    wait_contains(page, "#compare-summary", "words changed")
     assert "turn on the kitchen lights" in page.locator("#compare-adapted").inner_text()
     page.screenshot(path=str(out_dir / "tab-compare.png"), full_page=True)
     # the adapter is offered on the Transcribe tab and gives the learned text
@@ -90,15 +91,23 @@ def test_evaluate_tab(page, out_dir):
 def test_train_tab_runs_and_plots(page, out_dir):
     page.get_by_role("tab", name="Train").click()
     tab = page.locator("#tab-train")
-    tab.get_by_label("Steps (empty: the config's)").fill("30")
+    tab.get_by_label("Steps", exact=True).fill("30")
+    page.locator("#train-eval input").click()  # an evaluation set, chosen here (not the config's)
+    page.locator("#train-eval [role=option]").filter(has_text="data/phrases/train.jsonl").first.click()
+    page.wait_for_timeout(500)
+    assert "--eval_manifest data/phrases/train.jsonl" in page.locator("#train-command").inner_text()
     tab.get_by_role("button", name="Start fine-tuning").click()
     wait_contains(page, "#train-status", "Started")
     deadline = time.time() + 180
-    while time.time() < deadline and "finished" not in page.locator("#train-status").inner_text():
+    seen = set()
+    while time.time() < deadline and "finished" not in (status := page.locator("#train-status").inner_text()):
+        seen.add(status)
         time.sleep(1)
-    assert "finished, step 30" in page.locator("#train-status").inner_text()
+    assert "finished, step 30 of 30 (100%)" in status and "Adapters" in status, status
+    assert any(re.search(r"running, step \d+ of 30", s) for s in seen), seen  # the counter ran
     page.wait_for_timeout(2500)  # one more refresh of the plots
     assert page.locator("#loss-plot canvas, #loss-plot svg").count() >= 1
+    assert page.locator("#eval-plot canvas, #eval-plot svg").count() >= 1
     page.screenshot(path=str(out_dir / "tab-train.png"), full_page=True)
     page.get_by_role("tab", name="Adapters").click()
     wait_contains(page, "#available", "/step-000030", timeout=15_000)

@@ -9,6 +9,7 @@ import difflib
 import functools
 import html
 import inspect
+from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -130,13 +131,14 @@ def highlight_html(text: str, keywords) -> str:
     return transcript_html(mark_keywords(text, keywords))
 
 
-def diff_html(before: str, after: str) -> tuple[str, str, int]:
+def diff_html(before: str, after: str) -> tuple[str, str, int, int]:
     """Word-level diff: removed words marked on the `before` side, new words on the `after` side; the number
-    of words that differ."""
+    of words that differ, and of word positions in all (equal words + the longer side of each change)."""
     a, b = before.split(), after.split()
-    left, right, changed = [], [], 0
+    left, right, changed, total = [], [], 0, 0
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         wa, wb_ = html.escape(" ".join(a[i1:i2])), html.escape(" ".join(b[j1:j2]))
+        total += max(i2 - i1, j2 - j1)
         if op == "equal":
             left.append(wa)
             right.append(wb_)
@@ -146,7 +148,13 @@ def diff_html(before: str, after: str) -> tuple[str, str, int]:
             left.append(f"<del class='diff'>{wa}</del>")
         if wb_:
             right.append(f"<ins class='diff'>{wb_}</ins>")
-    return transcript_html(" ".join(p for p in left if p)), transcript_html(" ".join(p for p in right if p)), changed
+    return (transcript_html(" ".join(p for p in left if p)), transcript_html(" ".join(p for p in right if p)),
+            changed, total)
+
+
+def diff_summary(changed: int, total: int) -> str:
+    """'3 of 12 words changed' (never a share above 100%)."""
+    return f"{changed} of {total} word{'s' if total != 1 else ''} changed"
 
 
 def fmt_time(seconds: float) -> str:
@@ -186,10 +194,13 @@ def text_or_note(res: Result) -> str:
 
 
 # -- manifests ------------------------------------------------------------------------------------------------
-def manifest_inputs(wb: Workbench, elem_id: str) -> tuple[gr.Dropdown, gr.File]:
-    """A picker of the manifests in the data folders and an upload field (the Train and Evaluate tabs)."""
+def manifest_inputs(wb: Workbench, elem_id: str, label: str = "Manifest", prefer: str = "train"
+                    ) -> tuple[gr.Dropdown, gr.File]:
+    """A picker of the manifests in the data folders and an upload field (the Train and Evaluate tabs); the
+    first manifest whose name starts with `prefer` (a split) is the default."""
     manifests = list(wb.manifest_choices())
-    picker = gr.Dropdown(manifests, value=manifests[0] if manifests else None, label="Manifest",
+    first = next((m for m in manifests if Path(m).stem.startswith(prefer)), manifests[0] if manifests else None)
+    picker = gr.Dropdown(manifests, value=first, label=label,
                          allow_custom_value=True, elem_id=elem_id,
                          info="From the bundled data folder" + (" and the data roots" if wb.data_roots else ""))
     upload = gr.File(label="…or upload a manifest (.jsonl / .csv, or a .zip with its audio)",

@@ -44,6 +44,7 @@ def build_demo(wb: Workbench) -> gr.Blocks:
                     tab.build(ctx)
 
         wire_adapter_refresh(ctx)
+        wire_manifest_refresh(ctx)
 
         def model_status_api():
             return wb.service.status_markdown()
@@ -76,6 +77,21 @@ def model_settings(wb: Workbench, status: gr.Markdown, timer: gr.Timer) -> gr.Ac
     tiny_btn.click(lambda: ("tiny", load_model_action(wb, "tiny")), None, [model_box, status],
                    api_name=False).then(**poll)
     return panel
+
+
+def wire_manifest_refresh(ctx: UIContext) -> None:
+    """The manifest choosers list a dataset as soon as the Dataset tab saved it."""
+    pickers = ctx.manifest_pickers
+    if not pickers or not ctx.manifest_events:
+        return
+
+    def refresh(*values):
+        names = list(ctx.wb.manifest_choices())
+        return [gr.Dropdown(choices=[c for c in picker.choices if c[1] not in names and c[1].startswith("(")]
+                            + [(n, n) for n in names], value=v) for picker, v in zip(pickers, values)]
+
+    for event in ctx.manifest_events:
+        event.then(refresh, pickers, pickers, api_name=False)
 
 
 def wire_adapter_refresh(ctx: UIContext) -> None:

@@ -74,7 +74,7 @@ def comparison_panel(summary: str, summary_id: str, left: tuple[str, str], right
     panes = []
     with gr.Row(elem_classes=["side-by-side"]):
         for title, elem_id in (left, right):
-            with gr.Column():
+            with gr.Column(min_width=160):
                 gr.Markdown(f"**{title}**")
                 panes.append(gr.HTML(EMPTY, elem_id=elem_id))
     return summary_md, panes[0], panes[1]

@@ -28,6 +28,12 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
 .gwb-words .w { padding: 1px 2px; border-radius: 4px; cursor: pointer; }
 .gwb-words .w:hover { background: var(--background-fill-secondary); }
 .gwb-words .w.now { background: #ffd8a8; color: #1b1b1b; }
+.wb-wrap { flex-wrap: wrap; }
+.side-by-side { flex-wrap: nowrap !important; }
+@media (max-width: 640px) {
+  .side-by-side { flex-direction: column; }
+  .side-by-side > div { width: 100%; }
+}
 """
 
 

@@ -25,6 +25,8 @@ class UIContext:
     # (function of current values -> updates, inputs, outputs): run on every adapter refresh
     refreshers: list[tuple[Callable, list, list]] = field(default_factory=list)
     adapter_events: list[Any] = field(default_factory=list)  # events after which adapters changed
+    manifest_pickers: list[gr.Dropdown] = field(default_factory=list)  # manifest choosers (Train, Evaluate)
+    manifest_events: list[Any] = field(default_factory=list)  # events after which a manifest was saved
 
     def model_selector(self, elem_id: str) -> gr.Dropdown:
         """Base model or a loaded adapter; kept in step with the Adapters tab."""
@@ -52,8 +54,8 @@ class Tab:
 
 def all_tabs(mode: str | None = None) -> list[Tab]:
     """The tabs in display order; with `mode`, only those that mode has."""
-    from . import about, adapters, compare, evaluate, keywords, train, transcribe, translate
+    from . import about, adapters, compare, dataset, evaluate, keywords, train, transcribe, translate
 
-    tabs = [transcribe.TAB, translate.TAB, keywords.TAB, compare.TAB, adapters.TAB, train.TAB, evaluate.TAB,
-            about.TAB]
+    tabs = [transcribe.TAB, translate.TAB, keywords.TAB, compare.TAB, adapters.TAB, dataset.TAB, train.TAB,
+            evaluate.TAB, about.TAB]
     return [t for t in tabs if mode is None or mode in t.modes]

@@ -6,7 +6,7 @@ import gradio as gr
 from ...adapters import BASE, AdapterError
 from ...prompts import TaskSpec
 from ...session import Workbench
-from ..common import asr_language_dropdown, diff_html, gpu, progress_callback, user_errors
+from ..common import asr_language_dropdown, diff_html, diff_summary, gpu, progress_callback, user_errors
 from ..panels import comparison_panel
 from . import Tab, UIContext
 from .adapters import loaded_names
@@ -22,10 +22,8 @@ def compare(wb: Workbench, audio, adapter: str, language: str | None = None, pro
     tick = progress_callback(progress)
     base = wb.run(clip, spec, tick, None)
     adapted = wb.run(clip, spec, tick, adapter)
-    left, right, changed = diff_html(base.text, adapted.text)
-    n = max(len(adapted.text.split()), 1)
-    summary = (f"**{changed}** word(s) differ between the base model and **{adapter}** "
-               f"({100 * changed / n:.0f}% of the adapter's output)." if changed else
+    left, right, changed, total = diff_html(base.text, adapted.text)
+    summary = (f"**{diff_summary(changed, total)}** between the base model and **{adapter}**." if changed else
                f"The base model and **{adapter}** give the same text.")
     return left, right, summary
 

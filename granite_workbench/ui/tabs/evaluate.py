@@ -38,7 +38,7 @@ def worst_html(result, n: int = 5) -> str:
             continue
         parts.append(f"<h4>{system}: worst utterances</h4>")
         for u in items:
-            ref_html, hyp_html, _ = diff_html(u["reference"], u["systems"][system]["hypothesis"])
+            ref_html, hyp_html, *_ = diff_html(u["reference"], u["systems"][system]["hypothesis"])
             parts.append(f"<div class='worst'><b>line {u['line']}</b> · error {100 * u['systems'][system]['error']:.0f}%"
                          f"<div class='pair'><span class='muted'>reference</span>{ref_html}"
                          f"<span class='muted'>hypothesis</span>{hyp_html}</div></div>")
@@ -61,7 +61,7 @@ def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, sys
         if len(rows) > MAX_ROWS:
             raise DataError(f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
                             "`python -m granite_workbench evaluate`.")
-        good, report = validate(rows, engine.lm.tokenizer, source=label, max_audio_seconds=wb.max_audio_seconds,
+        good, report = validate(rows, getattr(getattr(engine, "lm", None), "tokenizer", None), source=label, max_audio_seconds=wb.max_audio_seconds,
                                 max_label_tokens=10_000)
         if not good:
             raise DataError("No usable rows:\n" + report.summary())
@@ -88,7 +88,8 @@ def build(ctx: UIContext) -> None:
                 "`python -m granite_workbench evaluate` and the fine-tuning logs.")
     with gr.Row():
         with gr.Column(scale=4):
-            manifest, upload = manifest_inputs(wb, "eval-manifest")
+            manifest, upload = manifest_inputs(wb, "eval-manifest", prefer="test")
+            ctx.manifest_pickers.append(manifest)
             # a multiselect that accepts any name from the API; the callback refuses adapters not loaded
             systems = gr.Dropdown(system_choices(wb), value=[BASE], multiselect=True, allow_custom_value=True,
                                   label="Systems", elem_id="eval-systems")

@@ -1,0 +1,221 @@
+"""Dataset: record or upload clips, let the model draft their transcripts, correct them, save a manifest with
+train/dev/test splits under the data folder — ready for the Train and Evaluate tabs (workbench mode)."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ...adapters import BASE
+from ...audio import load_audio
+from ...dataset_builder import MAX_ROWS, DatasetError, DraftRow, save_dataset
+from ...keywords import split_keywords
+from ...manifest import Row, read_manifest, validate
+from ...paths import DATA_DIR
+from ...prompts import TaskSpec
+from ...session import Workbench
+from ...tasks import TASK_NAMES
+from ..common import ASR_LANG_CHOICES, gpu, progress_callback, user_errors
+from . import Tab, UIContext
+
+COLUMNS = ["clip", "text", "task", "language", "target_language", "keywords", "seconds"]
+
+
+def empty_table() -> pd.DataFrame:
+    return pd.DataFrame(columns=COLUMNS).astype({"seconds": "float64"})
+
+
+def dataset_root(wb: Workbench) -> Path:
+    """Where datasets are saved: `datasets/` in the first --data-root, else in the bundled data folder."""
+    return (wb.data_roots[0] if wb.data_roots else DATA_DIR) / "datasets"
+
+
+def _table(table) -> pd.DataFrame:
+    if table is None:
+        return empty_table()
+    df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table.get("data", []),
+                                                                     columns=table.get("headers", COLUMNS))
+    return df.reindex(columns=COLUMNS).fillna("")
+
+
+@user_errors(text=("task", "language", "target", "keywords"))
+def add_clips(wb: Workbench, table, clips: list[str] | None, files, recording, task: str, language: str,
+              target: str | None, keywords: str | None):
+    """Add uploaded clips and/or a recording as rows (text empty, the defaults for the rest). Returns (table,
+    clips, message). The clips are copied into a folder of this session's own (the browser may forget them)."""
+    wb.require_workbench("Building datasets")
+    df, clips = _table(table), list(clips or [])
+    new = [f for f in (files or []) if f] + ([recording] if recording else [])
+    if not new:
+        raise DatasetError("Upload clips or record one with the microphone first.")
+    if task not in TASK_NAMES:
+        raise DatasetError(f"Unknown task {task!r}; choose {', '.join(TASK_NAMES)}.")
+    if len(clips) + len(new) > MAX_ROWS:
+        raise DatasetError(f"At most {MAX_ROWS} rows per dataset.")
+    folder = Path(clips[0]).parent if clips else Path(tempfile.mkdtemp(prefix="dataset-", dir=wb.downloads))
+    refused, rows = [], []
+    for f in new:
+        src = Path(f if isinstance(f, str) else getattr(f, "name", f))
+        try:
+            clip = load_audio(str(src), max_seconds=wb.max_audio_seconds, name=src.name)
+        except Exception as exc:  # AudioError and anything odd: that clip only
+            refused.append(f"{src.name}: {exc}")
+            continue
+        dest = folder / f"{len(clips) + 1:04d}{src.suffix.lower() or '.wav'}"
+        shutil.copyfile(src, dest)
+        clips.append(str(dest))
+        rows.append({"clip": src.name if src.name else dest.name, "text": "", "task": task,
+                     "language": language or "en", "target_language": target or "",
+                     "keywords": ", ".join(split_keywords(keywords)), "seconds": round(clip.duration, 2)})
+    df = pd.concat([df, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True) if rows else df
+    msg = f"Added {len(rows)} clip(s); {len(clips)} in all. Next: **Draft transcripts**, then correct the text column."
+    if refused:
+        msg += " Not added: " + "; ".join(refused)
+    return df, clips, msg
+
+
+@user_errors(text=("model",))
+def draft(wb: Workbench, table, clips: list[str] | None, model: str | None = BASE, progress=None):
+    """The model's transcript (or translation) as a draft for every row whose text is empty."""
+    df, clips = _table(table), list(clips or [])
+    todo = [i for i in range(min(len(df), len(clips))) if not str(df.at[i, "text"]).strip()]
+    if not todo:
+        return df, "Every row has a text already; clear a row's text to draft it again."
+    tick = progress_callback(progress, "Drafting…", "clips")
+    failed = []
+    for k, i in enumerate(todo):
+        try:
+            spec = _spec(df.iloc[i])
+            df.at[i, "text"] = wb.run(clips[i], spec, None, model).text
+        except Exception as exc:  # one bad row: reported, the others go on
+            failed.append(f"row {i + 1}: {exc}")
+        if tick:
+            tick(k + 1, len(todo))
+    msg = f"Drafted {len(todo) - len(failed)} row(s): listen to each, correct the text, then **Save**."
+    return df, msg + (" Failed: " + "; ".join(failed) if failed else "")
+
+
+def _spec(row) -> TaskSpec:
+    """The task spec of a table row (a keyword task without keywords is its plain variant)."""
+    return Row(audio="", text="", task=str(row["task"]), language=str(row["language"] or "en"),
+               target_language=str(row["target_language"] or "") or None,
+               keywords=split_keywords(str(row["keywords"] or ""))).spec()
+
+
+def listen(table, clips: list[str] | None, number) -> str | None:
+    """The clip of row `number` (1-based) to play back."""
+    clips = list(clips or [])
+    try:
+        i = int(number) - 1
+    except (TypeError, ValueError):
+        raise gr.Error("Enter a row number.") from None
+    if not 0 <= i < len(clips):
+        raise gr.Error(f"No row {number}; there are {len(clips)}.")
+    return clips[i]
+
+
+def remove_row(table, clips: list[str] | None, number):
+    df, clips = _table(table), list(clips or [])
+    i = int(number or 0) - 1
+    if not 0 <= i < len(clips):
+        raise gr.Error(f"No row {number}; there are {len(clips)}.")
+    Path(clips.pop(i)).unlink(missing_ok=True)
+    return df.drop(index=i).reset_index(drop=True), clips, f"Removed row {i + 1}; {len(clips)} left."
+
+
+@user_errors(text=("name",))
+def save(wb: Workbench, name: str, table, clips: list[str] | None, dev_percent: float, test_percent: float,
+         overwrite: bool = False) -> str:
+    """Save the rows and their audio as a dataset with splits; the report names every row left out and every
+    problem the validation finds."""
+    wb.require_workbench("Building datasets")
+    df, clips = _table(table), list(clips or [])
+    if len(df) != len(clips):
+        raise DatasetError(f"The table has {len(df)} rows for {len(clips)} clips; add rows with **Add clips**.")
+    rows = [DraftRow(clips[i], text=str(r["text"] or ""), task=str(r["task"] or "asr"),
+                     language=str(r["language"] or "en"), target_language=str(r["target_language"] or "") or None,
+                     keywords=split_keywords(str(r["keywords"] or ""))) for i, r in df.iterrows()]
+    saved = save_dataset(name, rows, dataset_root(wb), dev_share=(dev_percent or 0) / 100,
+                         test_share=(test_percent or 0) / 100, overwrite=bool(overwrite),
+                         max_seconds=wb.max_audio_seconds)
+    tokenizer = getattr(getattr(wb.engine(), "lm", None), "tokenizer", None) if wb.service.state == "ready" else None
+    _, report = validate(read_manifest(saved.manifest("all")), tokenizer, source="all.jsonl",
+                         max_audio_seconds=wb.max_audio_seconds, max_label_tokens=10_000)
+    label = f"{dataset_root(wb).parent.name if wb.data_roots else 'data'}/datasets/{saved.folder.name}"
+    splits = ", ".join(f"{k} {v}" for k, v in saved.counts.items() if k != "all" and v)
+    lines = [f"Saved **{saved.counts['all']} rows** to `{label}/` ({splits}).",
+             f"Train on `{label}/train.jsonl`" + (f", evaluate on `{label}/dev.jsonl`" if saved.counts["dev"] else "")
+             + " in the **Train** tab."]
+    if saved.skipped:
+        lines.append("Left out: " + "; ".join(saved.skipped) + ".")
+    lines.append("Validation: every row is usable." if not report.problems else
+                 "Validation found problems (training skips these rows):\n\n```\n" + report.summary() + "\n```")
+    return "\n\n".join(lines)
+
+
+def build(ctx: UIContext) -> None:
+    wb = ctx.wb
+    gr.Markdown("Build a dataset from your own recordings: add clips (upload many at once, or record), let the "
+                "model draft the transcripts, correct them in the table, listen back, and save. The manifest and "
+                "its train/dev/test splits appear in the **Train** and **Evaluate** tabs.")
+    clips = gr.State([])
+    with gr.Row(elem_classes="wb-wrap"):
+        with gr.Column(scale=4, min_width=300):
+            files = gr.File(label="Clips (many at once)", file_count="multiple", type="filepath",
+                            file_types=["audio"], elem_id="dataset-files")
+            recording = gr.Audio(sources=["microphone"], type="filepath", label="…or record one",
+                                 elem_id="dataset-mic")
+            with gr.Row(elem_classes="wb-wrap"):
+                task = gr.Dropdown(list(TASK_NAMES), value="asr", label="Task", elem_id="dataset-task",
+                                   min_width=120)
+                language = gr.Dropdown(ASR_LANG_CHOICES, value="en", label="Language", allow_custom_value=True,
+                                       elem_id="dataset-language", min_width=120)
+                target = gr.Textbox("", label="Target language (ast)", placeholder="e.g. fr", max_lines=1,
+                                    min_width=120)
+            keywords = gr.Textbox("", label="Keywords (asr_keywords)", placeholder="comma-separated", max_lines=1)
+            add = gr.Button("Add clips", variant="primary", elem_id="dataset-add")
+            model = ctx.model_selector("model-dataset")
+            draft_btn = gr.Button("Draft transcripts", elem_id="dataset-draft")
+        with gr.Column(scale=8, min_width=300):
+            message = gr.Markdown("No clips yet.", elem_id="dataset-message")
+            table = gr.Dataframe(empty_table(), headers=COLUMNS, interactive=True, wrap=True,
+                                 elem_id="dataset-table", label="Rows (edit the text; row numbers start at 1)")
+            with gr.Row(elem_classes="wb-wrap"):
+                number = gr.Number(1, label="Row", precision=0, minimum=1, min_width=80, elem_id="dataset-row")
+                play = gr.Button("Listen", min_width=80, elem_id="dataset-listen")
+                drop = gr.Button("Remove", min_width=80, variant="stop")
+            player = gr.Audio(label="Row audio", interactive=False, elem_id="dataset-player")
+            with gr.Row(elem_classes="wb-wrap"):
+                name = gr.Textbox("", label="Dataset name", placeholder="e.g. kitchen-commands", max_lines=1,
+                                  elem_id="dataset-name", min_width=160)
+                dev = gr.Slider(0, 40, value=10, step=5, label="Dev %", min_width=120)
+                test = gr.Slider(0, 40, value=10, step=5, label="Test %", min_width=120)
+            overwrite = gr.Checkbox(False, label="Overwrite a dataset of the same name")
+            save_btn = gr.Button("Save dataset", variant="primary", elem_id="dataset-save")
+            report = gr.Markdown("", elem_id="dataset-report")
+
+    def add_api(table, clips, files, recording, task, language, target, keywords):
+        df, clips, msg = add_clips(wb, table, clips, files, recording, task, language, target, keywords)
+        return df, clips, msg, None, None
+
+    @gpu
+    def draft_api(table, clips, model, progress=gr.Progress()):
+        return draft(wb, table, clips, model, progress)
+
+    def save_api(name, table, clips, dev, test, overwrite):
+        return save(wb, name, table, clips, dev, test, overwrite)
+
+    add.click(add_api, [table, clips, files, recording, task, language, target, keywords],
+              [table, clips, message, files, recording], api_name=False)
+    draft_btn.click(draft_api, [table, clips, model], [table, message], api_name=False, concurrency_id="model")
+    play.click(listen, [table, clips, number], player, api_name=False)
+    drop.click(remove_row, [table, clips, number], [table, clips, message], api_name=False)
+    saved = save_btn.click(save_api, [name, table, clips, dev, test, overwrite], report, api_name=False)
+    ctx.manifest_events.append(saved)
+
+
+TAB = Tab("dataset", "Dataset", "Record or upload clips, draft their transcripts with the model, correct them and "
+          "save a manifest with train/dev/test splits.", build, modes=("workbench",))

@@ -1,0 +1,82 @@
+"""The Dataset tab's actions, called directly: add clips, draft with the model, correct, listen, save with splits."""
+import json
+
+import pytest
+import soundfile as sf
+
+gr = pytest.importorskip("gradio")
+
+from conftest import PHRASES
+from granite_workbench.dataset_builder import split_counts
+from granite_workbench.manifest import read_manifest, validate
+from granite_workbench.service import ModelService
+from granite_workbench.session import Workbench
+from granite_workbench.ui.tabs.dataset import add_clips, draft, listen, remove_row, save
+
+CLIPS = [str(PHRASES.parent / f"phrase0{i}.flac") for i in range(5)]
+TEXTS = [json.loads(x)["text"] for x in PHRASES.read_text().splitlines()[:5]]
+
+
+@pytest.fixture(scope="module")
+def wb(tiny_dir, trained_adapter, tmp_path_factory):
+    service = ModelService(str(tiny_dir))
+    service.start()
+    assert service.wait(60), service.message
+    w = Workbench(service, max_new_tokens=24, data_roots=[tmp_path_factory.mktemp("root")])
+    w.engine().adapters.load(trained_adapter[1], "phrases")
+    return w
+
+
+def test_the_loop_add_draft_correct_save(wb, tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    table, clips, msg = add_clips(wb, None, [], CLIPS[:4] + [str(bad)], None, "asr", "en", "", "")
+    assert len(table) == 4 and len(clips) == 4 and "notes.wav" in msg  # the bad clip is named, not added
+    table, clips, msg = add_clips(wb, table, clips, None, CLIPS[4], "asr", "en", "", "")  # a "recording"
+    assert len(table) == 5 and list(table["seconds"]) == pytest.approx([sf.info(c).duration for c in CLIPS], abs=.01)
+    table, msg = draft(wb, table, clips, "phrases")
+    assert sum(t == e for t, e in zip(table["text"], TEXTS)) >= 4  # the adapter knows these phrases
+    table.at[2, "text"] = "corrected by hand"
+    assert listen(table, clips, 3) == clips[2]
+    table, clips, msg = remove_row(table, clips, 5)
+    assert len(table) == len(clips) == 4
+
+    report = save(wb, "kitchen", table, clips, 25, 25)
+    folder = wb.data_roots[0] / "datasets" / "kitchen"
+    assert "Saved **4 rows**" in report and "train 2, dev 1, test 1" in report and "every row is usable" in report
+    rows = read_manifest(folder / "all.jsonl")
+    assert [r.text for r in rows][2] == "corrected by hand" and len(rows) == 4
+    good, problems = validate(rows, None, source="all", max_audio_seconds=60, max_label_tokens=100)
+    assert len(good) == 4 and not problems.problems
+    info = sf.info(str(folder / "audio" / "0001.flac"))
+    assert info.samplerate == 16000 and info.channels == 1
+    splits = {s: [r.text for r in read_manifest(folder / f"{s}.jsonl")] for s in ("train", "dev", "test")}
+    assert sorted(sum(splits.values(), [])) == sorted(r.text for r in rows)  # each row in exactly one split
+    label = f"{wb.data_roots[0].name}/datasets/kitchen/train.jsonl"
+    assert label in wb.manifest_choices()  # offered in the Train and Evaluate tabs
+
+    with pytest.raises(gr.Error, match="exists already"):
+        save(wb, "kitchen", table, clips, 0, 0)
+    assert "Saved **4 rows**" in save(wb, "kitchen", table, clips, 0, 0, overwrite=True)
+    with pytest.raises(gr.Error, match="Dataset name"):
+        save(wb, "../../etc", table, clips, 0, 0)
+
+
+def test_rows_without_text_are_reported_not_dropped(wb):
+    table, clips, _ = add_clips(wb, None, [], CLIPS[:2], None, "asr", "en", "", "")
+    table.at[0, "text"] = "turn on the kitchen lights"
+    report = save(wb, "partial", table, clips, 0, 0)
+    assert "Saved **1 rows**" in report and "row 2: no text" in report
+
+
+def test_splits_keep_training_rows():
+    assert split_counts(10, .1, .1) == {"train": 8, "dev": 1, "test": 1}
+    assert split_counts(2, .5, .4) == {"train": 2, "dev": 0, "test": 0}
+    assert split_counts(3, .4, .4) == {"train": 1, "dev": 1, "test": 1}
+
+
+def test_showcase_cannot_build_datasets(tiny_dir):
+    service = ModelService(str(tiny_dir))
+    showcase = Workbench(service, mode="showcase")
+    with pytest.raises(gr.Error, match="not available in this demo"):
+        add_clips(showcase, None, [], CLIPS[:1], None, "asr", "en", "", "")
