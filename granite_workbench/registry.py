@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .metrics import METRIC_LABELS, format_metric
 from .adapters import METADATA_FILE, AdapterError, is_complete, read_metadata, safe_name
 from .paths import CHECKPOINTS_DIR
 
@@ -35,7 +36,7 @@ class AdapterEntry:
     def row(self) -> list[Any]:
         m = self.meta
         metrics = m.get("metrics") or {}
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
+        shown = ", ".join(f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}" for k, v in metrics.items()
                           if k in ("wer", "cer", "bleu", "keyword_recall") and isinstance(v, (int, float)))
         return [self.id, m.get("base_model", "?"), ", ".join(m.get("tasks", [])), ", ".join(m.get("languages", [])),
                 m.get("step", ""), shown or "—", m.get("created", "")]

@@ -15,6 +15,25 @@ def nb(cells):
     n.cells = out
     return n
 
+# The repository the Colab badges open (GitHub owner/name): set it where the workbench is published.
+REPOSITORY = "OWNER/granite-speech-workbench"
+
+
+def colab(name: str) -> str:
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{name}.ipynb)")
+
+
+INSTALL = f'''
+# Install: on Colab (or any machine without the workbench) fetch it and its requirements; here it is a no-op.
+import importlib.util, os, subprocess, sys
+if importlib.util.find_spec("granite_workbench") is None and not os.path.exists("../granite_workbench"):
+    subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{REPOSITORY}", "granite-speech-workbench"],
+                   check=True)
+    os.chdir("granite-speech-workbench")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt", "-e", "."], check=True)
+'''
+
 SETUP = '''
 import os, sys
 from pathlib import Path
@@ -26,7 +45,7 @@ if SMOKE:
 '''
 
 q = nb([
-("md", """
+("md", colab("01_quickstart") + """
 # 01 · Quickstart: transcribe, translate, keyword-bias, long audio
 
 Granite 4.0 1B Speech through the workbench's one API (`granite_workbench.Transcriber`), the same code the
@@ -38,6 +57,7 @@ SMOKE = False  # True: tiny offline model (CI and machines without the real weig
 MODEL = "ibm-granite/granite-4.0-1b-speech"
 DEVICE = "auto"
 ''', ["parameters"]),
+("code", INSTALL),
 ("code", SETUP),
 ("code", '''
 from granite_workbench import TaskSpec, Transcriber, load_model
@@ -117,8 +137,8 @@ assert [r.ok for r in results] == [True, False, True]
 ])
 
 d = nb([
-("md", """
-# 02 · Domain adaptation: validate, baseline, fine-tune, evaluate, hot-load
+("md", colab("03_domain_adaptation") + """
+# 03 · Domain adaptation: validate, baseline, fine-tune, evaluate, hot-load
 
 The sample cardiology set in `data/domain/` (en/de/es/fr/ja, ASR + keyword-biased ASR + translation rows).
 Defaults: the real model with QLoRA 4-bit on a small GPU. `SMOKE = True`: the tiny offline model and the CPU
@@ -128,15 +148,25 @@ generalize — the point there is that every step runs and the numbers move.
 ("code", '''
 SMOKE = False
 MODEL = "ibm-granite/granite-4.0-1b-speech"
-CONFIG = "finetune/configs/qlora_4bit.yaml"  # lora_1gpu.yaml on a 24 GB GPU
+CONFIG = ""  # empty: chosen for the detected GPU (lora_1gpu.yaml >= 24 GB, qlora_4bit.yaml below)
 TRAIN = "data/domain/train.jsonl"
 EVAL = "data/domain/dev.jsonl"
 STEPS = 600
 RUN = "checkpoints/domain-notebook"
 ''', ["parameters"]),
+("code", INSTALL),
 ("code", SETUP + '''
+import torch
+if not CONFIG:  # the config that fits this machine: LoRA on a 24 GB+ GPU, QLoRA 4-bit on a smaller one
+    if torch.cuda.is_available():
+        gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+        CONFIG = "finetune/configs/lora_1gpu.yaml" if gib >= 24 else "finetune/configs/qlora_4bit.yaml"
+    else:
+        CONFIG = "finetune/configs/cpu_smoke.yaml"
+        print("No CUDA GPU: the real model would train for days here; set SMOKE = True for the tiny model.")
 if SMOKE:
     CONFIG, EVAL, STEPS = "finetune/configs/cpu_smoke.yaml", TRAIN, 300
+print("config:", CONFIG)
 '''),
 ("md", "## 1. Validate the data\nThe same validator the trainer runs: every bad row is reported with its line and reason."),
 ("code", '''
@@ -193,20 +223,31 @@ asr = after.summary["all"]
 if SMOKE:  # on its own training rows the adapted tiny model must beat the base
     assert asr[adapter]["wer"] < asr["base"]["wer"]
 '''),
-("md", "## 5. Hot-load the adapter into a running demo\nThe demo watches `checkpoints/`; the new adapter is listed there and loads without a restart."),
+("md", """## 5. Hot-load the adapter into a running demo
+The demo (`python app.py --checkpoints <the run's parent folder>`) watches that folder: the new checkpoint is
+listed, and its API loads it into the running model without a restart. `DEMO` is its address; when nothing
+answers there, a demo is started for this notebook (and stopped at the end)."""),
 ("code", '''
+import subprocess, time
+import httpx
 from gradio_client import Client, handle_file
-from granite_workbench.registry import AdapterRegistry
-from granite_workbench.service import ModelService
-from granite_workbench.session import Workbench
-from granite_workbench.ui import build_demo
 
-service = ModelService(MODEL)
-service.start(); service.wait()
-wb = Workbench(service, registry=AdapterRegistry(Path(RUN).parent).start())  # the folder the run wrote into
-demo = build_demo(wb)
-demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=7871, quiet=True)
-client = Client("http://127.0.0.1:7871/", verbose=False)
+DEMO = "http://127.0.0.1:7860/"
+started = None
+try:
+    httpx.get(DEMO, timeout=2)
+except httpx.HTTPError:
+    DEMO = "http://127.0.0.1:7871/"
+    started = subprocess.Popen([sys.executable, "app.py", "--model", MODEL, "--port", "7871",
+                                "--checkpoints", str(Path(RUN).parent)])
+    for _ in range(240):
+        try:
+            httpx.get(DEMO, timeout=2); break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+client = Client(DEMO, verbose=False)
+while "Model ready" not in client.predict(api_name="/model_status"):
+    time.sleep(1)
 checkpoint = f"{Path(RUN).name}/{best['path']}"
 print(client.predict(checkpoint, api_name="/load_adapter"))
 clip = handle_file(eval_rows[0].audio)  # manifest paths are resolved against the manifest's folder
@@ -214,13 +255,14 @@ name = checkpoint.replace("/", "-")
 print("base:   ", client.predict(clip, "", "base", api_name="/transcribe")[0])
 print("adapted:", client.predict(clip, "", name, api_name="/transcribe")[0])
 print("reference:", eval_rows[0].text)
-demo.close()
+if started is not None:
+    started.terminate(); started.wait()
 '''),
 ])
 
 k = nb([
-("md", """
-# 03 · Keyword biasing: how the keyword list changes results
+("md", colab("02_keyword_biasing") + """
+# 02 · Keyword biasing: how the keyword list changes results
 
 Keyword-biased ASR puts `Keywords: a, b, ...` in the prompt. Here the cardiology test clips are transcribed
 with four lists — none, the clip's own terms, its terms plus distractors, distractors only — and scored with
@@ -231,6 +273,7 @@ SMOKE = False
 MODEL = "ibm-granite/granite-4.0-1b-speech"
 MANIFEST = "data/domain/test.jsonl"
 ''', ["parameters"]),
+("code", INSTALL),
 ("code", SETUP),
 ("code", '''
 import json, random
@@ -287,6 +330,6 @@ display(HTML("<style>mark{background:#ffd8a8}</style>" + mark_keywords(biased.te
 '''),
 ])
 
-for name, n in (("01_quickstart", q), ("02_domain_adaptation", d), ("03_keyword_biasing", k)):
+for name, n in (("01_quickstart", q), ("02_keyword_biasing", k), ("03_domain_adaptation", d)):
     nbf.write(n, Path(__file__).resolve().parent / f"{name}.ipynb")
 print("ok")

@@ -115,3 +115,18 @@ def lm_only_adapter(tiny_dir, tmp_path_factory):
                "--save_steps", "30", "--tensorboard", "false"])
     assert rc == 0
     return out / "step-000030"
+
+
+def ready_workbench(model_dir, adapter=None, **kw):
+    """A Workbench on a loaded model (the demo's state without a server); `adapter`: a folder loaded as
+    "phrases"."""
+    from granite_workbench.service import ModelService
+    from granite_workbench.session import Workbench
+
+    service = ModelService(str(model_dir))
+    service.start()
+    assert service.wait(60), service.message
+    wb = Workbench(service, **kw)
+    if adapter is not None:
+        wb.engine().adapters.load(adapter, "phrases")
+    return wb

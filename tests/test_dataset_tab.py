@@ -6,7 +6,7 @@ import soundfile as sf
 
 gr = pytest.importorskip("gradio")
 
-from conftest import PHRASES
+from conftest import PHRASES, ready_workbench
 from granite_workbench.dataset_builder import split_counts
 from granite_workbench.manifest import read_manifest, validate
 from granite_workbench.service import ModelService
@@ -19,12 +19,8 @@ TEXTS = [json.loads(x)["text"] for x in PHRASES.read_text().splitlines()[:5]]
 
 @pytest.fixture(scope="module")
 def wb(tiny_dir, trained_adapter, tmp_path_factory):
-    service = ModelService(str(tiny_dir))
-    service.start()
-    assert service.wait(60), service.message
-    w = Workbench(service, max_new_tokens=24, data_roots=[tmp_path_factory.mktemp("root")])
-    w.engine().adapters.load(trained_adapter[1], "phrases")
-    return w
+    return ready_workbench(tiny_dir, trained_adapter[1], max_new_tokens=24,
+                           data_roots=[tmp_path_factory.mktemp("root")])
 
 
 def test_the_loop_add_draft_correct_save(wb, tmp_path):

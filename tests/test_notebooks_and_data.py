@@ -14,13 +14,16 @@ MANIFESTS = ["data/domain/train.jsonl", "data/domain/dev.jsonl", "data/domain/te
 
 
 def test_three_notebooks_without_outputs():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_domain_adaptation", "03_keyword_biasing"]
+    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_keyword_biasing", "03_domain_adaptation"]
     for p in NOTEBOOKS:
         nb = json.loads(p.read_text())
         assert not any(c.get("outputs") for c in nb["cells"]), f"{p.name} is stored with outputs"
         params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(params) == 1 and "SMOKE = False" in "".join(params[0]["source"])
         assert 'MODEL = "ibm-granite/granite-4.0-1b-speech"' in "".join(params[0]["source"])
+        text = "".join("".join(c["source"]) for c in nb["cells"])
+        assert "colab-badge.svg" in "".join(nb["cells"][0]["source"]) and "pip\", \"install" in text
+        assert "granite_workbench.ui" not in text  # public modules only
 
 
 @pytest.mark.slow
@@ -29,7 +32,7 @@ def test_notebook_runs_on_tiny_model(path, tmp_path, tiny_dir):
     import papermill
 
     params = {"SMOKE": True}
-    if path.stem == "02_domain_adaptation":
+    if path.stem == "03_domain_adaptation":
         params["RUN"] = str(tmp_path / "checkpoints" / "domain-notebook")
     papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=params, cwd=str(ROOT / "notebooks"),
                                kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False)

@@ -1,13 +1,13 @@
 """The Train tab's controls, called directly: sets, settings, hardware-filtered configs, the command, the status."""
 import re
-import time
 
 import pytest
 
+from conftest import ready_workbench
+
 gr = pytest.importorskip("gradio")
 
-from granite_workbench.service import ModelService
-from granite_workbench.session import Workbench, training_settings
+from granite_workbench.session import training_settings
 from granite_workbench.training_job import config_problem
 from granite_workbench.ui.common import diff_html, diff_summary
 from granite_workbench.ui.tabs.train import NO_EVAL, command_preview, config_note, start_training, status_markdown
@@ -15,10 +15,7 @@ from granite_workbench.ui.tabs.train import NO_EVAL, command_preview, config_not
 
 @pytest.fixture(scope="module")
 def wb(tiny_dir, tmp_path_factory):
-    service = ModelService(str(tiny_dir))
-    service.start()
-    assert service.wait(60), service.message
-    w = Workbench(service, max_new_tokens=8)
+    w = ready_workbench(tiny_dir, max_new_tokens=8)
     w.job.checkpoints = tmp_path_factory.mktemp("runs")
     return w
 

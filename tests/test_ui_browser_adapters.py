@@ -95,6 +95,7 @@ def test_train_tab_runs_and_plots(page, out_dir):
     page.locator("#train-eval input").click()  # an evaluation set, chosen here (not the config's)
     page.locator("#train-eval [role=option]").filter(has_text="data/phrases/train.jsonl").first.click()
     page.wait_for_timeout(500)
+    tab.get_by_text("Command", exact=True).click()  # the accordion with the command preview
     assert "--eval_manifest data/phrases/train.jsonl" in page.locator("#train-command").inner_text()
     tab.get_by_role("button", name="Start fine-tuning").click()
     wait_contains(page, "#train-status", "Started")

@@ -16,7 +16,7 @@ CSS = """
 #hero h1 { margin: 0 0 4px 0; font-size: 1.7rem; font-weight: 600; color: #fff; }
 #hero p { margin: 0; opacity: .9; color: #fff; }
 #status { font-size: .95rem; }
-.transcript { line-height: 1.7; font-size: 1.02rem; padding: 10px 12px; min-height: 90px;
+.transcript { overflow-wrap: anywhere; line-height: 1.7; font-size: 1.02rem; padding: 10px 12px; min-height: 90px;
               border: 1px solid var(--border-color-primary); border-radius: 10px;
               background: var(--background-fill-secondary); }
 mark.kw { background: #ffd8a8; color: #1b1b1b; padding: 0 3px; border-radius: 4px; font-weight: 600; }
@@ -29,10 +29,18 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
 .gwb-words .w:hover { background: var(--background-fill-secondary); }
 .gwb-words .w.now { background: #ffd8a8; color: #1b1b1b; }
 .wb-wrap { flex-wrap: wrap; }
+.tab-wrapper { height: auto !important; }
+.tab-container { flex-wrap: wrap !important; height: auto !important; }
 .side-by-side { flex-wrap: nowrap !important; }
+/* Phones (checked at 375 px by tests/test_ui_layout_browser.py): columns stack, side-by-side panes stack,
+   wide tables scroll inside their box, the page margins shrink; nothing scrolls the page sideways. */
 @media (max-width: 640px) {
   .side-by-side { flex-direction: column; }
   .side-by-side > div { width: 100%; }
+  .row { flex-wrap: wrap !important; }
+  .row > .column { min-width: 0 !important; flex: 1 1 100% !important; }
+  .block { min-width: 0 !important; max-width: 100% !important; }
+  .table-wrap, .table-container, .table { max-width: calc(100vw - 40px) !important; overflow-x: auto !important; }
 }
 """
 
@@ -40,7 +48,14 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
 # Word highlighting (Transcribe tab, word timestamps): Gradio's audio player keeps its <audio> element out of the
 # page, so the element that last started playing is remembered; each frame, the word whose span holds its
 # current time is marked, and a click on a word seeks there.
-HEAD = """<script>
+HEAD = """<style>
+/* page margins on phones: in <head> as is (Gradio rewrites the selectors of its css parameter) */
+@media (max-width: 640px) {
+  .gradio-container .main.fillable, .gradio-container .app { padding-left: 10px !important;
+                                                             padding-right: 10px !important; }
+}
+</style>
+<script>
 (() => {
   let media = null, last = -1;
   const play = HTMLMediaElement.prototype.play;

@@ -54,8 +54,8 @@ class Tab:
 
 def all_tabs(mode: str | None = None) -> list[Tab]:
     """The tabs in display order; with `mode`, only those that mode has."""
-    from . import about, adapters, compare, dataset, evaluate, keywords, train, transcribe, translate
+    from . import about, adapters, compare, dataset, evaluate, keywords, live, train, transcribe, translate
 
-    tabs = [transcribe.TAB, translate.TAB, keywords.TAB, compare.TAB, adapters.TAB, dataset.TAB, train.TAB,
-            evaluate.TAB, about.TAB]
+    tabs = [transcribe.TAB, live.TAB, translate.TAB, keywords.TAB, compare.TAB, adapters.TAB, dataset.TAB,
+            train.TAB, evaluate.TAB, about.TAB]
     return [t for t in tabs if mode is None or mode in t.modes]

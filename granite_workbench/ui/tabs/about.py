@@ -25,8 +25,8 @@ model (conformer encoder, Q-Former projector, Granite 4.0 1B language model), Ap
 
 Audio longer than {wb.max_audio_seconds / 60:.0f} minutes is refused in this demo (the CLI takes up to 3 hours).
 Notebooks in this project's `notebooks/` folder walk through the same steps in code:
-`01_quickstart` (transcribe, translate, keyword-bias, long audio), `02_domain_adaptation` (validate data,
-baseline, LoRA fine-tuning, evaluation, hot-loading into this demo) and `03_keyword_biasing`.
+`01_quickstart` (transcribe, translate, keyword-bias, long audio), `02_keyword_biasing` and
+`03_domain_adaptation` (validate data, baseline, LoRA fine-tuning, evaluation, hot-loading into this demo).
 """
 
 

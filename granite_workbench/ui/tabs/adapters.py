@@ -24,6 +24,15 @@ def loaded_names(wb: Workbench) -> list[str]:
 
 
 @user_errors(text=("adapter_id",))
+def empty_hint(wb: Workbench) -> str:
+    """What to do when there is nothing to load yet."""
+    if wb.registry.entries():
+        return ""
+    return ("**No checkpoints yet.** Fine-tune one in the **Train** tab (on your own clips: build a dataset in "
+            "the **Dataset** tab first) — its checkpoints appear here as they are written. Or copy an adapter "
+            f"folder (adapter_config.json, adapter_model.safetensors, workbench.json) into `{wb.registry.root}`.")
+
+
 def load_adapter(wb: Workbench, adapter_id: str) -> str:
     name, entry = wb.load_adapter(adapter_id)
     return f"Loaded **{name}** (step {entry.meta.get('step', '?')}). Pick it in any task tab's *Model* selector."
@@ -50,6 +59,7 @@ def build(ctx: UIContext) -> None:
     gr.Markdown(f"Checkpoints under `{wb.registry.root}` appear here within seconds of being written, "
                 "also while a fine-tuning run goes on. Load one to use it on the live model — no restart, "
                 "the base model stays in memory.")
+    hint = gr.Markdown(empty_hint(wb), elem_id="adapters-hint")
     available = gr.Dataframe(headers=ROW_HEADERS, value=available_rows(wb), label="Checkpoints",
                              interactive=False, wrap=True, elem_id="available")
     with gr.Row():
@@ -82,10 +92,10 @@ def build(ctx: UIContext) -> None:
         names, ids = loaded_names(wb), [e.id for e in wb.registry.entries()]
         return (available_rows(wb), gr.Dropdown(choices=ids, value=keep(current_pick, ids)), loaded_rows(wb),
                 gr.Dropdown(choices=names, value=keep(current_unload, names)),
-                gr.Dropdown(choices=ids, value=keep(current_export, ids)))
+                gr.Dropdown(choices=ids, value=keep(current_export, ids)), empty_hint(wb))
 
     ctx.on_adapters_changed(refresh, [pick, unload_pick, export_pick],
-                            [available, pick, loaded, unload_pick, export_pick])
+                            [available, pick, loaded, unload_pick, export_pick, hint])
 
     def export_adapter_api(checkpoint, kind="zip"):
         return export_adapter(wb, checkpoint, kind)

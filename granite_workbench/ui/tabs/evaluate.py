@@ -1,6 +1,7 @@
 """Evaluate: base vs loaded adapters on a manifest — table, charts, worst utterances with diffs."""
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 
@@ -18,15 +19,42 @@ MAX_ROWS = 500  # the demo evaluates at most this many rows; the CLI has no limi
 SUMMARY_HEADERS = ["group", "system", "WER %", "CER %", "BLEU", "keyword recall %", "utterances", "failed"]
 
 
-def summary_table(result) -> list[list]:
+def summary_table(result):
+    """One row per group and system — the `all` group only when there are several groups (else it repeats the
+    one group) — and only the metric columns that have a value. Rates in percent, as everywhere in the demo."""
+    import pandas as pd
+
+    groups = [g for g in result.summary if g != "all"]
+    shown = groups + ["all"] if len(groups) > 1 else (groups or ["all"])
     rows = []
-    for group, per_system in result.summary.items():
-        for system, m in per_system.items():
+    for group in shown:
+        for system, m in result.summary[group].items():
             rows.append([group, system] + [round(100 * m[k], 1) if k in m else None for k in ("wer", "cer")]
                         + [round(m["bleu"], 1) if "bleu" in m else None]
                         + [round(100 * m["keyword_recall"], 1) if "keyword_recall" in m else None,
                            m["utterances"], m["failed"]])
-    return rows
+    df = pd.DataFrame(rows, columns=SUMMARY_HEADERS)
+    return df[[c for c in SUMMARY_HEADERS if df[c].notna().any() or c in ("group", "system", "utterances")]]
+
+
+def audio_player(source, max_seconds: float = 30.0) -> str:
+    """An inline player for a clip (Ogg Vorbis, embedded: nothing on the server is exposed); empty when the clip
+    is long or unreadable."""
+    import base64
+    import io
+
+    import soundfile as sf
+
+    from ...audio import load_audio
+
+    try:
+        clip = load_audio(source, max_seconds=max_seconds)
+        buf = io.BytesIO()
+        sf.write(buf, clip.samples, clip.sample_rate, format="OGG", subtype="VORBIS")
+    except Exception:
+        return ""
+    return (f"<audio controls preload='none' src='data:audio/ogg;base64,{base64.b64encode(buf.getvalue()).decode()}'"
+            " style='width:100%;max-width:420px;height:32px'></audio>")
 
 
 def worst_html(result, n: int = 5) -> str:
@@ -34,12 +62,14 @@ def worst_html(result, n: int = 5) -> str:
     for system in result.systems:
         items = result.worst(system, n)
         if not items:
-            parts.append(f"<h4>{system}: no errors</h4>")
+            parts.append(f"<h4>{html.escape(system)}: no errors</h4>")
             continue
-        parts.append(f"<h4>{system}: worst utterances</h4>")
+        parts.append(f"<h4>{html.escape(system)}: worst utterances</h4>")
         for u in items:
             ref_html, hyp_html, *_ = diff_html(u["reference"], u["systems"][system]["hypothesis"])
-            parts.append(f"<div class='worst'><b>line {u['line']}</b> · error {100 * u['systems'][system]['error']:.0f}%"
+            name = html.escape(Path(u["audio"]).name)
+            parts.append(f"<div class='worst'><b>{name}</b> <span class='muted'>(line {u['line']})</span> · error "
+                         f"{100 * u['systems'][system]['error']:.1f}%{audio_player(u['audio'])}"
                          f"<div class='pair'><span class='muted'>reference</span>{ref_html}"
                          f"<span class='muted'>hypothesis</span>{hyp_html}</div></div>")
     return "".join(parts) or "<p class='muted'>Nothing to show.</p>"
@@ -86,8 +116,8 @@ def build(ctx: UIContext) -> None:
     gr.Markdown("Run the base model and loaded adapters over a manifest in one go: WER / CER, BLEU and "
                 "keyword recall side by side, with charts and the worst utterances. The same numbers as "
                 "`python -m granite_workbench evaluate` and the fine-tuning logs.")
-    with gr.Row():
-        with gr.Column(scale=4):
+    with gr.Row(elem_classes="wb-wrap"):
+        with gr.Column(scale=4, min_width=300):
             manifest, upload = manifest_inputs(wb, "eval-manifest", prefer="test")
             ctx.manifest_pickers.append(manifest)
             # a multiselect that accepts any name from the API; the callback refuses adapters not loaded
@@ -95,12 +125,11 @@ def build(ctx: UIContext) -> None:
                                   label="Systems", elem_id="eval-systems")
             limit = gr.Number(value=None, precision=0, label="Only the first N rows (empty: all)")
             go = gr.Button("Evaluate", variant="primary")
-        with gr.Column(scale=8):
+        with gr.Column(scale=8, min_width=300):
             note = gr.Markdown(elem_id="eval-note")
             table = gr.Dataframe(headers=SUMMARY_HEADERS, label="Summary", interactive=False, elem_id="eval-table")
-            with gr.Row():
-                chart = gr.Image(label="Metric per system", type="filepath", elem_id="eval-chart")
-                deltas = gr.Image(label="Per-utterance change vs the first system", type="filepath")
+            chart = gr.Image(label="Metric per system", type="filepath", elem_id="eval-chart", show_label=False)
+            deltas = gr.Image(label="Per-utterance change vs the first system", type="filepath", show_label=False)
             worst = gr.HTML(elem_id="eval-worst")
             files = gr.File(label="Report files", file_count="multiple", interactive=False)
 

@@ -10,7 +10,6 @@ from ...session import Workbench
 from ...metrics import METRIC_LABELS, format_metric
 from ...session import training_settings
 from ...training_job import config_problem, config_values, shipped_configs, train_command
-from ...session import MAX_TRAINING_STEPS
 from ..common import manifest_inputs, user_errors
 from . import Tab, UIContext
 

@@ -1,0 +1,75 @@
+"""Live: the microphone streams, the text grows at every pause; when the recording stops, the whole recording
+is transcribed as one clip (the final text equals transcribing the recorded file)."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ...keywords import split_keywords
+from ...live import LiveTranscript
+from ...prompts import TaskSpec
+from ...session import Workbench
+from ..common import asr_language_dropdown, user_errors
+from . import Tab, UIContext
+
+MAX_LIVE_SECONDS = 600.0
+
+
+def _spec(language: str | None, keywords: str | None) -> TaskSpec:
+    words = split_keywords(keywords)
+    return TaskSpec("asr", language=language or None, keywords=tuple(words))
+
+
+@user_errors(text=("language", "keywords", "model"))
+def live_piece(wb: Workbench, piece, live: LiveTranscript | None, language: str | None, keywords: str | None,
+               model: str | None):
+    """One streamed piece: (text so far, the session's state)."""
+    if piece is None:
+        return (live.text() if live else ""), live
+    spec = _spec(language, keywords)
+    adapter = wb.adapter_for(model)
+    if live is None:
+        live = LiveTranscript(lambda clip: wb.run(clip, spec, None, adapter).text,
+                              max_seconds=min(MAX_LIVE_SECONDS, wb.max_audio_seconds))
+    return live.feed(piece), live
+
+
+@user_errors(text=("language", "keywords", "model"))
+def live_final(wb: Workbench, live: LiveTranscript | None, language: str | None, keywords: str | None,
+               model: str | None):
+    """The recording stopped: the whole of it as one clip (the text a file upload of it gives)."""
+    if live is None or live.seconds == 0:
+        return "", None
+    res = wb.run(live.recording(), _spec(language, keywords), None, model)
+    return res.text, None
+
+
+def build(ctx: UIContext) -> None:
+    wb = ctx.wb
+    gr.Markdown("Speak: the text appears phrase by phrase, each as soon as you pause (voice activity detection); "
+                "when you stop recording, the whole recording is transcribed once more as one clip — the same "
+                "text an upload of it gives.")
+    state = gr.State(None)
+    with gr.Row(elem_classes="wb-wrap"):
+        with gr.Column(scale=5, min_width=300):
+            mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",
+                           elem_id="live-mic")
+            language = asr_language_dropdown(elem_id="live-lang")
+            keywords = gr.Textbox("", label="Keywords (optional)", placeholder="comma-separated", max_lines=1)
+            model = ctx.model_selector("model-live")
+        with gr.Column(scale=7, min_width=300):
+            text = gr.Textbox(label="Live transcript", lines=8, elem_id="live-text", buttons=["copy"])
+
+    def piece_api(piece, live, language, keywords, model):
+        return live_piece(wb, piece, live, language, keywords, model)
+
+    def final_api(live, language, keywords, model):
+        return live_final(wb, live, language, keywords, model)
+
+    mic.stream(piece_api, [mic, state, language, keywords, model], [text, state], stream_every=1.0,
+               time_limit=MAX_LIVE_SECONDS, api_name=False, concurrency_id="model", show_progress="hidden")
+    mic.stop_recording(final_api, [state, language, keywords, model], [text, state], api_name=False,
+                       concurrency_id="model")
+
+
+TAB = Tab("live", "Live", "Streaming transcription from the microphone: the text grows at every pause; the final "
+          "text equals transcribing the whole recording.", build)
