@@ -23,7 +23,6 @@ def loaded_names(wb: Workbench) -> list[str]:
     return [a["name"] for a in wb.loaded_adapters()]
 
 
-@user_errors(text=("adapter_id",))
 def empty_hint(wb: Workbench) -> str:
     """What to do when there is nothing to load yet."""
     if wb.registry.entries():
@@ -33,6 +32,7 @@ def empty_hint(wb: Workbench) -> str:
             f"folder (adapter_config.json, adapter_model.safetensors, workbench.json) into `{wb.registry.root}`.")
 
 
+@user_errors(text=("adapter_id",))
 def load_adapter(wb: Workbench, adapter_id: str) -> str:
     name, entry = wb.load_adapter(adapter_id)
     return f"Loaded **{name}** (step {entry.meta.get('step', '?')}). Pick it in any task tab's *Model* selector."
