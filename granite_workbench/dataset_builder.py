@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from .audio import AudioError, load_audio
 from .keywords import split_keywords
+from .paths import folder_name
 
 MAX_ROWS = 2000
 SPLITS = ("train", "dev", "test")
@@ -59,15 +59,6 @@ class SavedDataset:
         return self.folder / f"{split}.jsonl"
 
 
-def dataset_name(name: str) -> str:
-    """A dataset name as a folder name; refuses anything but letters, digits, '-', '_' and '.'."""
-    name = (name or "").strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
-        raise DatasetError(f"Dataset name {name!r}: use up to 64 letters, digits, '-', '_' or '.', starting with a "
-                           "letter or digit.")
-    return name
-
-
 def split_counts(n: int, dev_share: float, test_share: float) -> dict[str, int]:
     """Rows per split: dev and test get their share rounded, at least one each when asked for and possible,
     and train keeps at least one row."""
@@ -89,7 +80,7 @@ def save_dataset(name: str, rows: list[DraftRow], root: str | Path, *, dev_share
     """Write the rows with their audio into `root/name` (see the module doc); returns what was written."""
     import soundfile as sf
 
-    name = dataset_name(name)
+    name = folder_name(name, "Dataset name", DatasetError)
     if len(rows) > MAX_ROWS:
         raise DatasetError(f"At most {MAX_ROWS} rows per dataset (got {len(rows)}).")
     root = Path(root)

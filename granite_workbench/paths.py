@@ -6,6 +6,7 @@ line is theirs (relative to where they are) and is made absolute at once.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +24,13 @@ def project_path(value: str | Path) -> Path:
         return path.resolve() if path.exists() else path
     candidate = PROJECT_ROOT / path
     return candidate if candidate.exists() else path
+
+
+def folder_name(name: str, what: str, error: type[ValueError] = ValueError) -> str:
+    """A name the user chose for a new folder (a run, a dataset): up to 64 letters, digits, '-', '_' or '.',
+    starting with a letter or digit — never a path. Refused with `error` naming `what` otherwise."""
+    name = (name or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+        raise error(f"{what} {name!r}: use up to 64 letters, digits, '-', '_' or '.', starting with a letter or "
+                    "digit.")
+    return name

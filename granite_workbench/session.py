@@ -25,7 +25,7 @@ from .adapters import BASE, AdapterError
 from .audio import Audio, AudioError, load_audio
 from .engine import DecodingOptions, LocalEngine
 from .manifest import DataError
-from .paths import DATA_DIR
+from .paths import DATA_DIR, folder_name
 from .prompts import TaskSpec
 from .registry import AdapterEntry, AdapterRegistry
 from .service import ModelService
@@ -309,7 +309,7 @@ class Workbench:
                              "with `python -m finetune.train` and load the result.")
         model = engine.lm.model_id
         extra = training_settings(config, settings or {})
-        name = safe_run_name(run_name) if run_name and run_name.strip() else None
+        name = folder_name(run_name, "Run name") if run_name and run_name.strip() else None
         with self.manifest(choice, upload, keep=True) as (path, roots, label, folder):
             try:
                 rows = confined_rows(path, label, roots)
@@ -372,15 +372,6 @@ def training_settings(config: str, settings: dict[str, Any]) -> dict[str, Any]:
         if base.get(key) != value:
             out[key] = value
     return out
-
-
-def safe_run_name(name: str) -> str:
-    """A run name as a folder name: letters, digits, '-', '_', '.'; refuses anything else."""
-    name = name.strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
-        raise ValueError(f"Run name {name!r}: use up to 64 letters, digits, '-', '_' or '.', starting with a "
-                         "letter or digit.")
-    return name
 
 
 def auto_run_name(manifest_label: str, config: str, root: Path) -> str:

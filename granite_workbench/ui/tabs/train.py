@@ -124,10 +124,7 @@ def command_preview(wb: Workbench, manifest, upload, config, steps, eval_set, ru
         extra["max_steps"] = f"<{extra.pop('epochs'):g} epochs in steps>"
     if eval_set and eval_set != NO_EVAL:
         extra["eval_manifest"] = eval_set
-    try:
-        model = wb.service.model_id or "tiny"
-    except Exception:
-        model = "tiny"
+    model = wb.service.model_id or "tiny"
     cmd = train_command(Path(upload).name if upload else (manifest or "<training set>"),
                         f"finetune/configs/{config}", f"checkpoints/{run_name.strip() if run_name else '<auto>'}",
                         model, extra, python="python")
