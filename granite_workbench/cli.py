@@ -194,7 +194,7 @@ def run_identity(args, command: str, rows) -> dict:
 def evaluate_main(args) -> int:
     from .adapters import BASE, AdapterError
     from .batch import evaluate_rows
-    from .engine import describe_paths
+    from .engine import describe_paths, tokenizer_of
     from .evaluation import write_report
     from .manifest import DataError, read_dataset, read_manifest
     from .metrics import METRIC_LABELS, format_metric
@@ -219,7 +219,7 @@ def evaluate_main(args) -> int:
     if state.is_main_process:
         print(f"model: {described}; systems: {', '.join(systems)}; {len(rows)} rows"
               + (f" over {state.num_processes} processes" if state.num_processes > 1 else ""), file=sys.stderr)
-    tokenizer = getattr(getattr(engine, "lm", None), "tokenizer", None)  # none for a remote engine
+    tokenizer = tokenizer_of(engine)
     title = f"Evaluation of {Path(str(args.manifest)).name}"
     written: dict = {}
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -305,6 +305,11 @@ class Verified:
 
 _ENGINES: "weakref.WeakKeyDictionary[LoadedModel, LocalEngine]" = weakref.WeakKeyDictionary()
 _ENGINES_LOCK = threading.Lock()
+
+
+def tokenizer_of(engine) -> Any:
+    """The tokenizer of a local engine's model (to check label lengths); None for a remote engine."""
+    return getattr(getattr(engine, "lm", None), "tokenizer", None)
 
 
 def engine_for(model: LoadedModel | Engine) -> Engine:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ...adapters import BASE
 from ...audio import load_audio
+from ...engine import tokenizer_of
 from ...dataset_builder import MAX_ROWS, DatasetError, DraftRow, save_dataset
 from ...keywords import split_keywords
 from ...manifest import Row, read_manifest, validate
@@ -98,11 +99,18 @@ def draft(wb: Workbench, table, clips: list[str] | None, model: str | None = BAS
     return df, msg + (" Failed: " + "; ".join(failed) if failed else "")
 
 
+def _draft_row(row, clip: str = "") -> DraftRow:
+    """A table row as the dataset row it stands for (empty cells: asr, en, no target, no keywords)."""
+    return DraftRow(clip, text=str(row["text"] or ""), task=str(row["task"] or "asr"),
+                    language=str(row["language"] or "en"), target_language=str(row["target_language"] or "") or None,
+                    keywords=split_keywords(str(row["keywords"] or "")))
+
+
 def _spec(row) -> TaskSpec:
     """The task spec of a table row (a keyword task without keywords is its plain variant)."""
-    return Row(audio="", text="", task=str(row["task"]), language=str(row["language"] or "en"),
-               target_language=str(row["target_language"] or "") or None,
-               keywords=split_keywords(str(row["keywords"] or ""))).spec()
+    d = _draft_row(row)
+    return Row(audio="", text="", task=d.task, language=d.language, target_language=d.target_language,
+               keywords=d.keywords).spec()
 
 
 def listen(table, clips: list[str] | None, number) -> str | None:
@@ -135,13 +143,11 @@ def save(wb: Workbench, name: str, table, clips: list[str] | None, dev_percent: 
     df, clips = _table(table), list(clips or [])
     if len(df) != len(clips):
         raise DatasetError(f"The table has {len(df)} rows for {len(clips)} clips; add rows with **Add clips**.")
-    rows = [DraftRow(clips[i], text=str(r["text"] or ""), task=str(r["task"] or "asr"),
-                     language=str(r["language"] or "en"), target_language=str(r["target_language"] or "") or None,
-                     keywords=split_keywords(str(r["keywords"] or ""))) for i, r in df.iterrows()]
+    rows = [_draft_row(r, clips[i]) for i, r in df.iterrows()]
     saved = save_dataset(name, rows, dataset_root(wb), dev_share=(dev_percent or 0) / 100,
                          test_share=(test_percent or 0) / 100, overwrite=bool(overwrite),
                          max_seconds=wb.max_audio_seconds)
-    tokenizer = getattr(getattr(wb.engine(), "lm", None), "tokenizer", None) if wb.service.state == "ready" else None
+    tokenizer = tokenizer_of(wb.engine()) if wb.service.state == "ready" else None
     _, report = validate(read_manifest(saved.manifest("all")), tokenizer, source="all.jsonl",
                          max_audio_seconds=wb.max_audio_seconds, max_label_tokens=10_000)
     label = f"{dataset_root(wb).parent.name if wb.data_roots else 'data'}/datasets/{saved.folder.name}"

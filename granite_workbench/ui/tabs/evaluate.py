@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from ...adapters import BASE, AdapterError
+from ...engine import tokenizer_of
 from ...evaluation import run_evaluation, write_report
 from ...manifest import DataError, read_manifest, validate
 from ...session import Workbench
@@ -91,7 +92,7 @@ def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, sys
         if len(rows) > MAX_ROWS:
             raise DataError(f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
                             "`python -m granite_workbench evaluate`.")
-        good, report = validate(rows, getattr(getattr(engine, "lm", None), "tokenizer", None), source=label, max_audio_seconds=wb.max_audio_seconds,
+        good, report = validate(rows, tokenizer_of(engine), source=label, max_audio_seconds=wb.max_audio_seconds,
                                 max_label_tokens=10_000)
         if not good:
             raise DataError("No usable rows:\n" + report.summary())
