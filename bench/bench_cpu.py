@@ -21,6 +21,7 @@ import time
 from common import HERE, long_speech, machine, median, save, speech_clips, table
 
 TOKENS_PER_AUDIO_SECOND = 3  # ~2.5 words/s of speech, ~1.3 tokens per word
+PLAIN = "-linear"  # `--dtypes bfloat16-linear`: bf16 without the single-row torch.mv path (granite_workbench/cpu.py)
 
 
 def memory_read_bound(dtype: str = "bfloat16", gib: float = 1.0, reps: int = 5) -> float:
@@ -40,6 +41,27 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def lm_bytes_per_token(model) -> int:
+    """Bytes of weights one decoding step reads: every language-model matrix and the lm_head, but of the token
+    embedding table only one row (its 0.41 GB are not read per token, so counting them would flatter)."""
+    lm = model.model.language_model
+    size = lambda params: sum(p.numel() * p.element_size() for p in params)  # noqa: E731
+    return size(lm.parameters()) - size(lm.embed_tokens.parameters()) + size(model.lm_head.parameters())
+
+
+def weights_pass(model) -> float:
+    """Seconds for one row through every matrix a decoding step reads, by the model's own Linear modules (the
+    matrix-vector kernels alone, without the rest of a step: attention, norms, Python); best of 3."""
+    import torch
+
+    lm = model.model.language_model
+    linears = [m for m in lm.modules() if isinstance(m, torch.nn.Linear)] + [model.lm_head]
+    dtype = model.lm_head.weight.dtype
+    rows = {k: torch.randn(1, 1, k, dtype=dtype) for k in {m.in_features for m in linears}}
+    with torch.inference_mode():
+        return min(_timed(lambda: [m(rows[m.in_features]) for m in linears]) for _ in range(3))
+
+
 def one_dtype(dtype: str, quick: bool) -> dict:
     """Everything measured for one dtype (run in a fresh process)."""
     import numpy as np
@@ -54,8 +76,12 @@ def one_dtype(dtype: str, quick: bool) -> dict:
 
     folder, _ = ensure_real_shape()
     t = time.perf_counter()
-    lm = load_model(str(folder), dtype=dtype)
+    lm = load_model(str(folder), dtype=dtype.removesuffix(PLAIN))
     load_s = time.perf_counter() - t
+    if dtype.endswith(PLAIN):  # the comparison: every matrix through nn.Linear (oneDNN), as before cpu.py's path
+        for m in lm.model.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.__class__ = torch.nn.Linear
     engine = engine_for(lm)
     clip = load_audio(speech_clips(1)[0]).samples[: 3 * 16000]
     clip = np.pad(clip, (0, max(0, 3 * 16000 - len(clip))))
@@ -65,16 +91,24 @@ def one_dtype(dtype: str, quick: bool) -> dict:
         return _timed(lambda: engine.generate(req, DecodingOptions(max_new_tokens=n, min_new_tokens=n)))
 
     gen(2)  # warm up
-    reps = 2 if quick else 3
-    first = median([gen(1) for _ in range(reps)])
+    # The machine's memory bandwidth drifts by +-15% over minutes (a shared host), so each round measures the
+    # bound right before the decode it is compared with; the ratio is the median of the rounds' ratios.
+    lm_bytes = lm_bytes_per_token(lm.model)
     n = 17 if quick else 33
-    many = median([gen(n) for _ in range(reps)])
-    per_token = (many - first) / (n - 1)
-    lm_bytes = sum(p.numel() * p.element_size() for p in lm.model.model.language_model.parameters()) \
-        + lm.model.lm_head.weight.numel() * lm.model.lm_head.weight.element_size()
-    out = {"dtype": dtype, "load_s": load_s, "prefill_s": first, "ms_per_token": 1000 * per_token,
-           "lm_gb": lm_bytes / 1e9, "effective_gb_s": lm_bytes / per_token / 1e9, "threads": torch.get_num_threads(),
-           "describe": lm.describe()}
+    rounds = []
+    for _ in range(3 if quick else 5):
+        bound = memory_read_bound("float32", reps=3)
+        first = gen(1)
+        per_token = (gen(n) - first) / (n - 1)
+        rounds.append({"bound_gb_s": bound, "prefill_s": first, "per_token_s": per_token,
+                       "matmul_s": weights_pass(lm.model)})
+    per_token = median([r["per_token_s"] for r in rounds])
+    out = {"dtype": dtype, "load_s": load_s, "prefill_s": median([r["prefill_s"] for r in rounds]),
+           "ms_per_token": 1000 * per_token, "lm_gb": lm_bytes / 1e9, "effective_gb_s": lm_bytes / per_token / 1e9,
+           "bound_gb_s": median([r["bound_gb_s"] for r in rounds]),
+           "of_bound": median([lm_bytes / r["per_token_s"] / r["bound_gb_s"] / 1e9 for r in rounds]),
+           "matmuls_of_bound": median([lm_bytes / r["matmul_s"] / r["bound_gb_s"] / 1e9 for r in rounds]),
+           "rounds": rounds, "threads": torch.get_num_threads(), "describe": lm.describe()}
     for seconds in (10, 60):
         if quick and seconds == 60:
             continue
@@ -159,7 +193,9 @@ def child(kind: str, *args: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, no 60 s clip, fewer agreement clips")
-    ap.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated (default: both)")
+    ap.add_argument("--dtypes", default=f"float32,bfloat16,bfloat16{PLAIN}",
+                    help=f"comma-separated (default: float32, bfloat16, and bfloat16{PLAIN}: bf16 through nn.Linear "
+                         "for every row count, the path before granite_workbench/cpu.py's torch.mv for one row)")
     ap.add_argument("--no-agreement", action="store_true", help="skip the bf16 vs fp32 token agreement")
     args = ap.parse_args()
     from granite_workbench.cpu import native_bf16, usable_cores
@@ -169,17 +205,15 @@ def main() -> None:
     print(f"machine: {machine()}\nbf16: {why}; usable cores: {usable_cores()}")
     print("memory-read bound: " + ", ".join(f"{d} {v:.1f} GB/s" for d, v in bound.items()))
     rows = [child("one_dtype", d, args.quick) for d in args.dtypes.split(",")]
-    best = max(bound.values())  # the machine's memory-read bound: the faster of the two reductions
-    for r in rows:
-        r["of_bound"] = r["effective_gb_s"] / best
     print(table([{"dtype": r["dtype"], "load": f"{r['load_s']:.1f} s", "prefill (3 s clip)": f"{r['prefill_s']:.2f} s",
-                  "ms/token": f"{r['ms_per_token']:.0f}", "LM weights": f"{r['lm_gb']:.2f} GB",
-                  "effective GB/s": f"{r['effective_gb_s']:.1f}", "of bound": f"{100 * r['of_bound']:.0f}%",
+                  "ms/token": f"{r['ms_per_token']:.0f}", "weights read per token": f"{r['lm_gb']:.2f} GB",
+                  "effective GB/s": f"{r['effective_gb_s']:.1f}", "bound": f"{r['bound_gb_s']:.1f} GB/s",
+                  "of bound": f"{100 * r['of_bound']:.0f}%", "matmuls alone": f"{100 * r['matmuls_of_bound']:.0f}%",
                   "RTFx 10 s": f"{r.get('rtfx_10s', 0):.2f}",
                   "RTFx 60 s": f"{r['rtfx_60s']:.2f}" if "rtfx_60s" in r else "—",
                   "peak RSS": f"{r['peak_rss_gib']:.1f} GiB"} for r in rows],
-                ["dtype", "load", "prefill (3 s clip)", "ms/token", "LM weights", "effective GB/s", "of bound",
-                 "RTFx 10 s", "RTFx 60 s", "peak RSS"]))
+                ["dtype", "load", "prefill (3 s clip)", "ms/token", "weights read per token", "effective GB/s", "bound",
+                 "of bound", "matmuls alone", "RTFx 10 s", "RTFx 60 s", "peak RSS"]))
     agree = None if args.no_agreement else child("agreement", 4 if args.quick else 8, 16 if args.quick else 32)
     if agree:
         print(f"bf16 vs fp32 greedy tokens (random weights, {agree['clips']} clips x {agree['tokens']}): "

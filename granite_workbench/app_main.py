@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allow the workbench mode on a public address without a login (dangerous)")
     p.add_argument("--max-upload-size", default="200mb", help="largest upload accepted, e.g. 200mb, 1gb")
     p.add_argument("--max-audio-minutes", type=float, default=30.0, help="longest clip the demo accepts")
+    p.add_argument("--max-new-tokens", type=int, default=200,
+                   help="most tokens one answer (one chunk of audio) may generate: bounds the work of a request")
     p.add_argument("--concurrency", type=int, default=1,
                    help="requests that use the model at once, all endpoints together (the rest queue)")
     p.add_argument("--queue-size", type=int, default=64, help="requests waiting at most; more are refused")
@@ -96,6 +98,24 @@ def check_exposure(mode: str, host: str, share: bool, auth: str | None, insecure
             "reaches it can change the model and adapters, start training and read the data folders.")
 
 
+def workbench_from_args(args: argparse.Namespace, mode: str):
+    """The demo's state from its flags: the model service (not started), the adapters folder, the limits."""
+    from .registry import AdapterRegistry
+    from .service import ModelService
+    from .session import Workbench
+
+    if args.backend == "openai" and not args.server:
+        raise SystemExit("--backend openai needs --server URL")
+    if args.max_new_tokens < 1:
+        raise SystemExit("--max-new-tokens must be at least 1")
+    preload = preload_list(args.adapters)
+    service = ModelService(args.model, model_kwargs(args), backend=args.backend, server=args.server,
+                           server_api_key=args.server_api_key)
+    return Workbench(service, max_audio_seconds=args.max_audio_minutes * 60, registry=AdapterRegistry(args.checkpoints),
+                     mode=mode, max_new_tokens=args.max_new_tokens,
+                     data_roots=[Path(r).expanduser() for r in args.data_root], preload=preload)
+
+
 def main(argv: list[str] | None = None) -> None:
     """`$GRANITE_WB_ARGS` (a Space cannot pass flags) comes first; the command line's flags override it."""
     import shlex
@@ -111,21 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if args.auth and len(auth) != 2:
         raise SystemExit("--auth must be USER:PASSWORD")
-    preload = preload_list(args.adapters)
-
-    from .registry import AdapterRegistry
-    from .service import ModelService
-    from .session import Workbench
-
-    if args.backend == "openai" and not args.server:
-        raise SystemExit("--backend openai needs --server URL")
-    service = ModelService(args.model, model_kwargs(args), backend=args.backend, server=args.server,
-                           server_api_key=args.server_api_key)
-    registry = AdapterRegistry(args.checkpoints)
-    wb = Workbench(service, max_audio_seconds=args.max_audio_minutes * 60, registry=registry, mode=mode,
-                   data_roots=[Path(r).expanduser() for r in args.data_root], preload=preload)
+    wb = workbench_from_args(args, mode)
     if mode == "workbench":
-        registry.start()
+        wb.registry.start()
     from .ui import build_demo
     from .ui.theme import CSS, HEAD, THEME
 
@@ -141,8 +149,9 @@ def main(argv: list[str] | None = None) -> None:
     from .openai_api import mount
 
     mount(demo.app, wb, api_key=args.api_key, key_required=auth is not None)  # /v1: OpenAI clients
-    # The model loads once the UI answers, not alongside building it: on a 2-core machine the two fight over
-    # the interpreter lock and both finish later (measured: UI 11.8 s and model 17.2 s together, 8 s and ~14 s
-    # one after the other; BENCHMARKS.md). The Workbench exists already, so its adapters load with the model.
-    service.start()
+    # The model loads once the UI answers, not alongside building it: both are mostly Python imports that hold
+    # the interpreter lock, so together they do not finish sooner and the UI comes later (measured on AMD and
+    # Intel, BENCHMARKS.md "Demo cold start"). A request that comes in meanwhile waits for the model. The
+    # Workbench exists already, so its adapters load with the model.
+    wb.service.start()
     demo.block_thread()

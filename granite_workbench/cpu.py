@@ -97,3 +97,43 @@ def configure_threads(threads: int | None = None) -> int:
     except RuntimeError:  # only possible before the first parallel work; harmless after
         pass
     return threads
+
+
+# -- decoding one token at a time on a CPU ---------------------------------------------------------------------
+# A greedy decoding step multiplies one row of activations by every weight matrix of the language model, so it
+# is bound by reading the weights. For a single bfloat16 row torch's `mv` (a dot product along each contiguous
+# weight row) reads them about a third faster than `linear` (oneDNN's matmul, which AMX makes the right choice
+# for many rows): measured on an Intel Xeon with AMX, 2 cores, 17 vs 13 GB/s (BENCHMARKS.md, "CPU"). The result
+# is the same to the bit (both accumulate in float32 and round once).
+class SingleRowLinear:
+    """Mixed into a model's nn.Linear instances: one bf16 row without autograd goes through `torch.mv`."""
+
+    def forward(self, x):  # noqa: D401 - nn.Linear's forward
+        import torch
+
+        w = self.weight
+        if x.numel() == self.in_features and x.dtype == w.dtype == torch.bfloat16 and not torch.is_grad_enabled() \
+                and x.device.type == "cpu":
+            out = torch.mv(w, x.reshape(-1))
+            if self.bias is not None:
+                out = out + self.bias
+            return out.view(*x.shape[:-1], self.out_features)
+        return super().forward(x)
+
+
+def use_single_row_matvec(module) -> int:
+    """Give every plain nn.Linear under `module` the single-row path (class changed in place: weights, state
+    dict and peft's wrapping stay as they are); returns how many were changed."""
+    import torch
+
+    classes: dict[type, type] = {}
+    changed = 0
+    for sub in module.modules():
+        cls = type(sub)
+        if not issubclass(cls, torch.nn.Linear) or issubclass(cls, SingleRowLinear):
+            continue
+        if cls is not torch.nn.Linear:  # quantized or otherwise special linears keep their own forward
+            continue
+        sub.__class__ = classes.setdefault(cls, type(f"SingleRow{cls.__name__}", (SingleRowLinear, cls), {}))
+        changed += 1
+    return changed

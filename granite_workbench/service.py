@@ -104,8 +104,13 @@ class ModelService:
             t.join(timeout)
         return self.state == "ready"
 
-    def engine(self) -> LocalEngine:
-        """The loaded model's engine, or ModelNotReady saying why there is none."""
+    def engine(self, wait: float = 0.0) -> LocalEngine:
+        """The loaded model's engine, or ModelNotReady saying why there is none. `wait`: while the model is
+        loading, wait up to that many seconds for it (a request that comes in during a restart is answered once
+        the model is there, instead of being told to try again)."""
+        thread = self._thread
+        if wait > 0 and self.state == "loading" and thread is not None:
+            thread.join(wait)
         with self._lock:
             if self.state == "ready" and self.remote is not None:
                 return self.remote

@@ -103,6 +103,7 @@ class Workbench:
     mode: str = "workbench"  # showcase: visitors use the model and the preloaded adapters, change nothing
     data_roots: list[Path] = field(default_factory=list)  # folders manifests may come from, beside data/
     preload: list[tuple[str, Path]] = field(default_factory=list)  # (name, folder): loaded with every model
+    model_wait: float = 120.0  # seconds a request waits for a model that is loading (a restarted Space)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -136,8 +137,10 @@ class Workbench:
             raise NotInThisMode(f"{what} is not available in this demo (showcase mode).")
 
     # -- the model ------------------------------------------------------------------------------------
-    def engine(self) -> LocalEngine:
-        return self.service.engine()
+    def engine(self, wait: bool = False) -> LocalEngine:
+        """The model's engine; `wait`: a request to run the model waits up to `model_wait` seconds for a model
+        that is loading (views that only look, like the adapter lists, do not wait)."""
+        return self.service.engine(self.model_wait if wait else 0.0)
 
     def load_model(self, model_id: str) -> None:
         self.require_workbench("Loading another model")
@@ -152,7 +155,7 @@ class Workbench:
         """The adapter a request asked for (None = base model); refuses names that are not loaded."""
         if not choice or choice == BASE:
             return None
-        loaded = self.engine().adapters.names()
+        loaded = self.engine(wait=True).adapters.names()
         if choice not in loaded:
             raise AdapterError(f"Adapter {choice!r} is not loaded. Loaded: {', '.join(loaded) or 'none'}. "
                                "Load it in the Adapters tab.")
@@ -207,7 +210,7 @@ class Workbench:
     def transcriber(self, decoding: str = "greedy", word_timestamps: bool = False) -> Transcriber:
         options = DecodingOptions(max_new_tokens=self.max_new_tokens, decoding=decoding or "greedy",
                                   word_timestamps=bool(word_timestamps))
-        return Transcriber(engine=self.engine(), batch_size=self.batch_size, decoding=options,
+        return Transcriber(engine=self.engine(wait=True), batch_size=self.batch_size, decoding=options,
                            max_audio_seconds=self.max_audio_seconds)
 
     def run(self, audio: Any, spec: TaskSpec, progress: Progress | None = None, adapter: str | None = None,

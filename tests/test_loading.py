@@ -1,4 +1,5 @@
 import pytest
+import numpy as np
 import torch
 
 from granite_workbench.loading import ModelLoadError, load_model, pick_device, pick_dtype, resolve_model_path
@@ -128,3 +129,88 @@ def test_hub_reachable_checks_the_endpoint(monkeypatch):
 
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
     assert loading.hub_reachable(timeout=1.0) is False
+
+
+def test_bf16_on_cpu_decodes_one_row_with_matvec(tiny_dir, monkeypatch):
+    """In bf16 on a CPU the language model's linears send one row (a decoding step) through torch.mv, the faster
+    kernel for it (BENCHMARKS.md, CPU); several rows, training (autograd) and float32 keep nn.Linear's path, and
+    the numbers agree with nn.Linear's."""
+    from granite_workbench.cpu import SingleRowLinear
+
+    lm = load_model(str(tiny_dir), dtype="bfloat16")
+    core = lm.model.model
+    assert all(isinstance(m, SingleRowLinear) for m in core.language_model.modules() if isinstance(m, torch.nn.Linear))
+    assert isinstance(lm.model.lm_head, SingleRowLinear)
+    assert not any(isinstance(m, SingleRowLinear) for m in core.encoder.modules())  # many frames: oneDNN's matmul
+    layer = core.language_model.layers[0].mlp.down_proj
+    calls = []
+    real_mv = torch.mv
+    monkeypatch.setattr(torch, "mv", lambda *a: calls.append(a[0].shape) or real_mv(*a))
+    plain = torch.nn.Linear(layer.in_features, layer.out_features, bias=False, dtype=torch.bfloat16)
+    plain.weight = layer.weight
+    row = torch.randn(1, 1, layer.in_features, dtype=torch.bfloat16)
+    rows = torch.randn(1, 3, layer.in_features, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        got, want = layer(row), plain(row)
+        assert calls == [layer.weight.shape] and got.shape == want.shape == (1, 1, layer.out_features)
+        torch.testing.assert_close(got, want, rtol=1 / 64, atol=1e-2)
+        layer(rows)
+    assert len(calls) == 1  # three rows: nn.Linear
+    out = layer(row.requires_grad_())  # autograd on: nn.Linear, gradients flow
+    out.sum().backward()
+    assert len(calls) == 1 and row.grad is not None
+    fp32 = load_model(str(tiny_dir), dtype="float32")
+    assert not any(isinstance(m, SingleRowLinear) for m in fp32.model.modules())
+
+
+def test_a_request_during_the_load_waits_for_the_model(tiny_dir, monkeypatch):
+    """A restarted demo: a request that comes in while the model loads is answered once it is there; views
+    that only look do not wait, and a failed load is reported to the waiting request."""
+    import time as _time
+
+    import granite_workbench.service as service_mod
+    from granite_workbench.prompts import TaskSpec
+    from granite_workbench.service import ModelNotReady, ModelService
+    from granite_workbench.session import Workbench
+
+    real = service_mod.load_model
+    monkeypatch.setattr(service_mod, "load_model", lambda *a, **k: (_time.sleep(1.5), real(*a, **k))[1])
+    wb = Workbench(ModelService(str(tiny_dir)))
+    wb.service.start()
+    with pytest.raises(ModelNotReady, match="still loading"):
+        wb.engine()  # looking: no wait
+    assert wb.loaded_adapters() == []
+    silence = (16_000, np.zeros(16_000, dtype=np.float32))
+    res = wb.run(silence, TaskSpec("asr"))  # waits for the load, then runs
+    assert wb.service.state == "ready" and res.ok
+
+    def broken(*a, **k):
+        _time.sleep(0.5)
+        raise service_mod.ModelLoadError("no such model")
+
+    monkeypatch.setattr(service_mod, "load_model", broken)
+    wb.service.start("elsewhere")
+    with pytest.raises(ModelNotReady, match="no such model"):
+        wb.run(silence, TaskSpec("asr"))
+
+
+def test_max_new_tokens_flag_bounds_every_answer(tiny_dir, tmp_path):
+    """`python app.py --max-new-tokens N`: no answer of the demo is longer than N tokens; nonsense is refused."""
+    from granite_workbench.app_main import build_parser, workbench_from_args
+    from granite_workbench.prompts import TaskSpec
+
+    def wb_for(*flags):
+        args = build_parser().parse_args(["--model", str(tiny_dir), "--checkpoints", str(tmp_path), *flags])
+        return workbench_from_args(args, "workbench")
+
+    with pytest.raises(SystemExit, match="at least 1"):
+        wb_for("--max-new-tokens", "0")
+    clip = (16_000, 0.1 * np.sin(np.arange(32_000) / 9).astype(np.float32))  # a tone: the random model babbles
+    texts = []
+    for n in ("3", "40"):
+        wb = wb_for("--max-new-tokens", n)
+        assert wb.max_new_tokens == int(n)
+        wb.service.start()
+        texts.append(wb.run(clip, TaskSpec("asr")).text)
+    short, long = texts  # greedy: the 3-token answer is where the 40-token one starts
+    assert long.startswith(short) and 0 < len(short) < len(long) / 4, texts
