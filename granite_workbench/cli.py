@@ -378,6 +378,8 @@ def write_outputs(args, results, formats, rows) -> None:
 
 def summarize(args, results) -> int:
     """Failures and the summary line on stderr; the exit status."""
+    from collections import Counter
+
     from .engine import add_paths, describe_paths
 
     failed = 0
@@ -393,6 +395,10 @@ def summarize(args, results) -> int:
         for r in results:
             add_paths(paths, r.decoding)
         print(f"decoding {args.decoding}: {describe_paths(paths)}", file=sys.stderr)
+    detected = Counter(r.detected_language for r in results if r.ok and r.detected_language)
+    if detected:
+        print("detected language (from the transcripts): " + ", ".join(
+            f"{code} {n} clip{'s' * (n != 1)}" for code, n in detected.most_common()), file=sys.stderr)
     for remark in dict.fromkeys(x for r in results for x in r.info):
         print(f"note: {remark}", file=sys.stderr)
     return 1 if failed else 0

@@ -1,13 +1,20 @@
 """Live transcription of a microphone stream: the text grows while the speaker talks.
 
-Audio arrives in pieces (Gradio's streaming microphone sends one every second or so). After each piece,
-silero-vad looks at the audio not decoded yet; speech followed by at least `close_after` seconds of silence is a
-closed segment and is decoded at once, so each phrase appears as soon as the speaker pauses. When the recording
-stops, `recording()` is the whole of it, and the caller transcribes that as one clip — the same path as an
-upload — so the final text equals transcribing the recorded file (the live text is a preview of it).
+Audio arrives in pieces (Gradio's streaming microphone sends one every second or so). silero-vad looks at the
+audio not decoded yet; speech followed by at least `close_after` seconds of silence is a closed segment and is
+decoded, so each phrase appears as soon as the speaker pauses. When the recording stops, `recording()` is the
+whole of it, and the caller transcribes that as one clip — the same path as an upload — so the final text equals
+transcribing the recorded file (the live text is a preview of it).
+
+Taking a piece must be quick: Gradio's microphone drops the audio it records while the server has not answered
+the previous piece. So with an `executor`, `feed` only keeps the piece and hands the looking and decoding to
+the executor (one job per stream at a time); the text of the closed segments shows on the next piece. Without
+one, `feed` decodes before it returns (tests, scripts).
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Executor, Future
 from typing import Callable
 
 import numpy as np
@@ -23,17 +30,23 @@ class LiveTranscript:
     language, keywords and adapter).
 
     The pieces are kept as they came (rate and samples); what is not decoded yet is converted to 16 kHz in one
-    go at every piece, and `recording()` converts the whole — so no seam of the piecewise stream reaches the
+    go at every look, and `recording()` converts the whole — so no seam of the piecewise stream reaches the
     model, and the final clip is exactly what load_audio makes of the recorded file."""
 
-    def __init__(self, decode: Callable[[Audio], str], *, close_after: float = 0.6, max_seconds: float = 600.0):
+    def __init__(self, decode: Callable[[Audio], str], *, close_after: float = 0.6, max_seconds: float = 600.0,
+                 executor: Executor | None = None):
         self.decode = decode
         self.close_after = close_after
         self.max_seconds = max_seconds
+        self.executor = executor
         self.rate: int | None = None
         self.raw = np.zeros(0, dtype=np.float32)  # the stream as it came (mono), at `rate`
         self.done = 0  # raw samples decoded already (or silence before them)
         self.texts: list[str] = []
+        self.waiting = False  # speech after the last closed segment, waiting for a pause
+        self.error: str | None = None  # a decoding failure in the background, reported on the next piece
+        self._lock = threading.Lock()
+        self._job: Future | None = None
 
     @property
     def seconds(self) -> float:
@@ -41,39 +54,74 @@ class LiveTranscript:
 
     def feed(self, piece) -> str:
         """Add a piece (Gradio's (rate, array)); returns the text so far, with "…" while speech waits for a
-        pause."""
+        pause (or is being decoded)."""
         rate, samples = piece if isinstance(piece, tuple) else (SAMPLE_RATE, load_audio(piece).samples)
         samples = np.asarray(samples)
         if samples.ndim == 2:
-            samples = samples.mean(axis=1)
-        if self.rate is None:
-            self.rate, self.raw = int(rate), self.raw.astype(samples.dtype)
-        elif int(rate) != self.rate:
-            raise AudioError(f"The stream changed its sample rate ({self.rate} -> {rate} Hz).")
-        if self.seconds + len(samples) / self.rate > self.max_seconds:
-            raise AudioError(f"The live recording is limited to {self.max_seconds / 60:.0f} minutes.")
-        self.raw = np.concatenate([self.raw, samples.astype(self.raw.dtype)])
-        if (len(self.raw) - self.done) / self.rate < 0.5:
-            return self.text()
-        rest = load_audio((self.rate, self.raw[self.done:]), name="microphone")
+            samples = samples.mean(axis=1).astype(samples.dtype)
+        with self._lock:
+            if self.error:
+                raise AudioError(self.error)
+            if self.rate is None:
+                self.rate, self.raw = int(rate), self.raw.astype(samples.dtype)
+            elif int(rate) != self.rate:
+                raise AudioError(f"The stream changed its sample rate ({self.rate} -> {rate} Hz).")
+            if self.seconds + len(samples) / self.rate > self.max_seconds:
+                raise AudioError(f"The live recording is limited to {self.max_seconds / 60:.0f} minutes.")
+            self.raw = np.concatenate([self.raw, samples.astype(self.raw.dtype)])
+            due = (len(self.raw) - self.done) / self.rate >= 0.5
+            busy = self._job is not None and not self._job.done()
+            if due and not busy and self.executor is not None:
+                self._job, busy = self.executor.submit(self._advance), True
+        if due and self.executor is None:
+            self._step()
+        return self.text() + (PENDING if self.waiting or busy else "")
+
+    def _advance(self) -> None:
+        """Decode the audio not decoded yet up to its last pause, if it has one."""
+        try:
+            self._step()
+        except Exception as exc:  # the stream goes on failing with the reason, the server goes on
+            self.error = f"Live transcription stopped: {exc}"
+
+    def _step(self) -> None:
+        with self._lock:
+            rate, done, rest_raw = self.rate, self.done, self.raw[self.done:]
+        rest = load_audio((rate, rest_raw), name="microphone")
         regions = speech_regions(rest)
         # decode up to the last pause of at least `close_after` seconds: a phrase's inner pauses stay inside it
         gaps = [(regions[i + 1][0] if i + 1 < len(regions) else rest.duration) - regions[i][1]
                 for i in range(len(regions))]
         last = max((i for i, g in enumerate(gaps) if g >= self.close_after), default=-1)
-        if last >= 0:
-            start = max(0.0, regions[0][0] - SPEECH_PAD)
-            end = min(rest.duration, regions[last][1] + SPEECH_PAD)
-            clip = Audio(rest.samples[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)], name="microphone")
-            text = self.decode(clip).strip()
+        self.waiting = len(regions) > last + 1
+        if last < 0:
+            return
+        start = max(0.0, regions[0][0] - SPEECH_PAD)
+        end = min(rest.duration, regions[last][1] + SPEECH_PAD)
+        text = self.decode(Audio(rest.samples[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)],
+                                 name="microphone")).strip()
+        with self._lock:
             if text:
                 self.texts.append(text)
-            self.done += int(end * self.rate)
-        return self.text() + (PENDING if len(regions) > last + 1 else "")
+            self.done = done + int(end * rate)  # the audio that came meanwhile waits for the next look
+
+    def finish(self) -> None:
+        """Wait for the background work of this stream (before the final pass uses the model)."""
+        job = self._job
+        if job is not None:
+            job.result()
 
     def text(self) -> str:
         return " ".join(self.texts)
 
+    def recorded(self) -> tuple[int, np.ndarray]:
+        """Everything recorded so far as it came: (rate, 16-bit samples) — what a WAV file of it holds."""
+        with self._lock:
+            raw = self.raw
+        if raw.dtype != np.int16:  # a float stream: as a 16-bit file would store it
+            raw = (np.clip(raw.astype(np.float32), -1.0, 1.0) * 32767).round().astype(np.int16)
+        return self.rate or SAMPLE_RATE, raw
+
     def recording(self) -> Audio:
-        """Everything recorded so far, as one clip (converted as a file of it would be)."""
-        return load_audio((self.rate or SAMPLE_RATE, self.raw), name="microphone")
+        """Everything recorded so far, as one clip: exactly what load_audio makes of `recorded()` saved as a file."""
+        return load_audio(self.recorded(), name="microphone")

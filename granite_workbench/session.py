@@ -38,6 +38,7 @@ DEFAULT_MAX_AUDIO_MINUTES = 30.0
 MODES = ("showcase", "workbench")
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
 MAX_LISTED_MANIFESTS = 500
+OUTPUT_MAX_AGE = 3600.0  # seconds an answer's files stay in the downloads folder
 MAX_TRAINING_STEPS = 100_000  # from the UI; the command line takes any number
 Progress = Callable[[int, int], None]
 
@@ -181,7 +182,7 @@ class Workbench:
         if kind not in ("zip", *EXPORT_KINDS):
             raise AdapterError(f"Unknown export {kind!r}. Choose zip, {', '.join(EXPORT_KINDS)}.")
         entry = self.registry.resolve(adapter_id)
-        work = Path(tempfile.mkdtemp(dir=self.downloads))
+        work = self.output_folder()
         stem = f"{entry.name}-{kind}" if kind != "zip" else entry.name
         if kind == "zip":
             folder = entry.path
@@ -231,8 +232,21 @@ class Workbench:
         self.cache.put(key, res)
         return res
 
+    def output_folder(self) -> Path:
+        """A new folder for one answer's files (transcripts, a report, an export). Gradio serves a copy from its
+        own cache (cleaned by age, ui/layout.py), so folders older than `OUTPUT_MAX_AGE` are removed here: a
+        public demo's disk does not fill up with every visitor's downloads."""
+        cutoff = time.time() - OUTPUT_MAX_AGE
+        for old in self.downloads.glob("out-*"):
+            try:
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:  # removed by another request meanwhile
+                pass
+        return Path(tempfile.mkdtemp(prefix="out-", dir=self.downloads))
+
     def files_for(self, res: Result) -> list[str]:
-        folder = Path(tempfile.mkdtemp(dir=self.downloads))
+        folder = self.output_folder()
         return [str(write_result(res, folder, fmt)) for fmt in FORMATS]
 
     # -- manifests ------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from .engine import DecodingOptions, Engine, Generation, Request, engine_for
 from .loading import LoadedModel
 from .chunking import DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP, Chunk, plan_chunks, stitch
 from .ctc import Word
+from .language_id import detect_language
 from .prompts import TaskSpec
+from .tasks import get_task
 
 Progress = Callable[[int, int], None]
 
@@ -48,6 +50,8 @@ class Result:
     decoding: dict[str, int] = field(default_factory=dict)  # chunks per path (greedy/ctc/verified/fallback),
     # and llm_passes: the language model's forward passes
     info: list[str] = field(default_factory=list)  # remarks about how it was decoded
+    detected_language: str | None = None  # ASR without a language given: the transcript's language, if sure
+    language_confidence: float | None = None  # of that detection (0..1)
 
     @property
     def ok(self) -> bool:
@@ -165,6 +169,10 @@ class Transcriber:
                 if g.note and g.note not in res.info:
                     res.info.append(g.note)
             res.text = " ".join(s.text for s in res.segments)
+            if specs[i].language is None and not get_task(specs[i].task).translation:
+                detected = detect_language(res.text)
+                if detected:
+                    res.detected_language, res.language_confidence = detected.code, detected.confidence
         return results
 
     def _generate_all(self, work, results, progress) -> dict[tuple[int, int], Generation]:

@@ -46,9 +46,10 @@ def test_text_grows_while_speaking_and_final_equals_the_file(wb, recording):
     assert len(live.texts) == 3 and live.texts[0] == TEXTS[0]  # phrase by phrase, each decoded at its pause
     # (the tiny model knows its training clips only as recorded; cut out of a stream, the later phrases start at a
     # different point and it garbles them — the real model does not care, the final pass below is exact)
-    final, state = live_final(wb, live, "en", "", "phrases")
+    final, state, (rec_rate, rec) = live_final(wb, live, "en", "", "phrases")
     assert state is None
     assert final == wb.run(str(path), TaskSpec("asr", language="en"), None, "phrases").text  # as an upload
+    assert rec_rate == rate and np.array_equal(rec, samples)  # the recording offered is the stream as it came
 
 
 def test_a_stream_too_long_is_refused(wb):
@@ -58,3 +59,54 @@ def test_a_stream_too_long_is_refused(wb):
     live.feed((16_000, np.zeros(16_000, dtype=np.float32)))
     with pytest.raises(Exception, match="limited to"):
         live.feed((16_000, np.zeros(2 * 16_000, dtype=np.float32)))
+
+
+def test_pieces_are_taken_at_once_while_phrases_decode_in_the_background(recording):
+    """Gradio's microphone drops what it records while a piece waits for its answer: with an executor, taking a
+    piece never waits for the model, no audio is lost, and the phrases still appear one by one."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from granite_workbench.live import PENDING, LiveTranscript
+
+    _, (rate, samples) = recording
+
+    def slow_decode(clip):
+        time.sleep(1.5)  # slower than the one-second pieces come
+        return f"phrase of {clip.duration:.1f} s"
+
+    with ThreadPoolExecutor(1) as pool:
+        live = LiveTranscript(slow_decode, executor=pool)
+        took, seen = [], []
+        for k in range(0, len(samples), rate):
+            started = time.perf_counter()
+            seen.append(live.feed((rate, samples[k:k + rate])))
+            took.append(time.perf_counter() - started)
+            time.sleep(1.0)  # the pieces come in real time
+        assert max(took) < 1.0, took  # never the 1.5 s of a decode (the VAD look runs in the background)
+        assert any(s.endswith(PENDING) for s in seen)  # "…" while a phrase is being decoded
+        live.finish()
+    got_rate, got = live.recorded()
+    assert got_rate == rate and np.array_equal(got, samples)  # every sample kept, in order
+    words = [len(s.removesuffix(PENDING).split()) for s in seen]
+    assert words == sorted(words) and live.texts and all(t.startswith("phrase of") for t in live.texts)
+    assert words[len(words) // 2] > 0  # phrases appeared while the speaker was still talking
+
+
+def test_a_failed_background_decode_is_reported_on_the_next_piece():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from granite_workbench.audio import AudioError
+    from granite_workbench.live import LiveTranscript
+
+    def broken(clip):
+        raise RuntimeError("model exploded")
+
+    speech = load_audio(str(PHRASES.parent / "phrase00.flac")).samples
+    stream = np.concatenate([speech, np.zeros(16_000, dtype=np.float32)])
+    with ThreadPoolExecutor(1) as pool:
+        live = LiveTranscript(broken, executor=pool)
+        live.feed((16_000, stream))
+        live.finish()
+        with pytest.raises(AudioError, match="model exploded"):
+            live.feed((16_000, np.zeros(16_000, dtype=np.float32)))

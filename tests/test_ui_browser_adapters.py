@@ -80,7 +80,7 @@ def test_evaluate_tab(page, out_dir):
     tab = page.locator("#tab-evaluate")
     page.wait_for_timeout(3500)  # the systems list picks up the loaded adapter
     choose(page, "#eval-systems", "phrases-step-000600")
-    tab.get_by_label("Only the first N rows (empty: all)").fill("8")
+    tab.get_by_label("Only the first N rows").fill("8")
     tab.get_by_role("button", name="Evaluate", exact=True).click()
     wait_contains(page, "#eval-note", "8 utterances")
     wait_contains(page, "#eval-worst", "worst utterances")

@@ -135,3 +135,19 @@ def test_layout_builds_with_named_endpoints(wb):
     demo = build_demo(wb)
     names = {d.get("api_name") for d in demo.config["dependencies"]}
     assert {"transcribe", "translate", "keyword_compare", "load_model", "model_status"} <= names
+
+
+@pytest.mark.parametrize("given,rows", [("", None), ("  ", None), (None, None), ("0", None), ("8", 8), (3, 3),
+                                        (2.0, 2)])
+def test_evaluate_row_limit_reads_an_empty_field_as_every_row(given, rows):
+    from granite_workbench.ui.tabs.evaluate import row_limit
+
+    assert row_limit(given) == rows
+
+
+@pytest.mark.parametrize("given", ["abc", "2.5", "-1", "nan", "inf"])
+def test_evaluate_row_limit_refuses_what_is_not_a_row_count(given):
+    from granite_workbench.ui.tabs.evaluate import row_limit
+
+    with pytest.raises(ValueError, match="Only the first N rows"):
+        row_limit(given)

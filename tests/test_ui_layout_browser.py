@@ -78,3 +78,54 @@ def test_no_tab_scrolls_sideways_at_375_px(page):
         if width > 376:
             wide[title] = width
     assert not wide, f"wider than the screen at 375 px: {wide}"
+
+
+def test_every_tab_is_in_reach_on_a_phone(page):
+    """At 375 px the tab bar wraps into rows: every tab is a button on the page, none hides behind a "…" menu."""
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.wait_for_timeout(500)
+    visible = [t.inner_text() for t in page.get_by_role("tab").all() if t.is_visible()]
+    assert visible == TABS, visible
+    assert not page.get_by_role("button", name="More tabs").is_visible()
+    page.get_by_role("tab", name="Evaluate", exact=True).click()  # one of those that used to hide
+    assert page.locator("#tab-evaluate").is_visible()
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """50 s of real speech (recorded prompts with pauses): transcribed in two chunks, two segments."""
+    import sys
+
+    import soundfile as sf
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from common import long_speech
+
+    path = tmp_path_factory.mktemp("long") / "long.wav"
+    sf.write(path, long_speech(50), 16_000)
+    return str(path)
+
+
+def test_a_click_on_a_segment_plays_the_clip_from_there(page, long_clip):
+    open_tab(page, "Transcribe")
+    tab = page.locator("#tab-transcribe")
+    tab.locator("input[type=file][accept*=audio]").first.set_input_files(long_clip)
+    tab.locator(".play-pause-button").first.wait_for(timeout=30_000)
+    tab.get_by_role("button", name="Transcribe", exact=True).click()
+    rows = page.locator("#segments .virtual-body [role=row]")
+    page.wait_for_function("() => document.querySelectorAll('#segments .virtual-body [role=row]').length >= 2",
+                           timeout=120_000)
+    starts = [rows.nth(i).locator("[role=gridcell]").first.inner_text().strip() for i in range(rows.count())]
+    second = sum(float(x) * 60 ** i for i, x in enumerate(reversed(starts[1].split(":"))))
+    assert second > 10, starts
+    media = "() => { const m = window.gwbMedia(); return m ? [m.currentTime, m.paused] : null }"
+    assert page.evaluate(media) is None  # nothing has played yet
+    rows.nth(1).locator("[role=gridcell]").nth(2).click()  # the second segment's text
+    page.wait_for_timeout(1000)
+    at, paused = page.evaluate(media)
+    assert not paused and second <= at < second + 3, (at, second)  # playing from the segment's start
+    rows.nth(0).click()
+    page.wait_for_timeout(500)
+    at, paused = page.evaluate(media)
+    assert not paused and at < 2, at  # back to the first segment, still playing

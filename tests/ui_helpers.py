@@ -101,8 +101,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @contextmanager
-def browser_page(*server_args: str, height: int = 900):
-    """The demo (started with `server_args`) open in Debian's headless Chromium, driven by Playwright."""
+def browser_page(*server_args: str, height: int = 900, microphone: str | None = None):
+    """The demo (started with `server_args`) open in Debian's headless Chromium, driven by Playwright.
+    `microphone`: a WAV file Chromium plays as the microphone (looped), with the permission granted."""
     import shutil
 
     import pytest
@@ -113,8 +114,16 @@ def browser_page(*server_args: str, height: int = 900):
         pytest.fail("Debian chromium is not installed: run `bash scripts/setup.sh --dev`")
     with DemoServer(*server_args) as srv, pw.sync_playwright() as p:
         srv.client()
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": height})
+        args = list(CHROMIUM_ARGS)
+        if microphone:
+            args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-audio-capture={microphone}", "--autoplay-policy=no-user-gesture-required"]
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        context = browser.new_context(viewport={"width": 1280, "height": height})
+        if microphone:
+            context.grant_permissions(["microphone"])
+        page = context.new_page()
+        page.server = srv
         page.set_default_timeout(60_000)
         page.goto(srv.url)
         page.get_by_text("Granite Speech Workbench").first.wait_for()

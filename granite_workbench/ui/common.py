@@ -21,6 +21,7 @@ from ..languages import ASR_LANGUAGES, LANGUAGES, UnsupportedLanguageError, sour
 from ..manifest import DataError
 from ..service import ModelNotReady
 from ..session import NotInThisMode, TranscriptionError, Workbench
+from ..tasks import get_task
 from ..training_job import JobError
 from ..transcribe import Result
 from ..uploads import UploadError
@@ -170,6 +171,19 @@ def words_html(res: Result) -> str:
     spans = " ".join(f"<span class='w' data-s='{w.start:.2f}' data-e='{w.end:.2f}' "
                      f"title='{w.start:.2f}–{w.end:.2f} s'>{html.escape(w.word)}</span>" for w in res.words)
     return f"<div class='gwb-words'>{spans}</div>"
+
+
+def language_line(res: Result, asked: str | None) -> str:
+    """The spoken language when it was left to detection: the transcript's language, or that it is unclear."""
+    if asked or not res.text or get_task(res.task).translation:
+        return ""
+    if res.detected_language:
+        name = LANGUAGES[res.detected_language].name
+        body = f"Detected language: <b>{name}</b> ({res.detected_language}, {100 * res.language_confidence:.0f}% sure, " \
+               "from the transcript)"
+    else:
+        body = "Detected language: unclear (too little text to tell); pick the language to be sure"
+    return f"<p class='gwb-language muted'>{body}</p>"
 
 
 def decoding_line(res: Result) -> str:

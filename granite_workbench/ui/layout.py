@@ -29,7 +29,8 @@ def load_model_action(wb: Workbench, model_id: str) -> str:
 
 def build_demo(wb: Workbench) -> gr.Blocks:
     ctx = UIContext(wb, examples())
-    with gr.Blocks(title="Granite Speech Workbench") as demo:
+    # every half hour, the files Gradio keeps for answers and uploads are deleted once an hour old (bounded disk)
+    with gr.Blocks(title="Granite Speech Workbench", delete_cache=(1800, 3600)) as demo:
         gr.HTML("<div id='hero'><h1>Granite Speech Workbench</h1><p>Speech recognition, translation and "
                 "keyword-biased transcription with IBM Granite 4.0 1B Speech.</p></div>")
         status = gr.Markdown(wb.service.status_markdown(), elem_id="status")
@@ -38,7 +39,7 @@ def build_demo(wb: Workbench) -> gr.Blocks:
                    outputs=[status, timer], api_name=False, show_progress="hidden")
         model_panel = None if wb.showcase else model_settings(wb, status, timer)
 
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # every tab visible on a phone, in rows (no "…" menu)
             for tab in all_tabs(wb.mode):
                 with gr.Tab(tab.title, id=tab.id, elem_id=f"tab-{tab.id}"):
                     tab.build(ctx)

@@ -58,8 +58,9 @@ def audio_to_text_panel(ctx: UIContext, *, key: str, options: Callable[[], list]
         with gr.Column(scale=7):
             text = gr.Textbox(label=text_label, lines=6, buttons=["copy"], elem_id=text_id)
             words = gr.HTML("", elem_id=words_id, elem_classes=["gwb-words-pane"]) if words_id else None
-            segs = gr.Dataframe(headers=["start", "end", "text"], label="Segments", wrap=True,
-                                column_widths=["12%", "12%", "76%"], interactive=False, elem_id=segments_id)
+            segs = gr.Dataframe(headers=["start", "end", "text"], label="Segments (click one to play from there)",
+                                wrap=True, column_widths=["12%", "12%", "76%"], interactive=False,
+                                elem_id=segments_id, elem_classes=["gwb-segments"])
             files = gr.File(label="Download", file_count="multiple", interactive=False, elem_id=files_id)
     return AudioToTextPanel(audio, opts, model, btn, text, segs, files, extra, words)
 

@@ -39,27 +39,58 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
   .side-by-side > div { width: 100%; }
   .row { flex-wrap: wrap !important; }
   .row > .column { min-width: 0 !important; flex: 1 1 100% !important; }
+  .row > .form, .row > .block { min-width: min(100%, 200px) !important; flex-grow: 1 !important; }
   .block { min-width: 0 !important; max-width: 100% !important; }
   .table-wrap, .table-container, .table { max-width: calc(100vw - 40px) !important; overflow-x: auto !important; }
 }
 """
 
 
-# Word highlighting (Transcribe tab, word timestamps): Gradio's audio player keeps its <audio> element out of the
-# page, so the element that last started playing is remembered; each frame, the word whose span holds its
-# current time is marked, and a click on a word seeks there.
+# Playing from a word or a segment (Transcribe and Translate tabs): Gradio's audio player keeps its <audio> element
+# out of the page, so the element a player starts is remembered for that player (a click on its play button,
+# then play()). A click on a word (word timestamps) or on a row of the segments table seeks the player of the same
+# tab there and plays — starting it first if it never played. Each frame, the word being played is marked.
 HEAD = """<style>
 /* page margins on phones: in <head> as is (Gradio rewrites the selectors of its css parameter) */
 @media (max-width: 640px) {
   .gradio-container .main.fillable, .gradio-container .app { padding-left: 10px !important;
                                                              padding-right: 10px !important; }
 }
+.gwb-segments .virtual-body [role=row] { cursor: pointer; }
+.gwb-segments .virtual-body [role=row]:hover [role=gridcell] { background: var(--background-fill-secondary); }
 </style>
 <script>
 (() => {
-  let media = null, last = -1;
+  const PLAYER = '[data-testid="waveform-Audio"]';
+  const players = new WeakMap();  // a player's box -> the media element it plays
+  let starting = null, media = null, last = -1;
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest && e.target.closest(PLAYER + ' .play-pause-button');
+    if (button) starting = button.closest(PLAYER);
+  }, true);
   const play = HTMLMediaElement.prototype.play;
-  HTMLMediaElement.prototype.play = function (...args) { media = this; return play.apply(this, args); };
+  HTMLMediaElement.prototype.play = function (...args) {
+    media = this;
+    if (starting) { players.set(starting, this); starting = null; }
+    return play.apply(this, args);
+  };
+  function seek(from, t) {
+    const tab = from.closest('[role=tabpanel]') || document;
+    const button = tab.querySelector(PLAYER + ' .play-pause-button');  // the tab's first player
+    if (!button) return;
+    const box = button.closest(PLAYER);  // (Gradio nests two boxes of that test id: the inner one)
+    const known = players.get(box);
+    if (known) { known.currentTime = t; if (known.paused) known.play(); return; }
+    button.click();  // the player starts: its media element becomes known, then it jumps to t
+    let tries = 0;
+    const jump = () => {
+      const m = players.get(box);
+      if (m) m.currentTime = t; else if (tries++ < 20) setTimeout(jump, 50);
+    };
+    jump();
+  }
+  const seconds = (text) => text.trim().split(':').reduce((acc, part) => acc * 60 + parseFloat(part), 0);
+  window.gwbMedia = () => media;  // for the browser tests
   function tick() {
     if (media && media.currentTime !== last) {
       last = media.currentTime;
@@ -71,8 +102,12 @@ HEAD = """<style>
   }
   requestAnimationFrame(tick);
   document.addEventListener('click', (e) => {
-    const w = e.target.closest && e.target.closest('.gwb-words .w');
-    if (w && media) { media.currentTime = +w.dataset.s; if (media.paused) media.play(); }
+    if (!e.target.closest) return;
+    const w = e.target.closest('.gwb-words .w');
+    if (w) return seek(w, +w.dataset.s);
+    const row = e.target.closest('.gwb-segments .virtual-body [role=row]');  // Gradio's table: rows of cells
+    const start = row && row.querySelector('[role=gridcell]');
+    if (start && /^[0-9:.]+$/.test(start.innerText.trim())) seek(row, seconds(start.innerText));
   });
 })();
 </script>"""

@@ -54,6 +54,7 @@ def build(ctx: UIContext) -> None:
         return compare(wb, audio, adapter, language, progress)
 
     btn.click(compare_api, [audio, adapter, language], [base, adapted, summary], api_name="compare",
+              show_progress_on=summary,
               concurrency_id="model")
 
 

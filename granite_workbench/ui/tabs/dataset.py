@@ -216,7 +216,8 @@ def build(ctx: UIContext) -> None:
 
     add.click(add_api, [table, clips, files, recording, task, language, target, keywords],
               [table, clips, message, files, recording], api_name=False)
-    draft_btn.click(draft_api, [table, clips, model], [table, message], api_name=False, concurrency_id="model")
+    draft_btn.click(draft_api, [table, clips, model], [table, message], api_name=False, concurrency_id="model",
+                    show_progress_on=table)
     play.click(listen, [table, clips, number], player, api_name=False)
     drop.click(remove_row, [table, clips, number], [table, clips, message], api_name=False)
     saved = save_btn.click(save_api, [name, table, clips, dev, test, overwrite], report, api_name=False)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import html
-import tempfile
+import math
 from pathlib import Path
 
 import gradio as gr
@@ -76,9 +76,22 @@ def worst_html(result, n: int = 5) -> str:
     return "".join(parts) or "<p class='muted'>Nothing to show.</p>"
 
 
+def row_limit(limit) -> int | None:
+    """'Only the first N rows': empty (or 0) is every row; otherwise a whole number of at least 1."""
+    if limit is None or (isinstance(limit, str) and not limit.strip()):
+        return None
+    try:
+        value = float(limit)
+    except (TypeError, ValueError):
+        raise ValueError(f"Only the first N rows: {limit!r} is not a number (leave it empty for all rows).") from None
+    if not math.isfinite(value) or value != int(value) or value < 0:
+        raise ValueError(f"Only the first N rows: {limit!r} is not a whole number of rows.")
+    return int(value) or None
+
+
 @user_errors(text=("manifest", "upload", "systems"))
-def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, systems: list[str], limit: float | None,
-                    progress=None):
+def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, systems: list[str],
+                    limit: str | float | None, progress=None):
     wb.require_workbench("Evaluation on the server")
     engine = wb.engine()
     if not systems:
@@ -88,7 +101,8 @@ def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, sys
             raise AdapterError(f"Adapter {s!r} is not loaded; load it in the Adapters tab.")
     with wb.manifest(manifest, upload) as (path, roots, label, _):  # an upload is deleted when this ends
         rows = read_manifest(path, label=label, confine_to=roots)
-        rows = rows[: int(limit)] if limit else rows
+        limit = row_limit(limit)
+        rows = rows[:limit] if limit else rows
         if len(rows) > MAX_ROWS:
             raise DataError(f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
                             "`python -m granite_workbench evaluate`.")
@@ -98,7 +112,7 @@ def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, sys
             raise DataError("No usable rows:\n" + report.summary())
         result = run_evaluation(engine, good, systems, batch_size=wb.batch_size, max_new_tokens=wb.max_new_tokens,
                                 progress=progress_callback(progress, "Evaluating", "utterances"))
-    out = Path(tempfile.mkdtemp(prefix="report-", dir=wb.downloads))
+    out = wb.output_folder()
     paths = write_report(result, out, title=f"Evaluation of {Path(label).name}")
     note = f"{len(good)} utterances × {len(systems)} systems."
     if report.problems:
@@ -124,7 +138,8 @@ def build(ctx: UIContext) -> None:
             # a multiselect that accepts any name from the API; the callback refuses adapters not loaded
             systems = gr.Dropdown(system_choices(wb), value=[BASE], multiselect=True, allow_custom_value=True,
                                   label="Systems", elem_id="eval-systems")
-            limit = gr.Number(value=None, precision=0, label="Only the first N rows (empty: all)")
+            # a text box: an empty number field would show "0" (Gradio), which reads as "no rows"
+            limit = gr.Textbox("", label="Only the first N rows", placeholder="all", max_lines=1, elem_id="eval-limit")
             go = gr.Button("Evaluate", variant="primary")
         with gr.Column(scale=8, min_width=300):
             note = gr.Markdown(elem_id="eval-note")
@@ -139,6 +154,7 @@ def build(ctx: UIContext) -> None:
         return evaluate_action(wb, manifest, upload, systems, limit, progress)
 
     go.click(evaluate_api, [manifest, upload, systems, limit], [note, table, chart, deltas, worst, files],
+             show_progress_on=note,
              api_name="evaluate", concurrency_id="model")
     ctx.on_adapters_changed(
         lambda current: gr.Dropdown(choices=system_choices(wb),

@@ -56,6 +56,7 @@ def build(ctx: UIContext) -> None:
         return keyword_compare(wb, audio, keywords, model, progress)
 
     btn.click(keyword_compare_api, [audio, words, model], [plain, biased, summary], api_name="keyword_compare",
+              show_progress_on=summary,
               concurrency_id="model")
 
 

@@ -2,6 +2,8 @@
 is transcribed as one clip (the final text equals transcribing the recorded file)."""
 from __future__ import annotations
 
+from concurrent.futures import Executor, ThreadPoolExecutor
+
 import gradio as gr
 
 from ...keywords import split_keywords
@@ -12,6 +14,8 @@ from ..common import asr_language_dropdown, user_errors
 from . import Tab, UIContext
 
 MAX_LIVE_SECONDS = 600.0
+# decodes the closed phrases of every live stream, one at a time (the model serves one request at a time anyway)
+DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-decode")
 
 
 def _spec(language: str | None, keywords: str | None) -> TaskSpec:
@@ -21,26 +25,29 @@ def _spec(language: str | None, keywords: str | None) -> TaskSpec:
 
 @user_errors(text=("language", "keywords", "model"))
 def live_piece(wb: Workbench, piece, live: LiveTranscript | None, language: str | None, keywords: str | None,
-               model: str | None):
-    """One streamed piece: (text so far, the session's state)."""
+               model: str | None, executor: Executor | None = None):
+    """One streamed piece: (text so far, the session's state). With an `executor`, the piece is kept and the
+    decoding happens there (the microphone drops audio while a piece waits for its answer)."""
     if piece is None:
         return (live.text() if live else ""), live
     spec = _spec(language, keywords)
     adapter = wb.adapter_for(model)
     if live is None:
         live = LiveTranscript(lambda clip: wb.run(clip, spec, None, adapter).text,
-                              max_seconds=min(MAX_LIVE_SECONDS, wb.max_audio_seconds))
+                              max_seconds=min(MAX_LIVE_SECONDS, wb.max_audio_seconds), executor=executor)
     return live.feed(piece), live
 
 
 @user_errors(text=("language", "keywords", "model"))
 def live_final(wb: Workbench, live: LiveTranscript | None, language: str | None, keywords: str | None,
                model: str | None):
-    """The recording stopped: the whole of it as one clip (the text a file upload of it gives)."""
+    """The recording stopped: the whole of it as one clip (the text a file upload of it gives); the recording
+    itself, to listen to or download."""
     if live is None or live.seconds == 0:
-        return "", None
+        return "", None, None
+    live.finish()
     res = wb.run(live.recording(), _spec(language, keywords), None, model)
-    return res.text, None
+    return res.text, None, live.recorded()
 
 
 def build(ctx: UIContext) -> None:
@@ -58,16 +65,21 @@ def build(ctx: UIContext) -> None:
             model = ctx.model_selector("model-live")
         with gr.Column(scale=7, min_width=300):
             text = gr.Textbox(label="Live transcript", lines=8, elem_id="live-text", buttons=["copy"])
+            recorded = gr.Audio(label="The recording (the final text is its transcript)", interactive=False,
+                                type="numpy", format="wav", elem_id="live-recording")
 
     def piece_api(piece, live, language, keywords, model):
-        return live_piece(wb, piece, live, language, keywords, model)
+        return live_piece(wb, piece, live, language, keywords, model, DECODER)
 
     def final_api(live, language, keywords, model):
         return live_final(wb, live, language, keywords, model)
 
+    # taking a piece is quick and uses no model (DECODER does): pieces are never queued behind model work
     mic.stream(piece_api, [mic, state, language, keywords, model], [text, state], stream_every=1.0,
-               time_limit=MAX_LIVE_SECONDS, api_name=False, concurrency_id="model", show_progress="hidden")
-    mic.stop_recording(final_api, [state, language, keywords, model], [text, state], api_name=False,
+               time_limit=MAX_LIVE_SECONDS, api_name=False, concurrency_id="live-pieces", concurrency_limit=16,
+               show_progress="hidden")
+    mic.stop_recording(final_api, [state, language, keywords, model], [text, state, recorded], api_name=False,
+                       show_progress_on=text,
                        concurrency_id="model")
 
 

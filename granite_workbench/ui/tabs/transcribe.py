@@ -7,8 +7,8 @@ from ...engine import DECODING_MODES
 from ...languages import ASR_LANGUAGES
 from ...prompts import TaskSpec
 from ...session import Workbench
-from ..common import (asr_language_dropdown, decoding_line, gpu, progress_callback, segments_table, text_or_note,
-                      user_errors, words_html)
+from ..common import (asr_language_dropdown, decoding_line, gpu, language_line, progress_callback, segments_table,
+                      text_or_note, user_errors, words_html)
 from ..panels import audio_to_text_panel
 from . import Tab, UIContext
 
@@ -26,7 +26,8 @@ def transcribe(wb: Workbench, audio, language: str | None, adapter: str | None =
         raise ValueError(f"Unknown decoding {decoding!r}. Choose one of: {', '.join(DECODING_MODES)}.")
     res = wb.run(audio, TaskSpec("asr", language=language or None), progress_callback(progress), adapter,
                  decoding=decoding, word_timestamps=bool(word_timestamps))
-    return text_or_note(res), segments_table(res), wb.files_for(res), words_html(res) + decoding_line(res)
+    return (text_or_note(res), segments_table(res), wb.files_for(res),
+            language_line(res, language) + words_html(res) + decoding_line(res))
 
 
 def decoding_settings() -> list:
@@ -50,6 +51,7 @@ def build(ctx: UIContext) -> None:
         return transcribe(wb, audio, language, model, progress, decoding, word_timestamps)
 
     panel.button.click(transcribe_api, panel.inputs, panel.outputs, api_name="transcribe",
+                       show_progress_on=panel.text,
                        concurrency_id="model")
 
 

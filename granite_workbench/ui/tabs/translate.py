@@ -30,6 +30,7 @@ def build(ctx: UIContext) -> None:
         return translate(wb, audio, source, target, model, progress)
 
     panel.button.click(translate_api, panel.inputs, panel.outputs, api_name="translate",
+                       show_progress_on=panel.text,
                        concurrency_id="model")
 
 
