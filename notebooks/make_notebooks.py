@@ -73,6 +73,12 @@ print(result.text)
 for seg in result.segments:
     print(f"{seg.start:5.1f}-{seg.end:5.1f}  {seg.text}")
 '''),
+("md", "Without `language=`, the result names the language of the transcript (`detected_language`, identified among the six ASR languages; `None` when the text is too short to tell — and always with the tiny smoke model, whose text is meaningless)."),
+("code", '''
+for clip in ("data/examples/fr_bonjour.flac", "data/examples/de_wetter.flac"):
+    auto = tr.transcribe(clip)
+    print(f"{clip}: {auto.detected_language} ({auto.language_confidence}) {auto.text[:60]}")
+'''),
 ("md", "## Speech translation\nX→en for fr, de, es, pt, ja; en→X for those plus it and zh. Other directions are refused with the list."),
 ("code", '''
 print(tr.translate("data/examples/fr_bonjour.flac", source="fr", target="en").text)
