@@ -17,6 +17,8 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+
 X86_BF16 = ("avx512_bf16", "amx_bf16")
 
 
@@ -87,8 +89,6 @@ def configure_threads(threads: int | None = None) -> int:
 
     Heavy work in the workbench runs one model call at a time (the engine's lock), so one pool of as many
     threads as usable cores keeps every core busy without oversubscription. $GRANITE_WB_THREADS overrides."""
-    import torch
-
     threads = threads or int(os.environ.get("GRANITE_WB_THREADS", "0")) or usable_cores()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -103,14 +103,13 @@ def configure_threads(threads: int | None = None) -> int:
 # A greedy decoding step multiplies one row of activations by every weight matrix of the language model, so it
 # is bound by reading the weights. For a single bfloat16 row torch's `mv` (a dot product along each contiguous
 # weight row) reads them about a third faster than `linear` (oneDNN's matmul, which AMX makes the right choice
-# for many rows): measured on an Intel Xeon with AMX, 2 cores, 17 vs 13 GB/s (BENCHMARKS.md, "CPU"). The result
-# is the same to the bit (both accumulate in float32 and round once).
-class SingleRowLinear:
-    """Mixed into a model's nn.Linear instances: one bf16 row without autograd goes through `torch.mv`."""
+# for many rows): measured on an Intel Xeon with AMX, 2 cores, the matrices alone at 74% vs 62% of the memory-read
+# bound (BENCHMARKS.md, "CPU"). Both accumulate in float32 and round once (the test finds the same numbers).
+class SingleRowLinear(torch.nn.Linear):
+    """nn.Linear whose single bf16 row without autograd goes through `torch.mv` (everything else: nn.Linear).
+    A plain class (not made on the fly), so a model holding it still pickles and deep-copies."""
 
-    def forward(self, x):  # noqa: D401 - nn.Linear's forward
-        import torch
-
+    def forward(self, x):
         w = self.weight
         if x.numel() == self.in_features and x.dtype == w.dtype == torch.bfloat16 and not torch.is_grad_enabled() \
                 and x.device.type == "cpu":
@@ -123,17 +122,11 @@ class SingleRowLinear:
 
 def use_single_row_matvec(module) -> int:
     """Give every plain nn.Linear under `module` the single-row path (class changed in place: weights, state
-    dict and peft's wrapping stay as they are); returns how many were changed."""
-    import torch
-
-    classes: dict[type, type] = {}
+    dict and peft's wrapping stay as they are; quantized or other special linears keep their own forward);
+    returns how many were changed."""
     changed = 0
     for sub in module.modules():
-        cls = type(sub)
-        if not issubclass(cls, torch.nn.Linear) or issubclass(cls, SingleRowLinear):
-            continue
-        if cls is not torch.nn.Linear:  # quantized or otherwise special linears keep their own forward
-            continue
-        sub.__class__ = classes.setdefault(cls, type(f"SingleRow{cls.__name__}", (SingleRowLinear, cls), {}))
-        changed += 1
+        if type(sub) is torch.nn.Linear:
+            sub.__class__ = SingleRowLinear
+            changed += 1
     return changed

@@ -214,3 +214,17 @@ def test_max_new_tokens_flag_bounds_every_answer(tiny_dir, tmp_path):
         texts.append(wb.run(clip, TaskSpec("asr")).text)
     short, long = texts  # greedy: the 3-token answer is where the 40-token one starts
     assert long.startswith(short) and 0 < len(short) < len(long) / 4, texts
+
+
+def test_a_bf16_model_still_deep_copies_and_pickles(tiny_dir):
+    import copy
+    import io
+
+    lm = load_model(str(tiny_dir), dtype="bfloat16")
+    twin = copy.deepcopy(lm.model)
+    buf = io.BytesIO()
+    torch.save(lm.model.lm_head, buf)
+    buf.seek(0)
+    head = torch.load(buf, weights_only=False)
+    assert torch.equal(head.weight, lm.model.lm_head.weight) and type(head) is type(lm.model.lm_head)
+    assert torch.equal(twin.lm_head.weight, lm.model.lm_head.weight)
