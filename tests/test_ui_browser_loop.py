@@ -56,10 +56,11 @@ def page(tiny_dir, workspace, microphone):
         yield pg
 
 
-def loudness_match(recorded, played, frame=960):
-    """How well the loudness of `recorded` (20 ms frames) follows the looped file Chromium played, at the best
+def loudness_match(recorded, played, frame=4800):
+    """How well the loudness of `recorded` (100 ms frames) follows the looped file Chromium played, at the best
     alignment: 1 when every piece came through in order. (The waveform itself is not compared: Chromium's
-    capture processes it.) A recording with a dropped piece shifts against the file after the gap."""
+    capture processes it, and under load its fake device slips by a few milliseconds.) Measured here: 0.81-0.99
+    for whole recordings; the same recordings with one of Gradio's one-second pieces cut out: 0.36-0.45."""
     def envelope(x):
         n = len(x) // frame
         return np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
@@ -219,7 +220,7 @@ def test_live_microphone_text_grows_and_the_final_text_is_the_recordings(page, m
     rec, rate = sf.read(wav, dtype="float32")
     assert rate == 48_000 and 8 < len(rec) / rate < 14, len(rec) / rate  # the ten seconds the microphone gave
     played, _ = sf.read(microphone, dtype="float32")
-    assert loudness_match(rec, played) > 0.8  # the microphone's audio, whole and in order (no piece dropped)
+    assert loudness_match(rec, played) > 0.65  # the microphone's audio, whole and in order (no piece dropped)
     client = Client(page.server.url, verbose=False)
     text, *_ = client.predict(handle_file(str(wav)), "", "phrases", api_name="/transcribe")
     assert final == text and final  # the final text: the recording, transcribed as an upload of it
