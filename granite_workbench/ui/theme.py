@@ -39,7 +39,6 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
   .side-by-side > div { width: 100%; }
   .row { flex-wrap: wrap !important; }
   .row > .column { min-width: 0 !important; flex: 1 1 100% !important; }
-  .row > .form, .row > .block { min-width: min(100%, 200px) !important; flex-grow: 1 !important; }
   .block { min-width: 0 !important; max-width: 100% !important; }
   .table-wrap, .table-container, .table { max-width: calc(100vw - 40px) !important; overflow-x: auto !important; }
 }
