@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .languages import ASR_LANGUAGES, LANGUAGES
+from .languages import ASR_LANGUAGES
 
 MIN_CONFIDENCE = 0.9
 _IDENTIFIER = None
@@ -21,10 +21,6 @@ _LOCK = threading.Lock()
 class DetectedLanguage:
     code: str
     confidence: float  # 0..1, normalised over the ASR languages
-
-    @property
-    def name(self) -> str:
-        return LANGUAGES[self.code].name
 
 
 def _identifier():

@@ -173,9 +173,10 @@ def words_html(res: Result) -> str:
     return f"<div class='gwb-words'>{spans}</div>"
 
 
-def language_line(res: Result, asked: str | None) -> str:
-    """The spoken language when it was left to detection: the transcript's language, or that it is unclear."""
-    if asked or not res.text or get_task(res.task).translation:
+def language_line(res: Result) -> str:
+    """The spoken language when it was left to detection (`res.language` unset): the transcript's language, or
+    that it is unclear."""
+    if res.language or not res.text or get_task(res.task).translation:
         return ""
     if res.detected_language:
         name = LANGUAGES[res.detected_language].name

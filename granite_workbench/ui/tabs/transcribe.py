@@ -27,7 +27,7 @@ def transcribe(wb: Workbench, audio, language: str | None, adapter: str | None =
     res = wb.run(audio, TaskSpec("asr", language=language or None), progress_callback(progress), adapter,
                  decoding=decoding, word_timestamps=bool(word_timestamps))
     return (text_or_note(res), segments_table(res), wb.files_for(res),
-            language_line(res, language) + words_html(res) + decoding_line(res))
+            language_line(res) + words_html(res) + decoding_line(res))
 
 
 def decoding_settings() -> list:
