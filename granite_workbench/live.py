@@ -1,6 +1,7 @@
 """Live transcription of a microphone stream: the text grows while the speaker talks.
 
-Audio arrives in pieces (Gradio's streaming microphone sends one every second or so). silero-vad looks at the
+Audio arrives in pieces (Gradio's streaming microphone sends one every half second; it leaves out the piece
+not complete when Stop is clicked, so up to half a second at the very end never arrives). silero-vad looks at the
 audio not decoded yet; speech followed by at least `close_after` seconds of silence is a closed segment and is
 decoded, so each phrase appears as soon as the speaker pauses. When the recording stops, `recording()` is the
 whole of it, and the caller transcribes that as one clip — the same path as an upload — so the final text equals

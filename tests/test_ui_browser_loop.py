@@ -60,7 +60,8 @@ def loudness_match(recorded, played, frame=4800):
     """How well the loudness of `recorded` (100 ms frames) follows the looped file Chromium played, at the best
     alignment: 1 when every piece came through in order. (The waveform itself is not compared: Chromium's
     capture processes it, and under load its fake device slips by a few milliseconds.) Measured here: 0.81-0.99
-    for whole recordings; the same recordings with one of Gradio's one-second pieces cut out: 0.36-0.45."""
+    for whole recordings; the same recordings with a second cut out of their middle: 0.30-0.60 (half a second, or
+    a cut near either end, is not told apart)."""
     def envelope(x):
         n = len(x) // frame
         return np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
@@ -218,7 +219,10 @@ def test_live_microphone_text_grows_and_the_final_text_is_the_recordings(page, m
     wav = out_dir / "live-recording.wav"
     wav.write_bytes(httpx.get(href, timeout=30).content)
     rec, rate = sf.read(wav, dtype="float32")
-    assert rate == 48_000 and 8 < len(rec) / rate < 14, len(rec) / rate  # the ten seconds the microphone gave
+    # the ten seconds the microphone gave, less what Gradio's microphone leaves out: the time it takes to start
+    # recording (two seconds were seen on a loaded CI machine) and the piece not complete when Stop is clicked
+    # (its recorder drops it: up to `stream_every`, half a second); more than it gave would be a piece twice
+    assert rate == 48_000 and 6 < len(rec) / rate < 12, len(rec) / rate
     played, _ = sf.read(microphone, dtype="float32")
     assert loudness_match(rec, played) > 0.65  # the microphone's audio, whole and in order (no piece dropped)
     client = Client(page.server.url, verbose=False)

@@ -75,7 +75,7 @@ def build(ctx: UIContext) -> None:
         return live_final(wb, live, language, keywords, model)
 
     # taking a piece is quick and uses no model (DECODER does): pieces are never queued behind model work
-    mic.stream(piece_api, [mic, state, language, keywords, model], [text, state], stream_every=1.0,
+    mic.stream(piece_api, [mic, state, language, keywords, model], [text, state], stream_every=0.5,
                time_limit=MAX_LIVE_SECONDS, api_name=False, concurrency_id="live-pieces", concurrency_limit=16,
                show_progress="hidden")
     mic.stop_recording(final_api, [state, language, keywords, model], [text, state, recorded], api_name=False,
