@@ -110,7 +110,8 @@ def workbench_from_args(args: argparse.Namespace, mode: str):
         raise SystemExit("--max-new-tokens must be at least 1")
     preload = preload_list(args.adapters)
     service = ModelService(args.model, model_kwargs(args), backend=args.backend, server=args.server,
-                           server_api_key=args.server_api_key)
+                           server_api_key=args.server_api_key,
+                           announce=lambda line: print(line, file=sys.stderr, flush=True))
     return Workbench(service, max_audio_seconds=args.max_audio_minutes * 60, registry=AdapterRegistry(args.checkpoints),
                      mode=mode, max_new_tokens=args.max_new_tokens,
                      data_roots=[Path(r).expanduser() for r in args.data_root], preload=preload)

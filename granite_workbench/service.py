@@ -42,6 +42,8 @@ class ModelService:
     server: str | None = None
     server_api_key: str | None = None
     remote: Any = None  # the OpenAIEngine once connected
+    # told the status line each time loading ends (the demo prints it to its log: a Space's log says when and why)
+    announce: Callable[[str], None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -79,6 +81,7 @@ class ModelService:
                 self.generation += 1
                 self.message = f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)" + \
                     "".join(f" {n}" for n in notes)
+            self._announce()
 
     def _connect(self, model_id: str | None) -> None:
         from .remote import OpenAIEngine
@@ -93,10 +96,16 @@ class ModelService:
             self.generation += 1
             self.message = f"{engine.describe()} (connected in {self.ready_at - self.started_at:.1f} s)" + \
                 "".join(f" {n}" for n in notes)
+        self._announce()
 
     def _fail(self, message: str) -> None:
         with self._lock:
             self.state, self.message, self.lm = "error", message, None
+        self._announce()
+
+    def _announce(self) -> None:
+        if self.announce is not None:
+            self.announce(self.status_markdown().replace("**", ""))
 
     def wait(self, timeout: float | None = None) -> bool:
         t = self._thread

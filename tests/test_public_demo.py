@@ -166,6 +166,19 @@ def test_showcase_has_no_endpoint_that_changes_the_demo(showcase):
     assert "final" in client.predict(api_name="/model_status") and "early" in client.predict(api_name="/model_status")
 
 
+def test_showcase_serves_the_example_clips_and_no_other_file(showcase):
+    """The example clips are served as files (the example tables); nothing else of the server's is: not the
+    examples' index or script beside them, not the project's files, not a path climbing out."""
+    srv, _ = showcase
+    examples = ROOT / "data" / "examples"
+    get = lambda path: httpx.get(f"{srv.url}/gradio_api/file={path}", timeout=10)  # noqa: E731
+    clip = get(examples / "en_welcome.flac")
+    assert clip.status_code == 200 and clip.content == (examples / "en_welcome.flac").read_bytes()
+    for path in (examples / "examples.json", examples / "make_examples.py", ROOT / "app.py", "/etc/passwd",
+                 f"{examples}/../../app.py"):
+        assert get(path).status_code in (403, 404), path
+
+
 def test_workbench_on_a_public_address_needs_a_login(tiny_dir):
     import subprocess
     import sys

@@ -11,8 +11,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
-def page(tiny_dir):
-    with browser_page("--model", str(tiny_dir)) as pg:
+def page(tiny_dir, tmp_path_factory):
+    """The demo started from another folder than the project's, as an installed one would be."""
+    with browser_page("--model", str(tiny_dir), cwd=tmp_path_factory.mktemp("elsewhere")) as pg:
         yield pg
 
 
@@ -109,3 +110,24 @@ def test_about_tab(page, out_dir):
     page.get_by_text("What it does").first.wait_for()
     assert page.get_by_text("ibm-granite/granite-4.0-1b-speech").count() >= 1
     page.screenshot(path=str(out_dir / "tab-about.png"), full_page=True)
+
+
+def test_an_example_clip_fills_the_inputs_and_transcribes(page, out_dir):
+    """The example tables (Transcribe, Keywords): a click puts the clip in the player and its language or
+    keywords in their fields, and the clip transcribes (the clips are served from the project's data/examples
+    although the demo runs from another folder)."""
+    page.get_by_role("tab", name="Transcribe", exact=True).click()
+    tab = page.locator("#tab-transcribe")
+    tab.get_by_text("es_reunion.flac").first.click()
+    page.wait_for_function("() => document.querySelector('#transcribe-lang input').value === 'Spanish (es)'")
+    page.wait_for_function("() => document.querySelector('#transcribe-audio').innerHTML.includes('es_reunion')")
+    tab.get_by_role("button", name="Transcribe", exact=True).click()
+    page.locator("#downloads").get_by_text("es_reunion").first.wait_for(timeout=60_000)  # its transcript's files
+    assert page.locator("#transcript textarea").input_value()
+    page.get_by_role("tab", name="Keyword biasing").click()
+    kw = page.locator("#tab-keywords")
+    kw.get_by_text("en_cardiology.flac").first.click()
+    page.wait_for_function("() => document.querySelector('#keywords-audio').innerHTML.includes('en_cardiology') && "
+                           "document.querySelector('#keywords-input textarea').value === "
+                           "'metoprolol, atorvastatin, echocardiogram, hypertrophy'")
+    page.screenshot(path=str(out_dir / "examples-picked.png"), full_page=True)

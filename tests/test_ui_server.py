@@ -31,8 +31,10 @@ def test_ui_answers_within_seconds(server):
     assert server.up_after < 60  # the model loads in the background; the page does not wait for it
 
 
-def test_model_status_endpoint(client):
-    assert client.predict(api_name="/model_status").startswith("**● Model ready**")
+def test_model_status_endpoint(client, server):
+    status = client.predict(api_name="/model_status")
+    assert status.startswith("**● Model ready**") and "on cpu (float32" in status
+    assert status.replace("**", "") in server.log.read_text().splitlines()  # the log says when it was ready
 
 
 def test_transcribe_endpoint(client, clip):
@@ -103,7 +105,7 @@ def test_concurrent_requests_are_queued(client, clip):
     assert len(set(outs)) == 1  # the same clip gives the same text under load
 
 
-def test_load_model_endpoint_reports_failure_and_recovers(client):
+def test_load_model_endpoint_reports_failure_and_recovers(client, server):
     status = client.predict("/no/such/model", api_name="/load_model")
     assert "Loading" in status or "Model error" in status
     import time
@@ -114,6 +116,8 @@ def test_load_model_endpoint_reports_failure_and_recovers(client):
             break
         time.sleep(0.5)
     assert "does not exist" in status
+    logged = server.log.read_text().splitlines()
+    assert any(line.startswith("✕ Model error") and "does not exist" in line for line in logged)
     client.predict("tiny", api_name="/load_model")
     for _ in range(120):
         if client.predict(api_name="/model_status").startswith("**● Model ready**"):

@@ -101,9 +101,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @contextmanager
-def browser_page(*server_args: str, height: int = 900, microphone: str | None = None):
-    """The demo (started with `server_args`) open in Debian's headless Chromium, driven by Playwright.
-    `microphone`: a WAV file Chromium plays as the microphone (looped), with the permission granted."""
+def browser_page(*server_args: str, height: int = 900, microphone: str | None = None, cwd: Path = ROOT):
+    """The demo (started with `server_args`, in the folder `cwd`) open in Debian's headless Chromium, driven by
+    Playwright. `microphone`: a WAV file Chromium plays as the microphone (looped), with the permission granted."""
     import shutil
 
     import pytest
@@ -112,7 +112,7 @@ def browser_page(*server_args: str, height: int = 900, microphone: str | None = 
     chromium = shutil.which("chromium")
     if not chromium:
         pytest.fail("Debian chromium is not installed: run `bash scripts/setup.sh --dev`")
-    with DemoServer(*server_args) as srv, pw.sync_playwright() as p:
+    with DemoServer(*server_args, cwd=cwd) as srv, pw.sync_playwright() as p:
         srv.client()
         args = list(CHROMIUM_ARGS)
         if microphone:

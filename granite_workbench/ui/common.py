@@ -88,6 +88,21 @@ def progress_callback(progress: gr.Progress | None, desc: str = "Transcribing…
 ASR_LANG_CHOICES = [(f"{LANGUAGES[c].name} ({c})", c) for c in ASR_LANGUAGES]
 
 
+def example_picker(examples: list[list], inputs: list, label: str = "Examples") -> gr.Dataset:
+    """The example clips as a table; a click fills `inputs` (the audio first). What gr.Examples shows, without
+    its cost: gr.Examples probes every clip with ffprobe while the UI is built (~1 s of the demo's start on 2
+    cores, BENCHMARKS.md "Demo cold start"); here the picked clip is processed when it is picked."""
+    table = gr.Dataset(components=inputs, samples=examples, label=label, type="index", elem_classes="gwb-examples")
+    one = len(inputs) == 1
+
+    def pick(i):
+        row = examples[i] if isinstance(i, int) and 0 <= i < len(examples) else [gr.skip()] * len(inputs)
+        return row[0] if one else tuple(row)
+
+    table.click(pick, table, inputs, api_name=False, show_progress="hidden")
+    return table
+
+
 def language_choices(codes) -> list[tuple[str, str]]:
     return [(f"{LANGUAGES[c].name} ({c})", c) for c in codes]
 

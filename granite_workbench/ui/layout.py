@@ -29,6 +29,8 @@ def load_model_action(wb: Workbench, model_id: str) -> str:
 
 def build_demo(wb: Workbench) -> gr.Blocks:
     ctx = UIContext(wb, examples())
+    # the example clips (these files, not their folder) are served as they are, wherever the demo is started from
+    gr.set_static_paths([e["path"] for e in ctx.examples])
     # every half hour, the files Gradio keeps for answers and uploads are deleted once an hour old (bounded disk)
     with gr.Blocks(title="Granite Speech Workbench", delete_cache=(1800, 3600)) as demo:
         gr.HTML("<div id='hero'><h1>Granite Speech Workbench</h1><p>Speech recognition, translation and "

@@ -10,6 +10,7 @@ from typing import Callable
 
 import gradio as gr
 
+from .common import example_picker
 from .tabs import UIContext
 
 
@@ -54,7 +55,7 @@ def audio_to_text_panel(ctx: UIContext, *, key: str, options: Callable[[], list]
                     extra = settings()
             btn = gr.Button(button, variant="primary")
             if examples:
-                gr.Examples(examples, inputs=[audio, *opts[:1]], label="Examples")
+                example_picker(examples, [audio, *opts[:1]])
         with gr.Column(scale=7):
             text = gr.Textbox(label=text_label, lines=6, buttons=["copy"], elem_id=text_id)
             words = gr.HTML("", elem_id=words_id, elem_classes=["gwb-words-pane"]) if words_id else None

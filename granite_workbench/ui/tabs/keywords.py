@@ -6,7 +6,7 @@ import gradio as gr
 from ...keywords import found_keywords
 from ...prompts import TaskSpec, clean_keywords
 from ...session import Workbench
-from ..common import gpu, highlight_html, progress_callback, user_errors
+from ..common import example_picker, gpu, highlight_html, progress_callback, user_errors
 from ..panels import comparison_panel
 from . import Tab, UIContext
 
@@ -38,14 +38,15 @@ def build(ctx: UIContext) -> None:
     wb = ctx.wb
     with gr.Row():
         with gr.Column(scale=5):
-            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
+            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio",
+                             elem_id="keywords-audio")
             words = gr.Textbox(label="Keywords", elem_id="keywords-input", placeholder="metoprolol, atorvastatin, ...",
                                info="Names and terms you expect, comma-separated (up to 50).")
             model = ctx.model_selector("model-keywords")
             btn = gr.Button("Compare without / with keywords", variant="primary")
             examples = [[e["path"], ", ".join(e["keywords"])] for e in ctx.examples if e["keywords"]]
             if examples:
-                gr.Examples(examples, inputs=[audio, words], label="Examples")
+                example_picker(examples, [audio, words])
         with gr.Column(scale=7):
             summary, plain, biased = comparison_panel("Keywords found will be counted here.", "kw-summary",
                                                       ("Without keywords", "kw-plain"),

@@ -40,7 +40,8 @@ def decoding_settings() -> list:
 def build(ctx: UIContext) -> None:
     wb = ctx.wb
     examples = [[e["path"], e["language"]] for e in ctx.examples if e["language"] in ASR_LANGUAGES]
-    panel = audio_to_text_panel(ctx, key="transcribe", options=lambda: [asr_language_dropdown()],
+    panel = audio_to_text_panel(ctx, key="transcribe",
+                                options=lambda: [asr_language_dropdown(elem_id="transcribe-lang")],
                                 button="Transcribe", text_label="Transcript", text_id="transcript",
                                 examples=examples, segments_id="segments", files_id="downloads",
                                 settings=decoding_settings, words_id="words")
