@@ -407,7 +407,10 @@ def plot_curves(output_dir: Path) -> Path | None:
         ax.plot(*zip(*train), label="train loss", color="#0f62fe")
     if evals:
         ax.plot([e["step"] for e in evals], [e["eval_loss"] for e in evals], "o-", label="eval loss", color="#da1e28")
-    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_yscale("log"), ax.legend(), ax.grid(alpha=.3)
+    losses = [v for _, v in train] + [e["eval_loss"] for e in evals]
+    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.legend(), ax.grid(alpha=.3)
+    if losses and min(losses) > 0:  # a log axis shows the late, small changes; it cannot show a loss of 0
+        ax.set_yscale("log")
     ax.set_title("Loss")
     if keys:
         ax2 = axes[0][1]
