@@ -66,8 +66,15 @@ def test_compare_is_side_by_side_on_a_desktop_and_stacked_on_a_phone(page):
     assert b["y"] >= a["y"] + a["height"] - 1, (a, b)  # one under the other
 
 
+CUT_FIELDS = """() => [...document.querySelectorAll('input')]
+    .filter(e => e.offsetParent && e.value && e.scrollWidth > e.clientWidth + 1)
+    .map(e => `${e.closest('[id]')?.id}: ${e.value}`)"""
+
+
 def test_no_tab_scrolls_sideways_at_375_px(page):
-    wide = {}
+    """Nothing wider than the screen, and no field too narrow for its choice (a dropdown showing
+    "Detect automa" or "English (e")."""
+    wide, cut = {}, {}
     for title in TABS:
         open_tab(page, title)
         if title in ("Transcribe", "Dataset", "Train", "Evaluate"):
@@ -77,7 +84,10 @@ def test_no_tab_scrolls_sideways_at_375_px(page):
         width = page.evaluate("() => document.documentElement.scrollWidth")
         if width > 376:
             wide[title] = width
+        if fields := page.evaluate(CUT_FIELDS):
+            cut[title] = fields
     assert not wide, f"wider than the screen at 375 px: {wide}"
+    assert not cut, f"text cut at 375 px: {cut}"
 
 
 def test_every_tab_is_in_reach_on_a_phone(page):

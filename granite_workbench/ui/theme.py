@@ -41,6 +41,10 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
   .row > .column { min-width: 0 !important; flex: 1 1 100% !important; }
   .block { min-width: 0 !important; max-width: 100% !important; }
   .table-wrap, .table-container, .table { max-width: calc(100vw - 40px) !important; overflow-x: auto !important; }
+  /* dropdowns side by side wrap into rows rather than shrink until their choice is cut ("Detect automa") */
+  .form { flex-wrap: wrap !important; }
+  .form > .block:has([role=combobox]) { min-width: 180px !important; flex: 1 1 180px !important; }
+  .row > .form:has([role=combobox]) { flex: 1 1 100% !important; }  /* a dropdown beside a button: on its own line */
 }
 """
 
