@@ -57,6 +57,11 @@ class Result:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def language_left_to_detect(self) -> bool:
+        """ASR with no language given: the language is read from the transcript (`detected_language`)."""
+        return self.language is None and not get_task(self.task).translation
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -169,7 +174,7 @@ class Transcriber:
                 if g.note and g.note not in res.info:
                     res.info.append(g.note)
             res.text = " ".join(s.text for s in res.segments)
-            if specs[i].language is None and not get_task(specs[i].task).translation:
+            if res.language_left_to_detect:
                 detected = detect_language(res.text)
                 if detected:
                     res.detected_language, res.language_confidence = detected.code, detected.confidence

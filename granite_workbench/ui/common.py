@@ -21,7 +21,6 @@ from ..languages import ASR_LANGUAGES, LANGUAGES, UnsupportedLanguageError, sour
 from ..manifest import DataError
 from ..service import ModelNotReady
 from ..session import NotInThisMode, TranscriptionError, Workbench
-from ..tasks import get_task
 from ..training_job import JobError
 from ..transcribe import Result
 from ..uploads import UploadError
@@ -85,7 +84,6 @@ def progress_callback(progress: gr.Progress | None, desc: str = "Transcribing…
 
 
 # -- selectors --------------------------------------------------------------------------------------------
-ASR_LANG_CHOICES = [(f"{LANGUAGES[c].name} ({c})", c) for c in ASR_LANGUAGES]
 
 
 def example_picker(examples: list[list], inputs: list, label: str = "Examples") -> gr.Dataset:
@@ -105,6 +103,9 @@ def example_picker(examples: list[list], inputs: list, label: str = "Examples") 
 
 def language_choices(codes) -> list[tuple[str, str]]:
     return [(f"{LANGUAGES[c].name} ({c})", c) for c in codes]
+
+
+ASR_LANG_CHOICES = language_choices(ASR_LANGUAGES)
 
 
 def asr_language_dropdown(**kw) -> gr.Dropdown:
@@ -191,7 +192,7 @@ def words_html(res: Result) -> str:
 def language_line(res: Result) -> str:
     """The spoken language when it was left to detection (`res.language` unset): the transcript's language, or
     that it is unclear."""
-    if res.language or not res.text or get_task(res.task).translation:
+    if not res.language_left_to_detect or not res.text:
         return ""
     if res.detected_language:
         name = LANGUAGES[res.detected_language].name
