@@ -139,9 +139,11 @@ def main(argv: list[str] | None = None) -> None:
     from .ui.theme import CSS, HEAD, THEME
 
     import atexit
+    import shutil
     import signal
 
     atexit.register(wb.job.shutdown)
+    atexit.register(shutil.rmtree, wb.downloads, ignore_errors=True)  # answers' files, uploads, Dataset drafts
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the atexit hooks on a plain kill too
     demo = build_demo(wb)
     demo.queue(default_concurrency_limit=args.concurrency, max_size=args.queue_size)

@@ -39,6 +39,7 @@ MODES = ("showcase", "workbench")
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
 MAX_LISTED_MANIFESTS = 500
 OUTPUT_MAX_AGE = 3600.0  # seconds an answer's files stay in the downloads folder
+DRAFT_MAX_AGE = 24 * 3600.0  # seconds a Dataset-tab draft's clips stay after its last change (a closed tab)
 MAX_TRAINING_STEPS = 100_000  # from the UI; the command line takes any number
 Progress = Callable[[int, int], None]
 
@@ -236,14 +237,31 @@ class Workbench:
         """A new folder for one answer's files (transcripts, a report, an export). Gradio serves a copy from its
         own cache (cleaned by age, ui/layout.py), so folders older than `OUTPUT_MAX_AGE` are removed here: a
         public demo's disk does not fill up with every visitor's downloads."""
-        cutoff = time.time() - OUTPUT_MAX_AGE
-        for old in self.downloads.glob("out-*"):
+        return self._scratch_folder("out-", OUTPUT_MAX_AGE)
+
+    def draft_folder(self) -> Path:
+        """A new folder for the clips of one Dataset-tab draft. The tab removes it when Gradio drops the
+        session; drafts nobody changed for `DRAFT_MAX_AGE` (a session Gradio evicted) are removed here."""
+        return self._scratch_folder("dataset-", DRAFT_MAX_AGE)
+
+    def remove_draft(self, folder: Path | str) -> bool:
+        """Remove a draft folder made by `draft_folder` (anything else is left alone). True if removed."""
+        folder = Path(folder)
+        if folder.parent != self.downloads or not folder.name.startswith("dataset-"):
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def _scratch_folder(self, prefix: str, max_age: float) -> Path:
+        """A new folder `prefix*` in the downloads folder, after removing those unchanged for `max_age` s."""
+        cutoff = time.time() - max_age
+        for old in self.downloads.glob(prefix + "*"):
             try:
                 if old.stat().st_mtime < cutoff:
                     shutil.rmtree(old, ignore_errors=True)
             except OSError:  # removed by another request meanwhile
                 pass
-        return Path(tempfile.mkdtemp(prefix="out-", dir=self.downloads))
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.downloads))
 
     def files_for(self, res: Result) -> list[str]:
         folder = self.output_folder()

@@ -76,3 +76,49 @@ def test_showcase_cannot_build_datasets(tiny_dir):
     showcase = Workbench(service, mode="showcase")
     with pytest.raises(gr.Error, match="not available in this demo"):
         add_clips(showcase, None, [], CLIPS[:1], None, "asr", "en", "", "")
+
+
+def test_a_clip_added_after_a_removal_keeps_every_rows_audio(wb):
+    table, clips, _ = add_clips(wb, None, [], CLIPS[:3], None, "asr", "en", "", "")
+    table, clips, _ = remove_row(table, clips, 1)
+    table, clips, _ = add_clips(wb, table, clips, [CLIPS[3]], None, "asr", "en", "", "")
+    assert len(clips) == len(set(clips)) == 3  # three distinct files
+    durations = [round(sf.info(c).duration, 2) for c in clips]
+    assert durations == [round(sf.info(c).duration, 2) for c in CLIPS[1:4]]  # each row still plays its own clip
+    assert list(table["seconds"]) == pytest.approx(durations, abs=.01)
+
+
+def test_drafts_are_removed_with_their_session_or_when_abandoned(wb):
+    import os
+    import time
+
+    _, clips, _ = add_clips(wb, None, [], CLIPS[:1], None, "asr", "en", "", "")
+    folder = os.path.dirname(clips[0])
+    assert os.path.basename(folder).startswith("dataset-") and os.path.dirname(folder) == str(wb.downloads)
+    assert not wb.remove_draft(wb.downloads) and not wb.remove_draft(PHRASES.parent)  # only draft folders
+    assert PHRASES.parent.exists()
+    assert wb.remove_draft(folder) and not os.path.exists(folder)  # what the tab's state does when Gradio drops it
+
+    _, old, _ = add_clips(wb, None, [], CLIPS[:1], None, "asr", "en", "", "")
+    _, fresh, _ = add_clips(wb, None, [], CLIPS[:1], None, "asr", "en", "", "")
+    long_ago = time.time() - 25 * 3600
+    os.utime(os.path.dirname(old[0]), (long_ago, long_ago))  # a tab nobody touched for a day
+    _, newest, _ = add_clips(wb, None, [], CLIPS[:1], None, "asr", "en", "", "")
+    assert not os.path.exists(old[0]) and os.path.exists(fresh[0]) and os.path.exists(newest[0])
+
+
+def test_the_tabs_session_state_removes_its_draft(wb):
+    """The Dataset tab keeps a session's clips in a gr.State whose delete callback (Gradio calls it an hour after
+    the browser tab closes) removes the draft folder."""
+    import os
+
+    from granite_workbench.ui import build_demo
+
+    demo = build_demo(wb)
+    callbacks = [b.delete_callback for b in demo.blocks.values()
+                 if isinstance(b, gr.State) and b.delete_callback.__module__.endswith("tabs.dataset")]
+    assert len(callbacks) == 1
+    _, clips, _ = add_clips(wb, None, [], CLIPS[:2], None, "asr", "en", "", "")
+    callbacks[0]([])  # a session that added nothing
+    callbacks[0](clips)
+    assert not os.path.exists(os.path.dirname(clips[0]))

@@ -124,3 +124,15 @@ def test_load_model_endpoint_reports_failure_and_recovers(client, server):
             break
         time.sleep(0.5)
     assert "tiny" in client.predict(api_name="/model_status")
+
+
+def test_the_demo_removes_its_scratch_folder_when_stopped(tiny_dir, clip, tmp_path):
+    """Answers' files, unpacked uploads and Dataset-tab drafts live in one scratch folder per process; a stopped
+    demo leaves none behind (an engineer's /tmp does not fill up with one per run)."""
+    with DemoServer("--model", str(tiny_dir), env={"TMPDIR": str(tmp_path)}) as srv:
+        from gradio_client import handle_file
+
+        srv.client().predict(handle_file(clip), "en", api_name="/transcribe")
+        scratch = list(tmp_path.glob("granite-wb-*"))
+        assert len(scratch) == 1 and list(scratch[0].glob("out-*"))  # the answer's files were written there
+    assert srv.proc.returncode is not None and not list(tmp_path.glob("granite-wb-*"))

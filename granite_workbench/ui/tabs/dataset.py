@@ -3,7 +3,6 @@ train/dev/test splits under the data folder — ready for the Train and Evaluate
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -56,7 +55,8 @@ def add_clips(wb: Workbench, table, clips: list[str] | None, files, recording, t
         raise DatasetError(f"Unknown task {task!r}; choose {', '.join(TASK_NAMES)}.")
     if len(clips) + len(new) > MAX_ROWS:
         raise DatasetError(f"At most {MAX_ROWS} rows per dataset.")
-    folder = Path(clips[0]).parent if clips else Path(tempfile.mkdtemp(prefix="dataset-", dir=wb.downloads))
+    folder = Path(clips[0]).parent if clips else wb.draft_folder()
+    numbers = [int(Path(c).stem) for c in clips if Path(c).stem.isdigit()]
     refused, rows = [], []
     for f in new:
         src = Path(f if isinstance(f, str) else getattr(f, "name", f))
@@ -65,7 +65,8 @@ def add_clips(wb: Workbench, table, clips: list[str] | None, files, recording, t
         except Exception as exc:  # AudioError and anything odd: that clip only
             refused.append(f"{src.name}: {exc}")
             continue
-        dest = folder / f"{len(clips) + 1:04d}{src.suffix.lower() or '.wav'}"
+        numbers.append(max(numbers, default=0) + 1)  # never a removed row's number: that file may be another's
+        dest = folder / f"{numbers[-1]:04d}{src.suffix.lower() or '.wav'}"
         shutil.copyfile(src, dest)
         clips.append(str(dest))
         rows.append({"clip": src.name if src.name else dest.name, "text": "", "task": task,
@@ -167,7 +168,7 @@ def build(ctx: UIContext) -> None:
     gr.Markdown("Build a dataset from your own recordings: add clips (upload many at once, or record), let the "
                 "model draft the transcripts, correct them in the table, listen back, and save. The manifest and "
                 "its train/dev/test splits appear in the **Train** and **Evaluate** tabs.")
-    clips = gr.State([])
+    clips = gr.State([], delete_callback=lambda paths: paths and wb.remove_draft(Path(paths[0]).parent))
     with gr.Row(elem_classes="wb-wrap"):
         with gr.Column(scale=4, min_width=300):
             files = gr.File(label="Clips (many at once)", file_count="multiple", type="filepath",
