@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -21,7 +22,9 @@ import time
 from common import HERE, long_speech, machine, median, save, speech_clips, table
 
 TOKENS_PER_AUDIO_SECOND = 3  # ~2.5 words/s of speech, ~1.3 tokens per word
-PLAIN = "-linear"  # `--dtypes bfloat16-linear`: bf16 without the single-row torch.mv path (granite_workbench/cpu.py)
+PLAIN = "-linear"  # `--dtypes bfloat16-linear`: bf16 without the single-row path (granite_workbench/cpu.py)
+MV = "-mv"  # `--dtypes bfloat16-mv`: the single-row path through torch.mv, even where Intel MKL is faster
+DEFAULT_DTYPES = f"float32,bfloat16,bfloat16{MV},bfloat16{PLAIN}"
 
 
 def memory_read_bound(dtype: str = "bfloat16", gib: float = 1.0, reps: int = 5) -> float:
@@ -75,8 +78,10 @@ def one_dtype(dtype: str, quick: bool) -> dict:
     from real_shape import ensure_real_shape
 
     folder, _ = ensure_real_shape()
+    if dtype.endswith(MV):
+        os.environ["GRANITE_WB_ROW_KERNEL"] = "mv"
     t = time.perf_counter()
-    lm = load_model(str(folder), dtype=dtype.removesuffix(PLAIN))
+    lm = load_model(str(folder), dtype=dtype.removesuffix(PLAIN).removesuffix(MV))
     load_s = time.perf_counter() - t
     if dtype.endswith(PLAIN):  # the comparison: every matrix through nn.Linear (oneDNN), as before cpu.py's path
         for m in lm.model.modules():
@@ -108,7 +113,8 @@ def one_dtype(dtype: str, quick: bool) -> dict:
            "bound_gb_s": median([r["bound_gb_s"] for r in rounds]),
            "of_bound": median([lm_bytes / r["per_token_s"] / r["bound_gb_s"] / 1e9 for r in rounds]),
            "matmuls_of_bound": median([lm_bytes / r["matmul_s"] / r["bound_gb_s"] / 1e9 for r in rounds]),
-           "rounds": rounds, "threads": torch.get_num_threads(), "describe": lm.describe()}
+           "rounds": rounds, "threads": torch.get_num_threads(), "describe": lm.describe(),
+           "row_kernel": lm.row_kernel}
     for seconds in (10, 60):
         if quick and seconds == 60:
             continue
@@ -193,9 +199,10 @@ def child(kind: str, *args: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, no 60 s clip, fewer agreement clips")
-    ap.add_argument("--dtypes", default=f"float32,bfloat16,bfloat16{PLAIN}",
-                    help=f"comma-separated (default: float32, bfloat16, and bfloat16{PLAIN}: bf16 through nn.Linear "
-                         "for every row count, the path before granite_workbench/cpu.py's torch.mv for one row)")
+    ap.add_argument("--dtypes", default=DEFAULT_DTYPES,
+                    help=f"comma-separated (default: float32; bfloat16 as loaded (one row through the faster row "
+                         f"kernel, granite_workbench/cpu.py); bfloat16{MV}: one row through torch.mv; "
+                         f"bfloat16{PLAIN}: every row count through nn.Linear)")
     ap.add_argument("--no-agreement", action="store_true", help="skip the bf16 vs fp32 token agreement")
     args = ap.parse_args()
     from granite_workbench.cpu import native_bf16, usable_cores
@@ -223,7 +230,8 @@ def main() -> None:
     threads = [child("threads_row", dtype, n) for n in sorted({1, usable_cores()})]
     print(table([{"dtype": t["dtype"], "threads": t["threads"], "ms/token": f"{t['ms_per_token']:.0f}"}
                  for t in threads], ["dtype", "threads", "ms/token"]))
-    print("saved", save("cpu" + ("-quick" if args.quick else ""), {
+    name = "cpu" + ("-quick" if args.quick else "") + ("" if args.dtypes == DEFAULT_DTYPES else "-" + args.dtypes.replace(",", "+"))
+    print("saved", save(name, {
         "native_bf16": native, "why": why, "memory_read_bound_gb_s": bound, "rows": rows, "agreement": agree,
         "threads": threads}))
 

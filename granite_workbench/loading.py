@@ -36,6 +36,7 @@ class LoadedModel:
     quantization: str | None = None
     tiny: bool = False
     dtype_reason: str = ""  # why this dtype ("asked for", "auto: this CPU computes bfloat16 natively (...)")
+    row_kernel: str = ""  # bf16 on a CPU: what a decoding step's one-row products run on, and why (cpu.py)
 
     @property
     def tokenizer(self):
@@ -160,16 +161,17 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
         raise ModelLoadError(_explain_load_failure(path, exc)) from exc
     if not quantization:
         model = model.to(dev)
+    row_kernel = ""
     if dev == "cpu" and dt == "bfloat16" and not quantization:
         from .cpu import use_single_row_matvec
 
-        # decoding reads every weight once per token: one row goes through torch.mv, a third faster (cpu.py)
-        use_single_row_matvec(model.model.language_model)
-        use_single_row_matvec(model.lm_head)
+        # decoding reads every weight once per token: one row goes through the faster row kernel (cpu.py)
+        row_kernel = use_single_row_matvec(model.model.language_model, model.lm_head).reason
     model.eval()
     processor.tokenizer.padding_side = "left"
     return LoadedModel(model=model, processor=processor, model_id=default_model_id(model_id),
-                       device=dev, dtype=dt, quantization=quantization, tiny=tiny, dtype_reason=dtype_reason)
+                       device=dev, dtype=dt, quantization=quantization, tiny=tiny, dtype_reason=dtype_reason,
+                       row_kernel=row_kernel)
 
 
 def quantization_config(quantization: str, device: str, dtype: str):

@@ -1,3 +1,5 @@
+import platform
+
 import pytest
 import numpy as np
 import torch
@@ -131,13 +133,15 @@ def test_hub_reachable_checks_the_endpoint(monkeypatch):
     assert loading.hub_reachable(timeout=1.0) is False
 
 
-def test_bf16_on_cpu_decodes_one_row_with_matvec(tiny_dir, monkeypatch):
-    """In bf16 on a CPU the language model's linears send one row (a decoding step) through torch.mv, the faster
-    kernel for it (BENCHMARKS.md, CPU); several rows, training (autograd) and float32 keep nn.Linear's path, and
-    the numbers agree with nn.Linear's."""
+def test_bf16_on_cpu_decodes_one_row_with_the_row_kernel(tiny_dir, monkeypatch):
+    """In bf16 on a CPU the language model's linears send one row (a decoding step) through the row kernel
+    (torch.mv here: forced), the faster kernel for it (BENCHMARKS.md, CPU); several rows, training (autograd) and
+    float32 keep nn.Linear's path, and the numbers agree with nn.Linear's."""
     from granite_workbench.cpu import SingleRowLinear
 
+    monkeypatch.setenv("GRANITE_WB_ROW_KERNEL", "mv")
     lm = load_model(str(tiny_dir), dtype="bfloat16")
+    assert lm.row_kernel == "torch.mv (asked for)"
     core = lm.model.model
     assert all(isinstance(m, SingleRowLinear) for m in core.language_model.modules() if isinstance(m, torch.nn.Linear))
     assert isinstance(lm.model.lm_head, SingleRowLinear)
@@ -145,7 +149,7 @@ def test_bf16_on_cpu_decodes_one_row_with_matvec(tiny_dir, monkeypatch):
     layer = core.language_model.layers[0].mlp.down_proj
     calls = []
     real_mv = torch.mv
-    monkeypatch.setattr(torch, "mv", lambda *a: calls.append(a[0].shape) or real_mv(*a))
+    monkeypatch.setattr(SingleRowLinear, "row_product", staticmethod(lambda w, x: calls.append(w.shape) or real_mv(w, x)))
     plain = torch.nn.Linear(layer.in_features, layer.out_features, bias=False, dtype=torch.bfloat16)
     plain.weight = layer.weight
     row = torch.randn(1, 1, layer.in_features, dtype=torch.bfloat16)
@@ -160,7 +164,59 @@ def test_bf16_on_cpu_decodes_one_row_with_matvec(tiny_dir, monkeypatch):
     out.sum().backward()
     assert len(calls) == 1 and row.grad is not None
     fp32 = load_model(str(tiny_dir), dtype="float32")
-    assert not any(isinstance(m, SingleRowLinear) for m in fp32.model.modules())
+    assert not any(isinstance(m, SingleRowLinear) for m in fp32.model.modules()) and fp32.row_kernel == ""
+
+
+def test_intel_mkl_row_product_equals_float32_rounded_once():
+    """Intel MKL's bf16 GEMM for one row: float32 accumulation, one rounding to bf16, like torch.mv."""
+    from granite_workbench.cpu import row_kernel
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("Intel MKL is an x86-64 library")
+    kernel = row_kernel("mkl")  # installed on x86-64 by requirements.txt: it must load
+    g = torch.Generator().manual_seed(0)
+    for n, k in ((300, 70), (2048, 512), (5, 4096)):
+        w, x = torch.randn(n, k, generator=g).to(torch.bfloat16), torch.randn(k, generator=g).to(torch.bfloat16)
+        exact = w.float() @ x.float()
+        got = kernel.fn(w, x)
+        assert got.dtype == torch.bfloat16 and got.shape == (n,)
+        torch.testing.assert_close(got.float(), exact.to(torch.bfloat16).float(), rtol=2 ** -7, atol=1e-3)
+        torch.testing.assert_close(got, torch.mv(w, x), rtol=2 ** -7, atol=1e-3)
+    torch.set_num_threads(1)  # MKL follows torch's thread setting
+    try:
+        torch.testing.assert_close(kernel.fn(w, x), torch.mv(w, x), rtol=2 ** -7, atol=1e-3)
+    finally:
+        from granite_workbench.cpu import configure_threads
+
+        configure_threads()
+
+
+def test_the_row_kernel_is_the_faster_one_measured_or_the_one_asked_for(monkeypatch):
+    import granite_workbench.cpu as cpu
+
+    class FakeMKL:
+        def __call__(self, w, x):
+            return torch.mv(w, x)
+
+    monkeypatch.setattr(cpu, "_load_mkl", FakeMKL)
+    for speeds, name in (({"mkl": 20.0, "mv": 15.0}, "mkl"), ({"mkl": 12.0, "mv": 15.0}, "mv")):
+        monkeypatch.setattr(cpu, "_ROW_KERNEL", None)
+        monkeypatch.setattr(cpu, "_bandwidths", lambda kernels, *a, s=speeds: s)
+        kernel = cpu.row_kernel(weights=[torch.ones(8, 4, dtype=torch.bfloat16)])
+        assert kernel.name == name and "the faster here" in kernel.reason and "15.0 GB/s" in kernel.reason
+        assert cpu.row_kernel() is kernel  # measured once per process
+    assert cpu.row_kernel("mv").name == "mv"
+    monkeypatch.setenv("GRANITE_WB_ROW_KERNEL", "mkl")
+    assert cpu.row_kernel().reason == "Intel MKL bf16 GEMM (asked for)"
+    monkeypatch.setenv("GRANITE_WB_ROW_KERNEL", "blas")
+    with pytest.raises(ValueError, match="Unknown row kernel 'blas'"):
+        cpu.row_kernel()
+    monkeypatch.delenv("GRANITE_WB_ROW_KERNEL")
+    monkeypatch.setattr(cpu, "_load_mkl", lambda: None)  # no MKL here (ARM, or not installed)
+    monkeypatch.setattr(cpu, "_ROW_KERNEL", None)
+    assert cpu.row_kernel().reason == "torch.mv (no Intel MKL here)"
+    with pytest.raises(RuntimeError, match="does not load here"):
+        cpu.row_kernel("mkl")
 
 
 def test_a_request_during_the_load_waits_for_the_model(tiny_dir, monkeypatch):
@@ -228,3 +284,17 @@ def test_a_bf16_model_still_deep_copies_and_pickles(tiny_dir):
     head = torch.load(buf, weights_only=False)
     assert torch.equal(head.weight, lm.model.lm_head.weight) and type(head) is type(lm.model.lm_head)
     assert torch.equal(twin.lm_head.weight, lm.model.lm_head.weight)
+
+
+def test_row_kernel_speeds_are_measured_on_disjoint_groups_of_the_weights():
+    from granite_workbench.cpu import _bandwidths
+
+    seen = []
+    weights = [torch.full((64, 32), float(i), dtype=torch.bfloat16) for i in range(12)]
+    speeds = _bandwidths({"a": lambda w, x: seen.append(("a", int(w[0, 0]))) or torch.mv(w, x),
+                          "b": lambda w, x: seen.append(("b", int(w[0, 0]))) or torch.mv(w, x)}, weights)
+    assert set(speeds) == {"a", "b"} and all(v > 0 for v in speeds.values())
+    timed = seen[2:]  # after one start-up call each
+    assert sorted(i for _, i in timed) == list(range(12))  # every matrix read once, by one kernel
+    assert [k for k, _ in timed] == ["a", "a", "b", "b"] * 3  # the kernels took turns, a group of 2 each
+    assert {i for k, i in timed if k == "a"} == {0, 2, 4, 6, 8, 10}
