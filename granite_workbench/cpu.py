@@ -104,11 +104,11 @@ def configure_threads(threads: int | None = None) -> int:
 # -- decoding one token at a time on a CPU ---------------------------------------------------------------------
 # A greedy decoding step multiplies one row of activations by every weight matrix of the language model, so it
 # is bound by reading the weights. For a single bfloat16 row, `nn.Linear` (oneDNN's matmul, which AMX makes the
-# right choice for many rows) reads them at 62% of the memory-read bound, torch's `mv` at 74%, and Intel MKL's
-# bf16 GEMM (`cblas_gemm_bf16bf16f32`, from the `mkl` wheel, run on torch's own OpenMP threads) at 93-99%
-# (Intel Xeon with AMX, 2 cores: BENCHMARKS.md, "CPU"). Which of the two row kernels is faster on this CPU is
-# measured once, when the first bf16 model loads (MKL is Intel's library: on other CPUs torch.mv may win). All
-# of them accumulate in float32 and round once to bf16 (the tests compare them).
+# right choice for many rows) reads the real model's matrices at 62% of the memory-read bound, torch's `mv` at
+# 68-78%, and Intel MKL's bf16 GEMM (`cblas_gemm_bf16bf16f32`, from the `mkl` wheel, run on torch's own OpenMP
+# threads) at 75-85% (Intel Xeon with AMX, 2 cores: BENCHMARKS.md, "CPU"). Which of the two row kernels is faster
+# on this CPU is measured once, when the first bf16 model loads (MKL is Intel's library: on other CPUs torch.mv
+# may win). All of them accumulate in float32 and round once to bf16 (the tests compare them).
 ROW_KERNELS = ("mkl", "mv")
 _MKL_GNU_THREADING = 3  # MKL_THREADING_GNU: MKL's parallel regions run on libgomp, the OpenMP torch uses
 
@@ -204,7 +204,8 @@ _ROW_KERNEL: RowKernel | None = None
 def row_kernel(choice: str | None = None, weights: list[torch.Tensor] | None = None) -> RowKernel:
     """The kernel for one bf16 row: `choice` or $GRANITE_WB_ROW_KERNEL ("mkl" or "mv") if given, else the faster
     one on this CPU, measured once per process on `weights` (the model's own matrices, each read once: about one
-    decoding step's worth of memory traffic). MKL is used only where the `mkl` package loads."""
+    decoding step's worth of memory traffic; without weights MKL is taken unmeasured, and not remembered). MKL
+    is used only where the `mkl` package loads."""
     global _ROW_KERNEL
     choice = choice or os.environ.get("GRANITE_WB_ROW_KERNEL") or None
     if choice is not None and choice not in ROW_KERNELS:
@@ -225,7 +226,7 @@ def row_kernel(choice: str | None = None, weights: list[torch.Tensor] | None = N
         kernel = RowKernel(name, mkl if name == "mkl" else torch.mv,
                            f"{'Intel MKL bf16 GEMM' if name == 'mkl' else 'torch.mv'}, the faster here "
                            f"(MKL {speed['mkl']:.1f} GB/s, torch.mv {speed['mv']:.1f} GB/s)")
-    if choice is None:
+    if choice is None and (mkl is None or weights):  # a measured choice (or the only kernel) holds for the process
         _ROW_KERNEL = kernel
     return kernel
 

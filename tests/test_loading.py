@@ -182,13 +182,12 @@ def test_intel_mkl_row_product_equals_float32_rounded_once():
         assert got.dtype == torch.bfloat16 and got.shape == (n,)
         torch.testing.assert_close(got.float(), exact.to(torch.bfloat16).float(), rtol=2 ** -7, atol=1e-3)
         torch.testing.assert_close(got, torch.mv(w, x), rtol=2 ** -7, atol=1e-3)
+    before = torch.get_num_threads()
     torch.set_num_threads(1)  # MKL follows torch's thread setting
     try:
         torch.testing.assert_close(kernel.fn(w, x), torch.mv(w, x), rtol=2 ** -7, atol=1e-3)
     finally:
-        from granite_workbench.cpu import configure_threads
-
-        configure_threads()
+        torch.set_num_threads(before)
 
 
 def test_the_row_kernel_is_the_faster_one_measured_or_the_one_asked_for(monkeypatch):
@@ -206,6 +205,9 @@ def test_the_row_kernel_is_the_faster_one_measured_or_the_one_asked_for(monkeypa
         assert kernel.name == name and "the faster here" in kernel.reason and "15.0 GB/s" in kernel.reason
         assert cpu.row_kernel() is kernel  # measured once per process
     assert cpu.row_kernel("mv").name == "mv"
+    monkeypatch.setattr(cpu, "_ROW_KERNEL", None)
+    unmeasured = cpu.row_kernel()  # no weights to measure on: MKL, not remembered for the model that follows
+    assert unmeasured.name == "mkl" and unmeasured.reason == "Intel MKL bf16 GEMM" and cpu._ROW_KERNEL is None
     monkeypatch.setenv("GRANITE_WB_ROW_KERNEL", "mkl")
     assert cpu.row_kernel().reason == "Intel MKL bf16 GEMM (asked for)"
     monkeypatch.setenv("GRANITE_WB_ROW_KERNEL", "blas")

@@ -56,7 +56,8 @@ def add_clips(wb: Workbench, table, clips: list[str] | None, files, recording, t
     if len(clips) + len(new) > MAX_ROWS:
         raise DatasetError(f"At most {MAX_ROWS} rows per dataset.")
     folder = Path(clips[0]).parent if clips else wb.draft_folder()
-    numbers = [int(Path(c).stem) for c in clips if Path(c).stem.isdigit()]
+    # a new clip's number is above every kept row's: below it, a removed row's number may be another row's file
+    last = max((int(Path(c).stem) for c in clips if Path(c).stem.isdigit()), default=0)
     refused, rows = [], []
     for f in new:
         src = Path(f if isinstance(f, str) else getattr(f, "name", f))
@@ -65,8 +66,8 @@ def add_clips(wb: Workbench, table, clips: list[str] | None, files, recording, t
         except Exception as exc:  # AudioError and anything odd: that clip only
             refused.append(f"{src.name}: {exc}")
             continue
-        numbers.append(max(numbers, default=0) + 1)  # never a removed row's number: that file may be another's
-        dest = folder / f"{numbers[-1]:04d}{src.suffix.lower() or '.wav'}"
+        last += 1
+        dest = folder / f"{last:04d}{src.suffix.lower() or '.wav'}"
         shutil.copyfile(src, dest)
         clips.append(str(dest))
         rows.append({"clip": src.name if src.name else dest.name, "text": "", "task": task,
