@@ -104,6 +104,45 @@ def trained_adapter(tiny_dir, tmp_path_factory):
     return out, out / "step-000600"
 
 
+ROTATED_STEPS = 300
+
+
+@pytest.fixture(scope="session")
+def rotated_adapter(tiny_dir, tmp_path_factory):
+    """A second adapter that answers differently from `trained_adapter` by construction, on any CPU: the same 16
+    clips, each trained to say the NEXT clip's transcript (row i's text is row i+1's). Two checkpoints of one run
+    differ only as long as the run has not converged, which depends on the CPU's kernels; two different targets
+    differ always. Returns the checkpoint folder (step 300)."""
+    import json
+
+    from finetune.train import main
+
+    work = tmp_path_factory.mktemp("rotated")
+    rows = [json.loads(line) for line in PHRASES.read_text().splitlines()]
+    texts = [r["text"] for r in rows]
+    manifest = work / "rotated.jsonl"
+    manifest.write_text("".join(json.dumps({**r, "audio": str(PHRASES.parent / r["audio"]),
+                                            "text": texts[(i + 1) % len(rows)]}) + "\n"
+                                for i, r in enumerate(rows)))
+    out = work / "run"
+    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
+               "--train_manifest", str(manifest), "--eval_manifest", str(manifest), "--output_dir", str(out),
+               "--max_steps", str(ROTATED_STEPS), "--eval_steps", "100000", "--save_steps", str(ROTATED_STEPS),
+               "--tensorboard", "false"])
+    assert rc == 0
+    return out / f"step-{ROTATED_STEPS:06d}"
+
+
+def assert_premise_differ(outputs: dict, clips_label: str = "the clips") -> None:
+    """A test's premise: each system (base model, adapters) answers differently from every other on the clips.
+    Checked first, so that a failed premise says so instead of looking like a failure of what the test tests."""
+    names = list(outputs)
+    same = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if list(outputs[a]) == list(outputs[b])]
+    assert not same, (f"test premise failed: {' and '.join(f'{a!r} = {b!r}' for a, b in same)} give the same texts "
+                      f"on {clips_label} ({list(outputs[same[0][0]])}); the test needs systems that answer "
+                      "differently, so it cannot tell one from another")
+
+
 @pytest.fixture(scope="session")
 def lm_only_adapter(tiny_dir, tmp_path_factory):
     """A LoRA-only adapter (projector frozen), saved by peft through the fine-tuning pipeline: what vLLM can serve."""

@@ -18,7 +18,7 @@ from granite_workbench.prompts import TaskSpec
 from granite_workbench.registry import AdapterRegistry
 from granite_workbench.transcribe import Transcriber
 
-from conftest import PHRASES
+from conftest import PHRASES, assert_premise_differ
 
 pytestmark = pytest.mark.slow
 CLIPS = [str(PHRASES.parent / f"phrase{i:02d}.flac") for i in range(16)]
@@ -26,11 +26,13 @@ TEXTS = [json.loads(l)["text"] for l in PHRASES.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
-def root(trained_adapter, tmp_path_factory):
-    """A checkpoints folder with the trained run (two checkpoints) and some traps."""
+def root(trained_adapter, rotated_adapter, tmp_path_factory):
+    """A checkpoints folder with the trained run (two checkpoints), the rotated-targets adapter and some traps."""
     run, _ = trained_adapter
     root = tmp_path_factory.mktemp("checkpoints")
     shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
+    shutil.copytree(rotated_adapter, root / "rotated" / rotated_adapter.name,
+                    ignore=shutil.ignore_patterns("training_state"))
     half = root / "phrases" / ".tmp-step-000400"  # being written: hidden
     shutil.copytree(root / "phrases" / "step-000600", half)
     broken = root / "broken" / "step-000001"  # a file missing: incomplete
@@ -60,7 +62,8 @@ def outputs(lm, adapter=None, clips=CLIPS):
 def test_registry_lists_complete_adapters_only(root):
     reg = AdapterRegistry(root)
     ids = [e.id for e in reg.scan()]
-    assert sorted(ids) == ["other-base/step-000001", "phrases/step-000300", "phrases/step-000600"]
+    assert sorted(ids) == ["other-base/step-000001", "phrases/step-000300", "phrases/step-000600",
+                           "rotated/step-000300"]
     entry = reg.resolve("phrases/step-000600")
     assert entry.meta["step"] == 600 and entry.meta["tasks"] == ["asr"] and entry.name == "phrases-step-000600"
     row = entry.row()
@@ -109,12 +112,12 @@ def test_hot_load_switch_unload(root, lm):
     base = outputs(lm)
     rt = engine_for(lm).adapters
     a = rt.load(root / "phrases" / "step-000600")
-    b = rt.load(root / "phrases" / "step-000300")
+    b = rt.load(root / "rotated" / "step-000300")
     learned = outputs(lm, a)
     assert sum(x == y for x, y in zip(learned, TEXTS)) >= 14  # the adapter reproduces its phrases
     assert outputs(lm, None) == base  # base through the disabled adapter = the bare base model
     half = outputs(lm, b)
-    assert half != learned
+    assert_premise_differ({"base": base, a: learned, b: half}, "the 16 phrases")
     rt.unload(a)
     assert outputs(lm, b) == half
     failed = Transcriber(lm).run(CLIPS[:2], TaskSpec("asr"), adapter=a)
@@ -127,10 +130,10 @@ def test_hot_load_switch_unload(root, lm):
 def test_concurrent_requests_get_their_own_adapter(root, lm):
     rt = engine_for(lm).adapters
     a = rt.load(root / "phrases" / "step-000600")
-    b = rt.load(root / "phrases" / "step-000300")
+    b = rt.load(root / "rotated" / "step-000300")
     clips = CLIPS[:6]
     expected = {name: outputs(lm, name, clips) for name in (None, a, b)}
-    assert len({tuple(v) for v in expected.values()}) == 3
+    assert_premise_differ(expected, "six phrases")
     stop = threading.Event()
 
     def churn():  # another adapter is loaded and unloaded all the while
@@ -156,6 +159,17 @@ def test_concurrent_requests_get_their_own_adapter(root, lm):
     wrong = [(n, k, t) for n, k, t in answers if t != expected[n][k]]
     assert not wrong
     assert {n for n, _, _ in answers} == {None, a, b}
+
+
+def test_premise_check_names_identical_adapters(root, lm):
+    """The premise check fails with its own message when two adapters are the same on purpose (one folder loaded
+    under two names), so a broken premise never looks like a concurrency bug."""
+    rt = engine_for(lm).adapters
+    a = rt.load(root / "phrases" / "step-000600", name="one")
+    b = rt.load(root / "phrases" / "step-000600", name="two")
+    expected = {name: outputs(lm, name, CLIPS[:2]) for name in (a, b)}
+    with pytest.raises(AssertionError, match="test premise failed: 'one' = 'two' give the same texts"):
+        assert_premise_differ(expected, "two phrases")
 
 
 def test_unloading_frees_memory(root, lm):

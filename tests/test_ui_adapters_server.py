@@ -7,19 +7,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import PHRASES
+from conftest import PHRASES, assert_premise_differ
 from ui_helpers import DemoServer, raw_refusal
 
 pytestmark = pytest.mark.slow
 CLIP = str(PHRASES.parent / "phrase00.flac")
-A, B = "phrases-step-000600", "phrases-step-000300"
+A, B = "phrases-step-000600", "rotated-step-000300"  # B: trained on other targets
 
 
 @pytest.fixture(scope="module")
-def root(trained_adapter, tmp_path_factory):
+def root(trained_adapter, rotated_adapter, tmp_path_factory):
     run, _ = trained_adapter
     root = tmp_path_factory.mktemp("ckpts")
     shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
+    shutil.copytree(rotated_adapter, root / "rotated" / rotated_adapter.name,
+                    ignore=shutil.ignore_patterns("training_state"))
     pickled = root / "pickled" / "step-000001"
     shutil.copytree(root / "phrases" / "step-000600", pickled)
     (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
@@ -79,10 +81,10 @@ def test_many_clients_each_get_their_adapter(client):
     from gradio_client import Client
 
     client.predict("phrases/step-000600", api_name="/load_adapter")
-    client.predict("phrases/step-000300", api_name="/load_adapter")
+    client.predict("rotated/step-000300", api_name="/load_adapter")
     clips = [str(PHRASES.parent / f"phrase{i:02d}.flac") for i in range(4)]
     expected = {m: [transcribe(client, c, m) for c in clips] for m in ("base", A, B)}
-    assert expected[A] != expected[B] != expected["base"]
+    assert_premise_differ(expected, "four phrases")
     url = client.src
 
     def one(i):
