@@ -1,4 +1,5 @@
 """Granite Speech Workbench: transcription, translation and keyword-biased ASR with Granite 4.0 1B Speech."""
+from . import optional  # noqa: F401  first: defers bitsandbytes before anything imports peft (optional.py)
 from .audio import Audio, AudioError, load_audio
 from .languages import ASR_LANGUAGES, TRANSLATION_DIRECTIONS, UnsupportedLanguageError
 from .loading import DEFAULT_MODEL_ID, LoadedModel, ModelLoadError, load_model

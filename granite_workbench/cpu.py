@@ -110,6 +110,7 @@ def configure_threads(threads: int | None = None) -> int:
 # on this CPU is measured once, when the first bf16 model loads (MKL is Intel's library: on other CPUs torch.mv
 # may win). All of them accumulate in float32 and round once to bf16 (the tests compare them).
 ROW_KERNELS = ("mkl", "mv")
+MKL_EXTRA_WHERE = "Intel CPUs with AMX, where scripts/setup.sh installs it"
 _MKL_GNU_THREADING = 3  # MKL_THREADING_GNU: MKL's parallel regions run on libgomp, the OpenMP torch uses
 
 
@@ -214,9 +215,11 @@ def row_kernel(choice: str | None = None, weights: list[torch.Tensor] | None = N
         return _ROW_KERNEL
     mkl = _load_mkl() if choice != "mv" else None
     if choice == "mkl" and mkl is None:
-        raise RuntimeError("GRANITE_WB_ROW_KERNEL=mkl, but Intel MKL (pip install mkl) does not load here.")
+        raise RuntimeError("GRANITE_WB_ROW_KERNEL=mkl, but Intel MKL does not load here "
+                           f"(pip install -r requirements-intel-cpu.txt: {MKL_EXTRA_WHERE}).")
     if mkl is None:
-        kernel = RowKernel("mv", torch.mv, "torch.mv" + (" (asked for)" if choice else " (no Intel MKL here)"))
+        kernel = RowKernel("mv", torch.mv, "torch.mv" + (" (asked for)" if choice else
+                                                         f" (no Intel MKL here; it pays on {MKL_EXTRA_WHERE})"))
     elif choice == "mkl" or not weights:
         kernel = RowKernel("mkl", mkl, "Intel MKL bf16 GEMM" + (" (asked for)" if choice else ""))
     else:

@@ -45,8 +45,9 @@ class LoadedModel:
     def describe(self) -> str:
         quant = f", {self.quantization}" if self.quantization else ""
         why = f" — {self.dtype_reason}" if self.dtype_reason and self.dtype_reason != "asked for" else ""
+        kernel = f"; decoding's one-row products: {self.row_kernel}" if self.row_kernel else ""
         tiny = " — tiny offline smoke model, output is meaningless" if self.tiny else ""
-        return f"{self.model_id} on {self.device} ({self.dtype}{quant}{why}){tiny}"
+        return f"{self.model_id} on {self.device} ({self.dtype}{quant}{why}{kernel}){tiny}"
 
 
 def pick_device(device: str | None = None) -> str:
@@ -183,9 +184,12 @@ def quantization_config(quantization: str, device: str, dtype: str):
             f"(device: {device}). Load without quantization instead."
         )
     try:
-        import bitsandbytes  # noqa: F401
+        from .optional import import_bitsandbytes
+
+        import_bitsandbytes()
     except ImportError as exc:
-        raise ModelLoadError("8bit/4bit loading needs the bitsandbytes package: pip install bitsandbytes") from exc
+        raise ModelLoadError("8bit/4bit loading needs the bitsandbytes package: "
+                             "pip install -r requirements-cuda.txt") from exc
     from transformers import BitsAndBytesConfig
 
     if quantization == "8bit":

@@ -1,4 +1,5 @@
 import platform
+from pathlib import Path
 
 import pytest
 import numpy as np
@@ -6,6 +7,8 @@ import torch
 
 from granite_workbench.loading import ModelLoadError, load_model, pick_device, pick_dtype, resolve_model_path
 from granite_workbench.tiny import build_tiny_model, is_tiny
+
+from conftest import ROOT
 
 
 def test_tiny_model_builds_offline_and_reloads(tmp_path):
@@ -88,7 +91,7 @@ def test_the_status_line_and_cli_header_name_the_dtype(tiny_dir):
     assert "(float32 — auto: " in status and ("natively" in status or "stored in float32" in status
                                                or "no native bfloat16" in status)
     lm = load_model(str(tiny_dir), dtype="bfloat16")
-    assert "(bfloat16)" in lm.describe()  # asked for: no reason needed
+    assert "(bfloat16; decoding's one-row products: " in lm.describe()  # asked for: no reason for the dtype
 
 
 def test_dtype_override(tiny_dir):
@@ -171,9 +174,14 @@ def test_intel_mkl_row_product_equals_float32_rounded_once():
     """Intel MKL's bf16 GEMM for one row: float32 accumulation, one rounding to bf16, like torch.mv."""
     from granite_workbench.cpu import row_kernel
 
+    from granite_workbench.cpu import mkl_library
+
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("Intel MKL is an x86-64 library")
-    kernel = row_kernel("mkl")  # installed on x86-64 by requirements.txt: it must load
+    amx = "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    if mkl_library() is None and not amx:
+        pytest.skip("the intel-cpu extra (requirements-intel-cpu.txt) is installed only on Intel CPUs with AMX")
+    kernel = row_kernel("mkl")  # scripts/setup.sh installs it on this CPU: it must load
     g = torch.Generator().manual_seed(0)
     for n, k in ((300, 70), (2048, 512), (5, 4096)):
         w, x = torch.randn(n, k, generator=g).to(torch.bfloat16), torch.randn(k, generator=g).to(torch.bfloat16)
@@ -216,7 +224,7 @@ def test_the_row_kernel_is_the_faster_one_measured_or_the_one_asked_for(monkeypa
     monkeypatch.delenv("GRANITE_WB_ROW_KERNEL")
     monkeypatch.setattr(cpu, "_load_mkl", lambda: None)  # no MKL here (ARM, or not installed)
     monkeypatch.setattr(cpu, "_ROW_KERNEL", None)
-    assert cpu.row_kernel().reason == "torch.mv (no Intel MKL here)"
+    assert cpu.row_kernel().reason.startswith("torch.mv (no Intel MKL here; it pays on Intel CPUs with AMX")
     with pytest.raises(RuntimeError, match="does not load here"):
         cpu.row_kernel("mkl")
 
@@ -300,3 +308,22 @@ def test_row_kernel_speeds_are_measured_on_disjoint_groups_of_the_weights():
     assert sorted(i for _, i in timed) == list(range(12))  # every matrix read once, by one kernel
     assert [k for k, _ in timed] == ["a", "a", "b", "b"] * 3  # the kernels took turns, a group of 2 each
     assert {i for k, i in timed if k == "a"} == {0, 2, 4, 6, 8, 10}
+
+
+def test_without_the_intel_extra_bf16_decodes_with_torch_mv_and_says_why(tiny_dir, monkeypatch):
+    """The intel-cpu extra absent (every CPU but Intel with AMX): the MKL path is not there, decoding works through
+    torch.mv, and the model's status line says which kernel and why."""
+    import granite_workbench.cpu as cpu
+    from granite_workbench.prompts import TaskSpec
+    from granite_workbench.transcribe import Transcriber
+
+    monkeypatch.delenv("GRANITE_WB_ROW_KERNEL", raising=False)
+    monkeypatch.setattr(cpu, "mkl_library", lambda: None)  # what a machine without the extra finds
+    monkeypatch.setattr(cpu, "_ROW_KERNEL", None)
+    assert cpu._load_mkl() is None
+    lm = load_model(str(tiny_dir), dtype="bfloat16")
+    status = lm.describe()
+    assert "decoding's one-row products: torch.mv (no Intel MKL here; it pays on Intel CPUs with AMX" in status
+    clips = [str(ROOT / "data/phrases" / f"phrase0{i}.flac") for i in range(3)]
+    texts = [r.text for r in Transcriber(lm, max_new_tokens=8).run(clips, TaskSpec("asr", language="en"))]
+    assert all(texts), texts  # answers, through torch.mv
