@@ -17,13 +17,23 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 
 from .engine import DecodingOptions, Generation, Request
-from .prompts import AUDIO_TOKEN, instruction
+from .prompts import instruction
 
 REMOTE_NOTE = "decoded by the remote server (greedy); speculative decoding and word timestamps are local only"
 
 
 class RemoteError(RuntimeError):
     pass
+
+
+def chat_message(spec, audio_b64: str) -> dict:
+    """The user message for one clip: the audio part, and the prompt table's instruction with `<|audio|>` where
+    the table puts it. vLLM leaves a placeholder that the text already holds where it is and puts a missing one
+    in front followed by a newline (vllm/entrypoints/chat_utils.py, `_get_full_multimodal_text_prompt`): without
+    it in the text, the model would get `<|audio|>\\n<instruction>`, a prompt it was not trained on."""
+    return {"role": "user", "content": [
+        {"type": "input_audio", "input_audio": {"data": audio_b64, "format": "wav"}},
+        {"type": "text", "text": instruction(spec)}]}
 
 
 def wav_base64(samples) -> str:
@@ -89,11 +99,8 @@ class OpenAIEngine:
         return any(m.get("owned_by") == "granite-workbench" for m in self._listing())
 
     def complete(self, request: Request, max_tokens: int = 200) -> str:
-        text = instruction(request.spec).removeprefix(AUDIO_TOKEN)
         body = {"model": request.adapter or self.model, "temperature": 0, "max_tokens": max_tokens,
-                "messages": [{"role": "user", "content": [
-                    {"type": "input_audio", "input_audio": {"data": wav_base64(request.samples), "format": "wav"}},
-                    {"type": "text", "text": text}]}]}
+                "messages": [chat_message(request.spec, wav_base64(request.samples))]}
         answer = self._call("POST", "/chat/completions", json=body).json()
         return (answer["choices"][0]["message"]["content"] or "").strip()
 
