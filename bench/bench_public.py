@@ -7,7 +7,8 @@
    transcribe / translate / keyword / compare on short and 2-minute clips: requests answered and refused,
    wrong answers (each compared with the answer the same request gets alone), p50 / p95 latency.
    Then the OpenAI route (/v1/audio/transcriptions, adapter "final") under 16 concurrent clients: answered,
-   refused as busy (HTTP 429, more than 8 in flight), wrong answers, requests and audio seconds per second.
+   refused as busy (HTTP 429: more than --concurrency working and --queue-size waiting), wrong answers, requests
+   and audio seconds per second.
 2. Memory: the server's RSS while it transcribes a 30-minute 48 kHz stereo upload, and the CLI's peak RSS
    for a 3-hour 8 kHz file, each above the idle process with its model loaded (target: < 1.5 GiB).
 """

@@ -188,6 +188,22 @@ def safe_name(text: str) -> str:
     return _NAME.sub("-", text).strip("-")
 
 
+MAX_NAME = 64
+
+
+def check_adapter_name(name: str, reserved: list[str]) -> str:
+    """A name a client chose for an adapter on the live model: letters, digits, '-' and '_', at most `MAX_NAME`,
+    none of `reserved` (the base model's names, the adapters loaded already)."""
+    if not isinstance(name, str) or not name:
+        raise AdapterError("Give the adapter a name.")
+    if len(name) > MAX_NAME or safe_name(name) != name:
+        raise AdapterError(f"An adapter name is 1-{MAX_NAME} letters, digits, '-' or '_' (got "
+                           f"{name[:40]!r}{'…' if len(name) > 40 else ''}).")
+    if name in reserved:
+        raise AdapterError(f"The name {name!r} is taken; choose another.")
+    return name
+
+
 def adapter_name(folder: str | Path) -> str:
     """The default name of an adapter folder on the live model: its last two path parts (`run-step-000300`)."""
     folder = Path(folder)

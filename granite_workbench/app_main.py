@@ -112,7 +112,14 @@ def workbench_from_args(args: argparse.Namespace, mode: str):
     service = ModelService(args.model, model_kwargs(args), backend=args.backend, server=args.server,
                            server_api_key=args.server_api_key,
                            announce=lambda line: print(line, file=sys.stderr, flush=True))
-    return Workbench(service, max_audio_seconds=args.max_audio_minutes * 60, registry=AdapterRegistry(args.checkpoints),
+    from .coerce import to_size
+
+    try:
+        max_upload = to_size(args.max_upload_size, "--max-upload-size")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    return Workbench(service, max_audio_seconds=args.max_audio_minutes * 60, max_upload_bytes=max_upload,
+                     registry=AdapterRegistry(args.checkpoints),
                      mode=mode, max_new_tokens=args.max_new_tokens,
                      data_roots=[Path(r).expanduser() for r in args.data_root], preload=preload)
 
@@ -135,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     wb = workbench_from_args(args, mode)
     if mode == "workbench":
         wb.registry.start()
+    # Gradio keeps every upload in its folder (read when gradio is imported): inside the demo's scratch folder,
+    # it goes when the demo stops, like the answers' files
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(wb.downloads / "gradio"))
     from .ui import build_demo
     from .ui.theme import CSS, HEAD, THEME
 
@@ -151,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
                 max_file_size=args.max_upload_size, theme=THEME, css=CSS, head=HEAD, show_error=True)
     from .openai_api import mount
 
-    mount(demo.app, wb, api_key=args.api_key, key_required=auth is not None)  # /v1: OpenAI clients
+    mount(demo.app, wb, api_key=args.api_key, key_required=auth is not None,  # /v1: OpenAI clients
+          running=args.concurrency, waiting=args.queue_size)
     # The model loads once the UI answers, not alongside building it: both are mostly Python imports that hold
     # the interpreter lock, so together they do not finish sooner and the UI comes later (measured on AMD and
     # Intel, BENCHMARKS.md "Demo cold start"). A request that comes in meanwhile waits for the model. The

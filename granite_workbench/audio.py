@@ -128,6 +128,7 @@ def _int_to_float(data: np.ndarray) -> np.ndarray:
     return (data.astype(np.float64) / -info.min).astype(np.float32)
 
 
+MIN_FILE_RATE, MAX_FILE_RATE = 1_000, 384_000  # sample rates audio files are recorded at
 BLOCK_FRAMES = 1 << 18  # frames read, mixed and resampled at a time (about 16 s at 16 kHz)
 
 
@@ -242,10 +243,12 @@ def _decode_file(path: Path, label: str, max_seconds: float) -> np.ndarray:
         info = sf.info(str(path))
     except Exception as sf_error:  # not a format libsndfile reads: try ffmpeg
         return _scaled(_ffmpeg_decode(["-i", str(path)], None, label, max_seconds, sf_error)[0], label)
+    if not MIN_FILE_RATE <= info.samplerate <= MAX_FILE_RATE:  # the header is the writer's word: bound it
+        raise AudioError(f"{label}: sample rate {info.samplerate:,} Hz is not an audio rate "
+                         f"({MIN_FILE_RATE:,}-{MAX_FILE_RATE:,} Hz).")
     if info.frames / max(info.samplerate, 1) > max_seconds:
-        raise AudioError(f"{label}: too long ({_fmt(info.frames / info.samplerate)}; the limit is {_fmt(max_seconds)}).")
-    if info.samplerate <= 0:
-        raise AudioError(f"{label}: invalid sample rate {info.samplerate}.")
+        raise AudioError(f"{label}: too long ({_fmt(info.frames / info.samplerate)}; "
+                         f"the limit is {_fmt(max_seconds)}).")
     try:
         return _stream_file(path, info, label)
     except AudioError:

@@ -188,15 +188,32 @@ def export_merged(folder: str | Path, out: str | Path, model: str | None = None,
 
 
 def export_hub(folder: str | Path, out: str | Path, license: str = "apache-2.0") -> Path:
-    """The adapter folder with a model card (README.md), ready for `HfApi().upload_folder`."""
+    """The adapter folder with a model card (README.md), ready for `HfApi().upload_folder`. Written for
+    publication: no path of the training machine inside (see `publishable`)."""
     folder = Path(folder)
     meta = check_adapter(folder)
+    base, _ = hub_base(base_model_id(folder, meta))
     with _atomic_folder(Path(out)) as tmp:
         for f in folder.iterdir():
-            if f.is_file():
+            if f.is_file() and f.name not in (METADATA_FILE, CONFIG_FILE):
                 shutil.copy2(f, tmp / f.name)
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        (tmp / CONFIG_FILE).write_text(json.dumps({**publishable(config), "base_model_name_or_path": base}, indent=2))
+        (tmp / METADATA_FILE).write_text(json.dumps({**publishable(meta), "base_model": base}, indent=2) + "\n")
         (tmp / "README.md").write_text(model_card(folder, meta, license))
     return Path(out)
+
+
+def publishable(value):
+    """`value` (workbench.json, adapter_config.json) with every absolute path of this machine cut to its last
+    part: a published adapter says which file it was trained on, not where that file lay."""
+    if isinstance(value, dict):
+        return {k: publishable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [publishable(v) for v in value]
+    if isinstance(value, str) and (value.startswith(("/", "~")) or (len(value) > 2 and value[1:3] in (":\\", ":/"))):
+        return Path(value).name
+    return value
 
 
 def model_card(folder: Path, meta: dict, license: str = "apache-2.0") -> str:
@@ -224,7 +241,7 @@ def model_card(folder: Path, meta: dict, license: str = "apache-2.0") -> str:
     data = meta.get("data") or {}
     data_lines = "\n".join(f"- {side}: `{Path(str(d.get('source', '?'))).name}` — {d.get('usable', '?')} of "
                            f"{d.get('rows', '?')} rows usable" for side, d in data.items())
-    config = meta.get("config") or {}
+    config = publishable(meta.get("config") or {})
     name = adapter_name(folder)
     return f"""---
 {yaml.safe_dump(header, sort_keys=False, allow_unicode=True).strip()}

@@ -202,6 +202,26 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
 
 
+def check_model_available(model_id: str) -> str:
+    """Can `model_id` be loaded at all (a model folder, the tiny model, or a hub id whose config the local cache
+    or the Hub has)? Asked before a running demo lets go of its model, so that a typo costs nothing. Returns the
+    resolved path or id; raises ModelLoadError in words for a person (no command-line advice)."""
+    path, _ = resolve_model_path(model_id)
+    if Path(path).exists():
+        return path
+    from huggingface_hub import hf_hub_download
+
+    local_only = _offline() or not hub_reachable()
+    try:
+        hf_hub_download(path, "config.json", local_files_only=local_only)
+    except Exception:
+        where = "this machine's model cache" + ("" if local_only else " or the Hugging Face Hub")
+        raise ModelLoadError(f"No model {path!r} was found in {where}: check the name (organisation/model), or "
+                             "give a folder on this machine, or 'tiny' for the offline smoke model. The model "
+                             "that was loaded stays loaded.") from None
+    return path
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Can a TCP connection to the Hugging Face Hub ($HF_ENDPOINT) be opened within `timeout` seconds?"""
     from urllib.parse import urlparse

@@ -10,13 +10,19 @@
     POST /v1/load_lora_adapter         vLLM's runtime loading: {lora_name, lora_path}, a path the Adapters tab
     POST /v1/unload_lora_adapter       lists (workbench mode); {lora_name}
 
-Requests run through the same Workbench as the UI (its limits on audio length and tokens, its locks), at most
-`MAX_CONCURRENT` at a time; up to `MAX_WAITING` more wait for a slot, beyond that they get HTTP 429. Errors come back in OpenAI's shape:
+Requests run through the same Workbench as the UI (its limits on upload size, audio length and tokens, its
+locks). Admission comes before anything else: at most `running` requests work at once and `waiting` more wait
+(the demo's --concurrency and --queue-size); one more is answered 429 at once, before its body is read. Uploads
+are streamed to disk with the size limit (--max-upload-size) checked while reading, so a body over it never
+lands whole; a waiting request holds its upload on disk, not in memory. The model work runs in the routes' own
+threads, never in the server's shared worker pool, so a burst here does not slow the page or Gradio's uploads.
+Errors come back in OpenAI's shape:
 `{"error": {"message", "type", "param", "code"}}`. In showcase mode these routes only read (no adapter
 loading); when the demo runs with `--auth`, they need `--api-key` (sent as `Authorization: Bearer KEY`).
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import os
@@ -24,12 +30,16 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request  # a real name, not a string annotation: FastAPI injects the request
 
 from .adapters import BASE, AdapterError
 from .audio import AudioError
+from .coerce import to_text
 from .languages import UnsupportedLanguageError
 from .prompts import TaskSpec, parse_instruction
 from .service import ModelNotReady
@@ -37,10 +47,11 @@ from .session import TranscriptionError, Workbench
 from .writers import to_srt, to_vtt
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-MAX_CONCURRENT = 8  # requests decoding at once (they share the model's lock: this bounds memory, not speed)
-MAX_WAITING = 32  # requests waiting for a slot; more are refused with 429
+RUNNING, WAITING = 1, 32  # defaults: requests working at once (they share the model's lock), and waiting
 WAIT_SECONDS = 600.0
-MAX_AUDIO_BYTES = 200 * 2**20
+DEFAULT_MAX_UPLOAD = 200 * 2**20
+FORM_OVERHEAD = 64 * 2**10  # the multipart form's other fields and boundaries, beside the file
+CHUNK = 2**20
 
 
 class APIError(Exception):
@@ -57,13 +68,100 @@ def error_body(exc: APIError) -> dict:
 class OpenAIRoutes:
     """The route handlers, free of the web framework (tested directly and mounted by `mount`)."""
 
-    def __init__(self, wb: Workbench, api_key: str | None = None, key_required: bool = False):
+    def __init__(self, wb: Workbench, api_key: str | None = None, key_required: bool = False,
+                 running: int = RUNNING, waiting: int = WAITING):
         self.wb = wb
         self.api_key = api_key
         self.key_required = key_required or bool(api_key)
-        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT)
-        self.waiting = 0
-        self.waiting_lock = threading.Lock()
+        self.max_upload = wb.max_upload_bytes or DEFAULT_MAX_UPLOAD
+        self.running, self.limit = max(1, running), max(1, running) + max(0, waiting)
+        self.admitted = 0  # requests working or waiting
+        self._admit_lock = threading.Lock()
+        self._slots: asyncio.Semaphore | None = None
+        self.executor = ThreadPoolExecutor(self.running, thread_name_prefix="v1")
+
+    # -- admission -----------------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def admission(self):
+        """Hold one of `limit` places (working or waiting) for the whole request; 429 at once when none is free."""
+        with self._admit_lock:
+            full = self.admitted >= self.limit
+            self.admitted += not full
+        if full:
+            raise APIError(429, "The server is busy (the queue is full); try again shortly.",
+                           kind="rate_limit_error", code="rate_limit_exceeded")
+        try:
+            yield
+        finally:
+            with self._admit_lock:
+                self.admitted -= 1
+
+    async def work(self, fn):
+        """Run `fn` in the routes' own threads once one of `running` slots is free (waiting without a thread)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.running)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            raise APIError(429, "The server is busy; try again shortly.", kind="rate_limit_error",
+                           code="rate_limit_exceeded") from None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        finally:
+            self._slots.release()
+
+    async def receive_audio(self, request: Request) -> tuple[Path, str, dict[str, Any]]:
+        """The multipart form's file, streamed to a file of the demo's scratch folder with the size limit checked
+        while reading (and against Content-Length before reading), and its other fields."""
+        from starlette.formparsers import MultiPartException, MultiPartParser
+
+        limit = self.max_upload + FORM_OVERHEAD
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise self.too_large()
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise APIError(400, "Send a multipart form with a 'file' field.")
+
+        async def bounded():
+            seen = 0
+            async for chunk in request.stream():
+                seen += len(chunk)
+                if seen > limit:
+                    raise self.too_large()
+                yield chunk
+
+        try:
+            form = await MultiPartParser(request.headers, bounded(), max_files=1, max_fields=20).parse()
+        except MultiPartException as exc:
+            raise APIError(400, f"The form could not be read: {exc.message}") from None
+        try:
+            return await self._keep_upload(form)
+        finally:
+            await form.close()
+
+    async def _keep_upload(self, form) -> tuple[Path, str, dict[str, Any]]:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise APIError(400, "The form needs a 'file' field.", param="file")
+        suffix = "".join(c for c in os.path.splitext(os.path.basename(upload.filename or ""))[1][:10]
+                         if c.isalnum() or c == ".") or ".wav"
+        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.wb.downloads)
+        size = 0
+        with os.fdopen(fd, "wb") as f:
+            while chunk := await upload.read(CHUNK):
+                size += len(chunk)
+                f.write(chunk)
+        if size > self.max_upload:
+            os.unlink(name)
+            raise self.too_large()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        fields["timestamp_granularities[]"] = [v for v in form.getlist("timestamp_granularities[]")
+                                               if isinstance(v, str)]
+        return Path(name), upload.filename or "", fields
+
+    def too_large(self) -> APIError:
+        return APIError(413, f"The upload is larger than this demo's limit ({self.max_upload / 2**20:g} MB).",
+                        param="file")
 
     # -- checks --------------------------------------------------------------------------------------------
     def authorize(self, header: str | None) -> None:
@@ -88,7 +186,8 @@ class OpenAIRoutes:
         try:
             return self.wb.adapter_for(model)
         except AdapterError:
-            raise APIError(404, f"The model {model!r} does not exist. Models: {', '.join(self.model_ids())}.",
+            shown = model if len(str(model)) <= 80 else f"{str(model)[:80]}…"
+            raise APIError(404, f"The model {shown!r} does not exist. Models: {', '.join(self.model_ids())}.",
                            param="model", code="model_not_found") from None
 
     def model_ids(self) -> list[str]:
@@ -100,7 +199,7 @@ class OpenAIRoutes:
         return {"object": "list", "data": [{"id": m, "object": "model", "created": now, "owned_by": "granite-workbench"}
                                            for m in self.model_ids()]}
 
-    def audio(self, task: str, data: bytes, filename: str, form: dict[str, Any]) -> tuple[Any, str]:
+    def audio(self, task: str, path: Path, filename: str, form: dict[str, Any]) -> tuple[Any, str]:
         """(body, media type) for /v1/audio/transcriptions (task 'asr') and /v1/audio/translations ('ast')."""
         fmt = form.get("response_format") or "json"
         if fmt not in RESPONSE_FORMATS:
@@ -114,9 +213,11 @@ class OpenAIRoutes:
                 spec = TaskSpec("asr", language=language, keywords=keywords)
             else:
                 spec = TaskSpec("ast", language=language, target=form.get("target_language") or "en")
-        except (UnsupportedLanguageError, ValueError) as exc:
+        except UnsupportedLanguageError as exc:
             raise APIError(400, str(exc), param="language") from None
-        res = self.run(data, filename, spec, form.get("model"), word_timestamps=words)
+        except ValueError as exc:  # keywords (the `prompt` field) or the target language
+            raise APIError(400, str(exc), param="prompt" if keywords else "target_language") from None
+        res = self.run(path, filename, spec, form.get("model"), word_timestamps=words)
         if fmt == "text":
             return res.text + "\n", "text/plain"
         if fmt == "srt":
@@ -155,7 +256,16 @@ class OpenAIRoutes:
             spec = parse_instruction(" ".join(t for t in texts if isinstance(t, str)))
         except (UnsupportedLanguageError, ValueError) as exc:
             raise APIError(400, str(exc), param="messages") from None
-        res = self.run(data, f"audio.{audio[0].get('format') or 'wav'}", spec, body.get("model"))
+        if len(data) > self.max_upload:
+            raise self.too_large()
+        filename = f"audio.{audio[0].get('format') or 'wav'}"
+        fd, name = tempfile.mkstemp(suffix=".audio", dir=self.wb.downloads)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            res = self.run(Path(name), filename, spec, body.get("model"))
+        finally:
+            os.unlink(name)
         model = body.get("model") or self.base_name()
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
                 "model": model, "choices": [{"index": 0, "finish_reason": "stop",
@@ -164,137 +274,126 @@ class OpenAIRoutes:
 
     def lora(self, action: str, body: Any) -> str:
         """vLLM's runtime adapter routes: /v1/load_lora_adapter {lora_name, lora_path} loads an adapter of the
-        Adapters tab (its path must be one of them) as model `lora_name`; /v1/unload_lora_adapter {lora_name}.
+        checkpoints folder (lora_path: its folder, absolute or relative to that folder) as model `lora_name`,
+        through exactly the Adapters tab's checks (Workbench.load_adapter); /v1/unload_lora_adapter {lora_name}.
         Workbench mode only."""
-        from pathlib import Path
-
         if self.wb.showcase:
             raise APIError(403, "Adapters cannot be loaded or unloaded in this demo (showcase mode).",
                            kind="permission_error")
-        if not isinstance(body, dict) or not isinstance(body.get("lora_name"), str) or not body["lora_name"]:
+        if not isinstance(body, dict):
+            raise APIError(400, "The body must be a JSON object.")
+        try:
+            name = to_text(body.get("lora_name"), "lora_name", max_chars=1000)
+            path = to_text(body.get("lora_path"), "lora_path", max_chars=4096)
+        except ValueError as exc:
+            raise APIError(400, str(exc), param="lora_name" if "name" in str(exc) else "lora_path") from None
+        if not name:
             raise APIError(400, "lora_name is required.", param="lora_name")
         if not self.ready():
             raise APIError(503, "The model is still loading; try again in a moment.", kind="server_error",
                            code="model_not_ready")
-        name = body["lora_name"]
         try:
             if action == "unload":
                 self.wb.unload_adapter(name)
                 return f"Success: LoRA adapter '{name}' removed successfully."
-            path = body.get("lora_path")
-            real = Path(path).resolve() if isinstance(path, str) and path else None
-            entry = next((e for e in self.wb.registry.scan() if e.path.resolve() == real), None)
-            if entry is None:
-                raise APIError(404, "lora_path is not an adapter in this workbench's checkpoints folder.",
-                               param="lora_path", code="lora_not_found")
-            self.wb.engine().adapters.load(entry.path, name, source_id=entry.id)
+            self.wb.load_adapter(self.adapter_id(path), name)
         except AdapterError as exc:
-            raise APIError(400, str(exc), param="lora_name") from None
+            raise APIError(400, str(exc), param="lora_name" if "name" in str(exc) else "lora_path") from None
         return f"Success: LoRA adapter '{name}' added successfully."
 
-    def run(self, data: bytes, filename: str, spec: TaskSpec, model: str | None, word_timestamps: bool = False):
-        if not data:
+    def adapter_id(self, path: str | None) -> str:
+        """The checkpoints-folder id of `lora_path`, read as written (links are the registry's to refuse)."""
+        if not path:
+            raise APIError(400, "lora_path is required.", param="lora_path")
+        root = self.wb.registry.root
+        full = Path(os.path.normpath(Path(path) if os.path.isabs(path) else root / path))
+        if not full.is_relative_to(root) or full == root:
+            raise APIError(404, "lora_path is not an adapter in this workbench's checkpoints folder.",
+                           param="lora_path", code="lora_not_found")
+        return full.relative_to(root).as_posix()
+
+    def run(self, path: Path, filename: str, spec: TaskSpec, model: str | None, word_timestamps: bool = False):
+        """One clip (a file of the scratch folder) through the Workbench; errors name `filename`, never `path`."""
+        if path.stat().st_size == 0:
             raise APIError(400, "The audio is empty.", param="file")
-        if len(data) > MAX_AUDIO_BYTES:
-            raise APIError(413, f"The audio is larger than {MAX_AUDIO_BYTES // 2**20} MB.", param="file")
         if not self.ready():
             raise APIError(503, "The model is still loading; try again in a moment.", kind="server_error",
                            code="model_not_ready")
         adapter = self.adapter_for(model)
-        with self.waiting_lock:
-            full = self.waiting >= MAX_WAITING
-            self.waiting += not full
-        if full:
-            raise APIError(429, "The server is busy; try again shortly.", kind="rate_limit_error",
-                           code="rate_limit_exceeded")
         try:
-            got = self.slots.acquire(timeout=WAIT_SECONDS)
-        finally:
-            with self.waiting_lock:
-                self.waiting -= 1
-        if not got:
-            raise APIError(429, "The server is busy; try again shortly.", kind="rate_limit_error",
-                           code="rate_limit_exceeded")
-        suffix = "".join(c for c in os.path.splitext(os.path.basename(filename or ""))[1][:10]
-                         if c.isalnum() or c == ".") or ".wav"
-        fd, path = tempfile.mkstemp(suffix=suffix, dir=self.wb.downloads)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            return self.wb.run(path, spec, adapter=adapter, word_timestamps=word_timestamps)
+            return self.wb.run(str(path), spec, adapter=adapter, word_timestamps=word_timestamps)
         except (AudioError, TranscriptionError, ValueError) as exc:
-            message = str(exc).replace(path, filename or "audio").replace(os.path.basename(path), filename or "audio")
+            message = str(exc).replace(str(path), filename or "audio").replace(path.name, filename or "audio")
             raise APIError(400, message, param="file") from None
         except ModelNotReady as exc:
             raise APIError(503, str(exc), kind="server_error", code="model_not_ready") from None
-        finally:
-            self.slots.release()
-            os.unlink(path)
 
 
-def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = False) -> OpenAIRoutes:
+def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = False, running: int = RUNNING,
+          waiting: int = WAITING) -> OpenAIRoutes:
     """Add the /v1 routes to the demo's FastAPI app (ahead of Gradio's own routes)."""
+    import json
+
     from fastapi.responses import JSONResponse, PlainTextResponse
-    from starlette.concurrency import run_in_threadpool
 
-    routes = OpenAIRoutes(wb, api_key, key_required)
+    routes = OpenAIRoutes(wb, api_key, key_required, running=running, waiting=waiting)
 
-    def reply(fn):
-        try:
-            body, media = fn()
-        except APIError as exc:
-            return JSONResponse(error_body(exc), status_code=exc.status)
+    def reply(body: Any, media: str):
         return JSONResponse(body) if media == "application/json" else PlainTextResponse(body, media_type=media)
 
+    def guarded(answer):
+        """A handler: authorized, admitted (429 when full), then `answer(request)`; APIError -> OpenAI's shape."""
+        async def handler(request: Request):
+            try:
+                routes.authorize(request.headers.get("authorization"))
+                async with routes.admission():
+                    return reply(*await answer(request))
+            except APIError as exc:
+                return JSONResponse(error_body(exc), status_code=exc.status)
+        return handler
+
+    async def read_json(request: Request) -> Any:
+        """The JSON body, read with the upload limit (base64 audio is a third larger than the audio)."""
+        limit = routes.max_upload * 4 // 3 + FORM_OVERHEAD
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise routes.too_large()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise routes.too_large()
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise APIError(400, "The body is not JSON.") from None
+
     async def models(request: Request):
-        def answer():
-            routes.authorize(request.headers.get("authorization"))
-            return routes.models(), "application/json"
-        return reply(answer)
+        return routes.models(), "application/json"
 
     def audio_route(task: str):
-        async def handler(request: Request):
+        async def answer(request: Request):
+            path, filename, fields = await routes.receive_audio(request)
             try:
-                routes.authorize(request.headers.get("authorization"))
-                form = await request.form(max_files=1, max_fields=20)
-            except APIError as exc:
-                return JSONResponse(error_body(exc), status_code=exc.status)
-            except Exception:  # not a multipart form
-                return JSONResponse(error_body(APIError(400, "Send a multipart form with a 'file' field.")),
-                                    status_code=400)
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                return JSONResponse(error_body(APIError(400, "The form needs a 'file' field.", param="file")),
-                                    status_code=400)
-            data = await upload.read(MAX_AUDIO_BYTES + 1)
-            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-            fields["timestamp_granularities[]"] = [v for v in form.getlist("timestamp_granularities[]")
-                                                   if isinstance(v, str)]
-            return await run_in_threadpool(reply, lambda: routes.audio(task, data, upload.filename or "", fields))
-        return handler
+                return await routes.work(lambda: routes.audio(task, path, filename, fields))
+            finally:
+                path.unlink(missing_ok=True)
+        return answer
 
-    def json_route(answer, media: str):
-        """A handler for a JSON body: authorized, parsed, then `answer(body)` in a worker thread."""
-        async def handler(request: Request):
-            try:
-                routes.authorize(request.headers.get("authorization"))
-                body = await request.json()
-            except APIError as exc:
-                return JSONResponse(error_body(exc), status_code=exc.status)
-            except Exception:
-                return JSONResponse(error_body(APIError(400, "The body is not JSON.")), status_code=400)
-            return await run_in_threadpool(reply, lambda: (answer(body), media))
-        return handler
+    def json_route(fn, media: str):
+        async def answer(request: Request):
+            body = await read_json(request)
+            return await routes.work(lambda: (fn(body), media))
+        return answer
 
-    chat = json_route(routes.chat, "application/json")
-    app.add_api_route("/v1/load_lora_adapter", json_route(lambda b: routes.lora("load", b), "text/plain"),
+    app.add_api_route("/v1/load_lora_adapter", guarded(json_route(lambda b: routes.lora("load", b), "text/plain")),
                       methods=["POST"])
-    app.add_api_route("/v1/unload_lora_adapter", json_route(lambda b: routes.lora("unload", b), "text/plain"),
-                      methods=["POST"])
-    app.add_api_route("/v1/models", models, methods=["GET"])
-    app.add_api_route("/v1/audio/transcriptions", audio_route("asr"), methods=["POST"])
-    app.add_api_route("/v1/audio/translations", audio_route("ast"), methods=["POST"])
-    app.add_api_route("/v1/chat/completions", chat, methods=["POST"])
+    app.add_api_route("/v1/unload_lora_adapter",
+                      guarded(json_route(lambda b: routes.lora("unload", b), "text/plain")), methods=["POST"])
+    app.add_api_route("/v1/models", guarded(models), methods=["GET"])
+    app.add_api_route("/v1/audio/transcriptions", guarded(audio_route("asr")), methods=["POST"])
+    app.add_api_route("/v1/audio/translations", guarded(audio_route("ast")), methods=["POST"])
+    app.add_api_route("/v1/chat/completions", guarded(json_route(routes.chat, "application/json")), methods=["POST"])
     # Gradio's app is built already: move the new routes ahead of any catch-all it has
     new = app.router.routes[-6:]
     del app.router.routes[-6:]

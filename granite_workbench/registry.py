@@ -73,7 +73,9 @@ class AdapterRegistry:
 
     def _walk(self, folder: Path, depth: int):
         try:
-            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+            # a link could list a folder outside the checkpoints folder: only real folders are adapters
+            children = sorted(p for p in folder.iterdir()
+                              if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
         except OSError:
             return
         for child in children:
@@ -89,6 +91,8 @@ class AdapterRegistry:
     def resolve(self, adapter_id: str) -> AdapterEntry:
         """The entry for an id; refuses anything that is not a listed adapter inside the root."""
         adapter_id = (adapter_id or "").strip()
+        if not adapter_id:
+            raise AdapterError("Pick an adapter from the list first.")
         root = self.root.resolve()
         candidate = (root / adapter_id).resolve()
         if not adapter_id or not candidate.is_relative_to(root) or candidate == root:

@@ -52,6 +52,7 @@ class ModelService:
         with self._lock:
             if self.state == "loading":
                 raise ModelNotReady(f"Already loading {self.model_id}; wait for it to finish.")
+            previous = self.model_id if self.state == "ready" and self.backend == "local" else None
             if model_id is not None:
                 self.model_id = model_id
             if load_kwargs:
@@ -61,27 +62,44 @@ class ModelService:
             self.lm = self.remote = None  # the old model goes before the new one comes
             self.state, self.started_at = "loading", time.time()
             self.message = f"Loading {self.model_id}…" if self.backend == "local" else f"Connecting to {self.server}…"
-            self._thread = threading.Thread(target=self._load, args=(self.model_id,), daemon=True)
+            self._thread = threading.Thread(target=self._load, args=(self.model_id, previous), daemon=True)
             self._thread.start()
         gc.collect()
 
-    def _load(self, model_id: str | None) -> None:
+    def _load(self, model_id: str | None, previous: str | None = None) -> None:
+        """Load `model_id`; if that fails and `previous` was loaded before it, load `previous` again (a switch
+        that fails must not leave the demo without its working model) and say both."""
         if self.backend == "openai":
             return self._connect(model_id)
         try:
             lm = load_model(model_id, **self.load_kwargs)
-        except ModelLoadError as exc:
-            self._fail(str(exc))
         except Exception as exc:  # out of memory, broken files, ...: the UI must stay up
-            self._fail(f"Could not load {model_id}: {type(exc).__name__}: {exc}")
-        else:
-            notes = [n for n in (hook(engine_for(lm)) for hook in self.on_ready) if n]
-            with self._lock:
-                self.lm, self.state, self.ready_at = lm, "ready", time.time()
-                self.generation += 1
-                self.message = f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)" + \
-                    "".join(f" {n}" for n in notes)
-            self._announce()
+            reason = str(exc) if isinstance(exc, ModelLoadError) else \
+                f"Could not load {model_id}: {type(exc).__name__}: {exc}"
+            self._fail(reason)
+            if previous and previous != model_id:
+                self._restore(previous, reason)
+            return
+        self._ready(lm)
+
+    def _ready(self, lm: LoadedModel, note: str = "") -> None:
+        notes = [n for n in (hook(engine_for(lm)) for hook in self.on_ready) if n]
+        with self._lock:
+            self.lm, self.model_id, self.state, self.ready_at = lm, lm.model_id, "ready", time.time()
+            self.generation += 1
+            self.message = note + f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)" + \
+                "".join(f" {n}" for n in notes)
+        self._announce()
+
+    def _restore(self, previous: str, reason: str) -> None:
+        with self._lock:
+            self.model_id, self.state = previous, "loading"
+            self.message = f"{reason} Loading {previous} again…"
+        try:
+            lm = load_model(previous, **self.load_kwargs)
+        except Exception as exc:
+            return self._fail(f"{reason} Loading {previous} again failed too: {exc}")
+        self._ready(lm, note=f"{reason.rstrip('.')}; {previous} is loaded again. ")
 
     def _connect(self, model_id: str | None) -> None:
         from .remote import OpenAIEngine

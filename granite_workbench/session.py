@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .adapters import BASE, AdapterError
+from .adapters import BASE, AdapterError, check_adapter_name
 from .audio import Audio, AudioError, load_audio
+from .coerce import to_flag, to_number
 from .engine import DecodingOptions, LocalEngine
 from .manifest import DataError
 from .paths import DATA_DIR, folder_name
@@ -96,6 +97,7 @@ class Workbench:
 
     service: ModelService
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_MINUTES * 60
+    max_upload_bytes: int | None = None  # --max-upload-size: Gradio's uploads and the /v1 routes alike
     batch_size: int = 8
     max_new_tokens: int = 200
     downloads: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="granite-wb-")))
@@ -149,6 +151,10 @@ class Workbench:
         model_id = (model_id or "").strip()
         if not model_id:
             raise ValueError("Enter a hub id, a local folder, or 'tiny'.")
+        if self.service.backend == "local":
+            from .loading import check_model_available
+
+            check_model_available(model_id)  # before the working model is let go: a typo must not cost it
         self.cache.clear()
         self.service.start(model_id)
 
@@ -170,10 +176,21 @@ class Workbench:
         except Exception:  # no model: nothing is loaded
             return []
 
-    def load_adapter(self, adapter_id: str) -> tuple[str, AdapterEntry]:
+    def load_adapter(self, adapter_id: str, name: str | None = None) -> tuple[str, AdapterEntry]:
+        """Load an adapter of the checkpoints folder (its id there) as `name` (default: named after its path).
+        The one way adapters are loaded at runtime (the Adapters tab, /v1/load_lora_adapter): the registry's
+        confinement (no link or path out of the folder), a valid name not taken, one folder loaded once."""
         self.require_workbench("Loading adapters")
         entry = self.registry.resolve(adapter_id)
-        return self.engine().adapters.load(entry.path, entry.name, source_id=entry.id), entry
+        engine = self.engine()
+        loaded = engine.adapters.info()
+        same = [a["name"] for a in loaded if Path(a["path"]).resolve() == entry.path.resolve()]
+        if name is not None:
+            taken = [BASE, str(self.service.model_id or ""), *(a["name"] for a in loaded)]
+            check_adapter_name(name, taken)
+        if same and same[0] != (name or entry.name):
+            raise AdapterError(f"{entry.id!r} is loaded already, as {same[0]!r}.")
+        return engine.adapters.load(entry.path, name or entry.name, source_id=entry.id), entry
 
     def export_adapter(self, adapter_id: str, kind: str) -> Path:
         """A zip to download: the adapter as it is (`zip`), or an export (`vllm`, `merged`, `hub`; export.py)."""
@@ -359,6 +376,8 @@ class Workbench:
                     with self.manifest(eval_choice, None) as (eval_path, eval_roots, eval_label, _):
                         confined_rows(eval_path, eval_label, eval_roots)
                         extra["eval_manifest"] = str(eval_path)
+                else:  # declined: not the config's own evaluation set either
+                    extra["eval_manifest"] = ""
                 return self.job.start(str(path), config, model, run_name=name or auto_run_name(label, config, self.job.checkpoints),
                                       extra=extra, owned=folder)
             except BaseException:
@@ -389,22 +408,15 @@ TRAINING_SETTINGS = {  # name -> (type, lowest, highest): what the Train tab may
 
 
 def training_settings(config: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """Checked overrides for a run: values empty or equal to the config's are left out."""
+    """Checked overrides for a run (read through coerce.py): values empty or equal to the config's are left out."""
     base = config_values(config)
     out: dict[str, Any] = {}
     for key, value in settings.items():
         if key not in TRAINING_SETTINGS:
             raise ValueError(f"Unknown training setting {key!r}.")
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
         kind, low, high = TRAINING_SETTINGS[key]
-        try:
-            value = kind(float(value)) if kind is int else kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key.replace('_', ' ')}: {value!r} is not a number.") from None
-        if low is not None and not low <= value <= high:
-            raise ValueError(f"{key.replace('_', ' ')} must be between {low:g} and {high:g} (got {value:g}).")
-        if base.get(key) != value:
+        value = to_flag(value, key) if kind is bool else to_number(value, key, low, high, integer=kind is int)
+        if value is not None and base.get(key) != value:
             out[key] = value
     return out
 

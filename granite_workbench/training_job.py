@@ -110,7 +110,7 @@ class TrainingJob:
         with self._lock:
             self._refresh()
             if self.state != "running" or self.proc is None:
-                raise JobError("No fine-tuning run is going.")
+                raise JobError("No training run is in progress.")
             group = self.proc.pid
             os.killpg(group, signal.SIGTERM)  # the launcher and the training process(es)
             deadline = time.time() + self.stop_timeout

@@ -95,6 +95,16 @@ def test_hub_export_has_a_model_card(trained_adapter, tmp_path):
     meta = json.loads((out / "workbench.json").read_text())
     assert re.search(r"\| WER \| 0(\.0+)?% \|", card.text) and meta["metrics"]["wer"] == 0
     assert "train.jsonl` — 16 of 16 rows usable" in card.text and '"max_steps": 600' in card.text
+    # written for publication: no path of this machine in any file (the training data, the base's folder)
+    source = json.loads((trained_adapter[1] / "workbench.json").read_text())
+    assert source["data"]["train"]["source"].startswith("/"), "premise: the run recorded an absolute path"
+    for f in out.iterdir():
+        if f.suffix in (".json", ".md"):
+            text = f.read_text()
+            assert str(ROOT) not in text and str(trained_adapter[1].parent) not in text, f.name
+            assert not re.findall(r'["`(\s](/(?:tmp|work|root|home)/[^"`)\s]*)', text), (f.name, text[:400])
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == DEFAULT_MODEL_ID
+    assert meta["base_model"] == DEFAULT_MODEL_ID and meta["data"]["train"]["source"] == "train.jsonl"
 
 
 def test_export_command_line(lm_only_adapter, trained_adapter, tmp_path, capsys):

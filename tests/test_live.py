@@ -110,3 +110,61 @@ def test_a_failed_background_decode_is_reported_on_the_next_piece():
         live.finish()
         with pytest.raises(AudioError, match="model exploded"):
             live.feed((16_000, np.zeros(16_000, dtype=np.float32)))
+
+
+@pytest.mark.parametrize("rate", [4_000_000_000, 1_000_000, 100, 0, -16000])
+def test_a_forged_sample_rate_is_refused_before_anything_is_kept(rate):
+    """The 10-minute cap counts samples at the stream's rate: a piece whose header claims 4 GHz must not pass 300 M
+    samples off as milliseconds (it was taken, RSS +590 MB)."""
+    from granite_workbench.audio import AudioError
+    from granite_workbench.live import LiveBudget, LiveTranscript
+
+    budget = LiveBudget(64 * 2**20)
+    live = LiveTranscript(lambda clip: "x", budget=budget)
+    with pytest.raises(AudioError, match="outside what microphones record"):
+        live.feed((rate, np.zeros(8000, dtype=np.int16)))
+    assert len(live.raw) == 0 and budget.held() == 0
+
+
+def test_samples_are_counted_at_the_real_rate_and_pieces_are_bounded():
+    from granite_workbench.audio import AudioError
+    from granite_workbench.live import LiveTranscript
+
+    live = LiveTranscript(lambda clip: "", max_seconds=20.0)
+    with pytest.raises(AudioError, match="at most 10 seconds"):  # one piece of a minute: not a microphone
+        live.feed((48_000, np.zeros(60 * 48_000, dtype=np.int16)))
+    for _ in range(2):
+        live.feed((48_000, np.zeros(10 * 48_000, dtype=np.int16)))
+    with pytest.raises(AudioError, match="limited to 20 seconds"):  # 20 s at 48 kHz reached: nothing more
+        live.feed((48_000, np.zeros(480, dtype=np.int16)))
+    assert len(live.raw) == 20 * 48_000 and live.raw.dtype == np.int16  # kept as 16-bit: half of float's memory
+
+
+def test_live_recordings_share_one_memory_budget_freed_when_sessions_close():
+    import gc
+
+    from granite_workbench.audio import AudioError
+    from granite_workbench.live import LiveBudget, LiveTranscript
+    from granite_workbench.ui.tabs.live import _close
+
+    piece = (48_000, np.zeros(10 * 48_000, dtype=np.int16))  # 0.96 MB
+    budget = LiveBudget(3 * 2**20)
+    a, b = (LiveTranscript(lambda clip: "", budget=budget) for _ in range(2))
+    a.feed(piece), a.feed(piece), b.feed(piece)
+    with pytest.raises(AudioError, match="as many live recordings as it can"):
+        b.feed(piece)
+    _close(a)  # Gradio's delete callback when a's tab closes
+    assert budget.held() == piece[1].nbytes
+    b.feed(piece)
+    del b
+    gc.collect()
+    assert budget.held() == 0  # a dropped stream holds nothing
+
+
+def test_the_live_state_is_freed_by_gradios_delete_callback(wb):
+    from granite_workbench.ui import build_demo
+    from granite_workbench.ui.tabs.live import _close
+
+    demo = build_demo(wb)
+    states = [b for b in demo.blocks.values() if isinstance(b, gr.State) and b.delete_callback is _close]
+    assert len(states) == 1

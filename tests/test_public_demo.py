@@ -115,7 +115,7 @@ BAD_INPUTS = [  # (endpoint, arguments (Path = an uploaded file), the message)
     ("/start_training", ("data/phrases/train.jsonl", None, "cpu_smoke.yaml", 2, TRAIN[0], "../../x", *TRAIN[2:]),
      "Run name"),
     ("/start_training", (None, "outside.jsonl", "cpu_smoke.yaml", 2, *TRAIN), "is outside the manifest's folder"),
-    ("/stop_training", (), "No fine-tuning run is going"),
+    ("/stop_training", (), "No training run is in progress"),
 ]
 
 

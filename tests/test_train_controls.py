@@ -56,7 +56,13 @@ def test_start_passes_eval_set_name_settings_and_epochs(wb, monkeypatch):
     assert extra["lora_r"] == 8 and extra["train_projector"] is False
     assert extra["max_steps"] == 3 * 16 // 8  # 3 epochs of 16 rows, batch 8 (the config's)
     start_training(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "", NO_EVAL, "", "", "", "", "", True)
-    assert "eval_manifest" not in seen["extra"] and "max_steps" not in seen["extra"]
+    # "none" declines the config's own evaluation set too (cpu_smoke.yaml names one)
+    assert seen["extra"]["eval_manifest"] == "" and "max_steps" not in seen["extra"]
+    preview = command_preview(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "", NO_EVAL, "", "", "", "",
+                              "", True)
+    assert "--eval_manifest ''" in preview
+    start_training(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "", NO_EVAL, "", "", "", "", "", "false")
+    assert seen["extra"]["train_projector"] is False  # an API client's "false" is false
     assert re.fullmatch(r"phrases-cpu_smoke-\d{4}-\d{4}", seen["run_name"])  # readable automatic name
     with pytest.raises(gr.Error, match="Run name"):
         start_training(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", None, NO_EVAL, "../x")

@@ -142,7 +142,7 @@ def test_train_tab_runs_one_job_and_its_checkpoint_appears(client):
     while time.time() < deadline and f"{run}/step-000020" not in ids(client):
         time.sleep(0.5)
     assert f"{run}/step-000020" in ids(client)
-    with pytest.raises(Exception, match="No fine-tuning run is going"):
+    with pytest.raises(Exception, match="No training run is in progress"):
         client.predict(api_name="/stop_training")
 
 

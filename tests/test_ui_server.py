@@ -1,5 +1,6 @@
 """The real demo server on loopback, every API endpoint called with gradio_client (tiny model)."""
 import concurrent.futures as cf
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,25 +106,35 @@ def test_concurrent_requests_are_queued(client, clip):
     assert len(set(outs)) == 1  # the same clip gives the same text under load
 
 
-def test_load_model_endpoint_reports_failure_and_recovers(client, server):
-    status = client.predict("/no/such/model", api_name="/load_model")
-    assert "Loading" in status or "Model error" in status
+def test_a_model_that_cannot_be_loaded_does_not_cost_the_working_one(client, server, clip, tmp_path):
+    """A typo (a folder or a hub id that does not exist) is refused before the working model is let go; a folder
+    that looks like a model but does not load is tried, reported, and the working model is loaded again."""
     import time
 
-    for _ in range(60):
+    from gradio_client import handle_file
+
+    before = client.predict(handle_file(clip), "en", api_name="/transcribe")[0]
+    ready = client.predict(api_name="/model_status")
+    assert ready.startswith("**● Model ready**"), ready
+    for bad, said in (("/no/such/model", "does not exist"),
+                      ("nonexistent-org/no-such-model", "No model 'nonexistent-org/no-such-model' was found")):
+        with pytest.raises(Exception, match=said):
+            client.predict(bad, api_name="/load_model")
+        assert client.predict(api_name="/model_status") == ready  # untouched: no reload, same model
+    assert client.predict(handle_file(clip), "en", api_name="/transcribe")[0] == before
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    client.predict(str(broken), api_name="/load_model")
+    for _ in range(240):
         status = client.predict(api_name="/model_status")
-        if "Model error" in status:
+        if status.startswith("**● Model ready**") and "loaded again" in status:
             break
         time.sleep(0.5)
-    assert "does not exist" in status
+    assert "broken-model" in status and "is loaded again" in status, status
     logged = server.log.read_text().splitlines()
-    assert any(line.startswith("✕ Model error") and "does not exist" in line for line in logged)
-    client.predict("tiny", api_name="/load_model")
-    for _ in range(120):
-        if client.predict(api_name="/model_status").startswith("**● Model ready**"):
-            break
-        time.sleep(0.5)
-    assert "tiny" in client.predict(api_name="/model_status")
+    assert any(line.startswith("✕ Model error") and "broken-model" in line for line in logged)
+    assert client.predict(handle_file(clip), "en", api_name="/transcribe")[0] == before
 
 
 def test_the_demo_removes_its_scratch_folder_when_stopped(tiny_dir, clip, tmp_path):
@@ -135,4 +146,7 @@ def test_the_demo_removes_its_scratch_folder_when_stopped(tiny_dir, clip, tmp_pa
         srv.client().predict(handle_file(clip), "en", api_name="/transcribe")
         scratch = list(tmp_path.glob("granite-wb-*"))
         assert len(scratch) == 1 and list(scratch[0].glob("out-*"))  # the answer's files were written there
+        uploads = [p for p in scratch[0].rglob("*") if p.is_file() and p.name == Path(clip).name]
+        assert uploads and all("gradio" in p.relative_to(scratch[0]).parts for p in uploads)  # Gradio's copy too
     assert srv.proc.returncode is not None and not list(tmp_path.glob("granite-wb-*"))
+    assert not list(tmp_path.glob("gradio*")), list(tmp_path.iterdir())  # no upload kept after the demo

@@ -16,8 +16,10 @@ import gradio as gr
 
 from ..adapters import BASE, AdapterError
 from ..audio import AudioError
+from ..coerce import to_flag, to_text, to_texts
 from ..keywords import mark_keywords
 from ..languages import ASR_LANGUAGES, LANGUAGES, UnsupportedLanguageError, sources, targets_for
+from ..loading import ModelLoadError
 from ..manifest import DataError
 from ..service import ModelNotReady
 from ..session import NotInThisMode, TranscriptionError, Workbench
@@ -38,28 +40,29 @@ USER_ERRORS: list[tuple[type[BaseException], str]] = [
     (ModelNotReady, "Model not ready"), (AudioError, "Unusable audio"), (AdapterError, "Adapter"),
     (UnsupportedLanguageError, "Unsupported language"), (DataError, "Manifest"), (UploadError, "Upload"),
     (JobError, "Train"), (NotInThisMode, "Not available here"),
-    (TranscriptionError, "Transcription failed"), (ValueError, "Input"),
+    (TranscriptionError, "Transcription failed"), (ModelLoadError, "Model"), (ValueError, "Input"),
 ]
 
 
-def user_errors(fn: Callable | None = None, *, text: tuple[str, ...] = ()) -> Callable:
+def user_errors(fn: Callable | None = None, *, text: tuple[str, ...] = (), lists: tuple[str, ...] = (),
+                flags: tuple[str, ...] = ()) -> Callable:
     """Turn the domain errors a user can cause into a gr.Error with the same message (signature kept).
 
-    `text`: parameters that must be text (or a list of texts): an API client can send any JSON value, and a
-    gradio client turns a string naming a local file into an uploaded file."""
+    An API client can send any JSON value (and a gradio client turns a string naming a local file into an
+    uploaded file), so the named parameters are read through coerce.py first: `text` must be text, `lists` a
+    list of texts, `flags` true or false (a "false" string is False); the function gets the coerced values."""
     def decorate(f: Callable) -> Callable:
         signature = inspect.signature(f)
+        readers = [*((n, to_text) for n in text), *((n, to_texts) for n in lists), *((n, to_flag) for n in flags)]
 
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
             try:
-                bound = signature.bind_partial(*args, **kwargs).arguments
-                for name in text:
-                    value = bound.get(name)
-                    if not (value is None or isinstance(value, str) or
-                            (isinstance(value, list) and all(isinstance(v, str) for v in value))):
-                        raise ValueError(f"The {name.replace('_', ' ')} must be text, not {type(value).__name__}.")
-                return f(*args, **kwargs)
+                bound = signature.bind_partial(*args, **kwargs)
+                for name, read in readers:
+                    if name in bound.arguments:
+                        bound.arguments[name] = read(bound.arguments[name], name)
+                return f(*bound.args, **bound.kwargs)
             except gr.Error:
                 raise
             except tuple(t for t, _ in USER_ERRORS) as exc:

@@ -89,7 +89,7 @@ def row_limit(limit) -> int | None:
     return int(value) or None
 
 
-@user_errors(text=("manifest", "upload", "systems"))
+@user_errors(text=("manifest", "upload"), lists=("systems",))
 def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, systems: list[str],
                     limit: str | float | None, progress=None):
     wb.require_workbench("Evaluation on the server")

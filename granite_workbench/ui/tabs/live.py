@@ -7,13 +7,15 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 import gradio as gr
 
 from ...keywords import split_keywords
-from ...live import LiveTranscript
+from ...live import LiveBudget, LiveTranscript
 from ...prompts import TaskSpec
 from ...session import Workbench
 from ..common import asr_language_dropdown, user_errors
 from . import Tab, UIContext
 
 MAX_LIVE_SECONDS = 600.0
+# samples all live recordings hold together: 4 ten-minute recordings at 48 kHz (13 at 16 kHz), 16-bit
+BUDGET = LiveBudget(256 * 2**20)
 # decodes the closed phrases of every live stream, one at a time (the model serves one request at a time anyway)
 DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-decode")
 
@@ -34,7 +36,8 @@ def live_piece(wb: Workbench, piece, live: LiveTranscript | None, language: str 
     adapter = wb.adapter_for(model)
     if live is None:
         live = LiveTranscript(lambda clip: wb.run(clip, spec, None, adapter).text,
-                              max_seconds=min(MAX_LIVE_SECONDS, wb.max_audio_seconds), executor=executor)
+                              max_seconds=min(MAX_LIVE_SECONDS, wb.max_audio_seconds), executor=executor,
+                              budget=BUDGET)
     return live.feed(piece), live
 
 
@@ -46,8 +49,17 @@ def live_final(wb: Workbench, live: LiveTranscript | None, language: str | None,
     if live is None or live.seconds == 0:
         return "", None, None
     live.finish()
-    res = wb.run(live.recording(), _spec(language, keywords), None, model)
-    return res.text, None, live.recorded()
+    try:
+        res = wb.run(live.recording(), _spec(language, keywords), None, model)
+        return res.text, None, live.recorded()
+    finally:
+        live.close()  # the recording goes back to the visitor; the server keeps none of it
+
+
+def _close(live: LiveTranscript | None) -> None:
+    """The session is gone (its tab closed): free its recording at once."""
+    if live is not None:
+        live.close()
 
 
 def build(ctx: UIContext) -> None:
@@ -55,7 +67,7 @@ def build(ctx: UIContext) -> None:
     gr.Markdown("Speak: the text appears phrase by phrase, each as soon as you pause (voice activity detection); "
                 "when you stop recording, the whole recording is transcribed once more as one clip — the same "
                 "text an upload of it gives.")
-    state = gr.State(None)
+    state = gr.State(None, delete_callback=_close)
     with gr.Row(elem_classes="wb-wrap"):
         with gr.Column(scale=5, min_width=300):
             mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",

@@ -10,6 +10,7 @@ from ...session import Workbench
 from ...metrics import METRIC_LABELS, format_metric
 from ...session import training_settings
 from ...training_job import config_problem, config_values, shipped_configs, train_command
+from ...coerce import to_number
 from ..common import manifest_inputs, user_errors
 from . import Tab, UIContext
 
@@ -18,7 +19,8 @@ NO_EVAL = "(none: training loss only)"
 SETTINGS = (("lr", "Learning rate"), ("lora_r", "LoRA rank"), ("batch_size", "Batch size"))
 
 
-@user_errors(text=("manifest", "upload", "config", "eval_set", "run_name", "lr", "lora_r", "batch_size", "epochs"))
+@user_errors(text=("manifest", "upload", "config", "eval_set", "run_name", "lr", "lora_r", "batch_size", "epochs"),
+             flags=("train_projector",))
 def start_training(wb: Workbench, manifest: str | None, upload: str | None, config: str, max_steps: float | None,
                    eval_set: str | None = None, run_name: str | None = None, lr: str | None = None,
                    lora_r: str | None = None, batch_size: str | None = None, epochs: str | None = None,
@@ -34,12 +36,7 @@ def start_training(wb: Workbench, manifest: str | None, upload: str | None, conf
 
 def _steps(value) -> float | None:
     """Steps from a number field or a text field ('' / None: the config's)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Steps: {value!r} is not a number.") from None
+    return to_number(value, "steps")
 
 
 @user_errors
@@ -122,8 +119,7 @@ def command_preview(wb: Workbench, manifest, upload, config, steps, eval_set, ru
         extra["max_steps"] = int(n)
     elif "epochs" in extra:
         extra["max_steps"] = f"<{extra.pop('epochs'):g} epochs in steps>"
-    if eval_set and eval_set != NO_EVAL:
-        extra["eval_manifest"] = eval_set
+    extra["eval_manifest"] = eval_set if eval_set and eval_set != NO_EVAL else ""  # none: not the config's either
     model = wb.service.model_id or "tiny"
     cmd = train_command(Path(upload).name if upload else (manifest or "<training set>"),
                         f"finetune/configs/{config}", f"checkpoints/{run_name.strip() if run_name else '<auto>'}",
