@@ -86,19 +86,27 @@ def build_tokenizer():
     )
 
 
-def tiny_config(tokenizer):
+# The language model's size: heads of 16 (fast tests), or of 64 for vLLM, whose CPU attention refuses head size
+# 16 ("Unsupported CPU attention configuration: head_dim=16"): hidden 128, 2 heads, 1 key/value head.
+LM_SIZES = {"tiny": dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2),
+            "vllm": dict(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1)}
+
+
+def tiny_config(tokenizer, lm_size: str = "tiny"):
     from transformers import GraniteSpeechConfig
 
     eos = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
     pad = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    lm = LM_SIZES[lm_size]
+    head_dim = lm["hidden_size"] // lm["num_attention_heads"]
     return GraniteSpeechConfig(
         text_config=dict(
-            model_type="granite", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=eos, eos_token_id=eos,
-            pad_token_id=pad, tie_word_embeddings=False, initializer_range=0.2,
-            # the real model's multipliers (attention: 1 / head_dim, here 16)
-            embedding_multiplier=12.0, residual_multiplier=0.22, attention_multiplier=1 / 16, logits_scaling=8.0,
+            model_type="granite", vocab_size=len(tokenizer), **lm,
+            num_hidden_layers=2, max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=eos,
+            eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=False, initializer_range=0.2,
+            # the real model's multipliers (attention: 1 / head_dim)
+            embedding_multiplier=12.0, residual_multiplier=0.22, attention_multiplier=1 / head_dim,
+            logits_scaling=8.0,
         ),
         encoder_config=dict(
             model_type="granite_speech_encoder", input_dim=160, num_layers=2, hidden_dim=64,
@@ -106,8 +114,8 @@ def tiny_config(tokenizer):
             max_pos_emb=512, dropout=0.1, conv_kernel_size=15, conv_expansion_factor=2,
         ),
         projector_config=dict(
-            model_type="blip_2_qformer", hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
-            intermediate_size=128, encoder_hidden_size=64, cross_attention_frequency=1,
+            model_type="blip_2_qformer", hidden_size=lm["hidden_size"], num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=lm["intermediate_size"], encoder_hidden_size=64, cross_attention_frequency=1,
             hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
             use_qformer_text_input=False, vocab_size=len(tokenizer),
         ),
@@ -119,8 +127,9 @@ def tiny_config(tokenizer):
     )
 
 
-def build_tiny_model(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """Build and save the tiny model, processor and tokenizer to `folder` (atomically)."""
+def build_tiny_model(folder: str | os.PathLike, seed: int = 0, lm_size: str = "tiny") -> Path:
+    """Build and save the tiny model, processor and tokenizer to `folder` (atomically); `lm_size` "vllm": a
+    language model vLLM's CPU attention serves (heads of 64)."""
     import shutil
     import tempfile
 
@@ -136,7 +145,7 @@ def build_tiny_model(folder: str | os.PathLike, seed: int = 0) -> Path:
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        model = GraniteSpeechForConditionalGeneration(tiny_config(tokenizer)).eval()
+        model = GraniteSpeechForConditionalGeneration(tiny_config(tokenizer, lm_size)).eval()
         # a random lm_head wide enough that LoRA on the layers below can make confident predictions
         # (the top-level initializer_range of 0.02 would cap the logit margins at about 2 nats)
         torch.nn.init.normal_(model.lm_head.weight, std=0.2)
@@ -149,7 +158,7 @@ def build_tiny_model(folder: str | os.PathLike, seed: int = 0) -> Path:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         (tmp / MARKER).write_text(json.dumps({
-            "tiny": True, "seed": seed,
+            "tiny": True, "seed": seed, "lm_size": lm_size,
             "note": "Random-weight tiny Granite Speech model for offline tests; its output is meaningless.",
         }, indent=2))
         if folder.exists():

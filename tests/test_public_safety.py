@@ -128,7 +128,9 @@ def test_a_burst_over_the_waiting_limit_gets_429_while_the_page_stays_fast(serve
     codes = [c for c, _ in statuses]
     refused = [s for c, s in statuses if c == 429]
     assert codes.count(200) >= 3 and set(codes) <= {200, 429}, codes
-    assert len(refused) >= 30, codes  # at most 3 admitted at a time; a few more once the first finished
+    # at most 3 admitted at a time (more once the first ones finished, as the burst arrives over a second or two);
+    # before admission came first, 40 requests fitted in 8 working + 32 waiting and none was refused
+    assert len(refused) >= 20, codes
     assert max(refused) < 5.0, f"a 429 took {max(refused):.1f} s: refusals must come at once"
     p95 = statistics.quantiles(page, n=20)[18] if len(page) >= 20 else max(page)
     assert p95 < 2.0, f"GET / p95 {p95:.2f} s during the burst ({len(page)} requests)"
