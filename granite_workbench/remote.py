@@ -61,7 +61,7 @@ class OpenAIEngine:
     def generate(self, batch: list[Request], options: DecodingOptions | None = None) -> list[Generation]:
         options = options or DecodingOptions()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(batch))) as pool:
-            texts = list(pool.map(lambda r: self.complete(r, options.max_new_tokens), batch))
+            texts = list(pool.map(lambda r: self.complete(r, options.max_new_tokens, options.min_new_tokens), batch))
         local_only = options.decoding != "greedy" or options.word_timestamps
         return [Generation(t, path="greedy", note=REMOTE_NOTE if local_only else None) for t in texts]
 
@@ -98,9 +98,12 @@ class OpenAIEngine:
         vLLM (it needs them exported)?"""
         return any(m.get("owned_by") == "granite-workbench" for m in self._listing())
 
-    def complete(self, request: Request, max_tokens: int = 200) -> str:
+    def complete(self, request: Request, max_tokens: int = 200, min_tokens: int = 0) -> str:
+        """One chat completion; `min_tokens` (vLLM's extension, for benchmarks of a fixed length) only when > 0."""
         body = {"model": request.adapter or self.model, "temperature": 0, "max_tokens": max_tokens,
                 "messages": [chat_message(request.spec, wav_base64(request.samples))]}
+        if min_tokens:
+            body["min_tokens"] = min_tokens
         answer = self._call("POST", "/chat/completions", json=body).json()
         return (answer["choices"][0]["message"]["content"] or "").strip()
 

@@ -376,6 +376,7 @@ class Workbench:
                     with self.manifest(eval_choice, None) as (eval_path, eval_roots, eval_label, _):
                         confined_rows(eval_path, eval_label, eval_roots)
                         extra["eval_manifest"] = str(eval_path)
+                    extra.update(evaluation_steps(config, extra))
                 else:  # declined: not the config's own evaluation set either
                     extra["eval_manifest"] = ""
                 return self.job.start(str(path), config, model, run_name=name or auto_run_name(label, config, self.job.checkpoints),
@@ -419,6 +420,20 @@ def training_settings(config: str, settings: dict[str, Any]) -> dict[str, Any]:
         if value is not None and base.get(key) != value:
             out[key] = value
     return out
+
+
+EVAL_POINTS = 4  # evaluations of a run started from the demo whose config would evaluate only at its end
+
+
+def evaluation_steps(config: str, extra: dict[str, Any]) -> dict[str, int]:
+    """{"eval_steps": N} when the config would evaluate once, at the end of this run (a curve of one point):
+    then `EVAL_POINTS` times along the run; else nothing (the config's own schedule)."""
+    values = config_values(config)
+    total = extra.get("max_steps") or values.get("max_steps")
+    every = int(values.get("eval_steps") or 0)
+    if not isinstance(total, int) or total < EVAL_POINTS or (every and every < total):
+        return {}
+    return {"eval_steps": max(1, total // EVAL_POINTS)}
 
 
 def auto_run_name(manifest_label: str, config: str, root: Path) -> str:

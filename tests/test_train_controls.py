@@ -106,3 +106,13 @@ def test_diff_summary_never_exceeds_the_words():
     assert changed <= total and diff_summary(changed, total) == f"{changed} of {total} words changed"
     *_, changed, total = diff_html("turn on the lights", "turn off the lights")
     assert diff_summary(changed, total) == "1 of 4 words changed"
+
+
+def test_a_short_run_with_an_evaluation_set_is_evaluated_along_the_way():
+    """A config that would evaluate only at the end of this run (a 'curve' of one point) evaluates 4 times instead;
+    a config whose own schedule gives several points keeps it."""
+    from granite_workbench.session import evaluation_steps
+
+    assert evaluation_steps("cpu_smoke.yaml", {"max_steps": 40}) == {"eval_steps": 10}
+    assert evaluation_steps("cpu_smoke.yaml", {}) == {}  # 600 steps, every 150: the config's schedule
+    assert evaluation_steps("cpu_smoke.yaml", {"max_steps": 2}) == {}

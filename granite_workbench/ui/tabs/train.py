@@ -8,7 +8,7 @@ import pandas as pd
 
 from ...session import Workbench
 from ...metrics import METRIC_LABELS, format_metric
-from ...session import training_settings
+from ...session import evaluation_steps, training_settings
 from ...training_job import config_problem, config_values, shipped_configs, train_command
 from ...coerce import to_number
 from ..common import manifest_inputs, user_errors
@@ -17,6 +17,10 @@ from . import Tab, UIContext
 
 NO_EVAL = "(none: training loss only)"
 SETTINGS = (("lr", "Learning rate"), ("lora_r", "LoRA rank"), ("batch_size", "Batch size"))
+PLOTTED = ("wer", "cer", "bleu", "keyword_recall", "ctc_cer")
+LOSS_COLORS = {"training": "#2563eb", "evaluation": "#ea580c"}
+METRIC_COLORS = dict(zip((METRIC_LABELS.get(k, k) for k in PLOTTED),
+                         ("#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2")))
 
 
 @user_errors(text=("manifest", "upload", "config", "eval_set", "run_name", "lr", "lora_r", "batch_size", "epochs"),
@@ -83,7 +87,7 @@ def training_view(wb: Workbench):
                         columns=["step", "loss", "series"]).astype({"step": "int64", "loss": "float64",
                                                                     "series": "str"})
     metrics = pd.DataFrame([{"step": e["step"], "metric": METRIC_LABELS.get(k, k), "value": _shown(k, e[k])}
-                            for e in entries for k in ("wer", "cer", "bleu", "keyword_recall", "ctc_cer") if k in e],
+                            for e in entries for k in PLOTTED if k in e],
                            columns=["step", "metric", "value"]).astype({"step": "int64", "metric": "str",
                                                                        "value": "float64"})
     return status_markdown(wb, st), loss, metrics, wb.job.log_tail()
@@ -120,6 +124,8 @@ def command_preview(wb: Workbench, manifest, upload, config, steps, eval_set, ru
     elif "epochs" in extra:
         extra["max_steps"] = f"<{extra.pop('epochs'):g} epochs in steps>"
     extra["eval_manifest"] = eval_set if eval_set and eval_set != NO_EVAL else ""  # none: not the config's either
+    if extra["eval_manifest"]:
+        extra.update(evaluation_steps(config or "", extra))
     model = wb.service.model_id or "tiny"
     cmd = train_command(Path(upload).name if upload else (manifest or "<training set>"),
                         f"finetune/configs/{config}", f"checkpoints/{run_name.strip() if run_name else '<auto>'}",
@@ -171,10 +177,14 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=7, min_width=300):
             first = training_view(wb)
             status = gr.Markdown(first[0], elem_id="train-status")
-            loss_plot = gr.LinePlot(x="step", y="loss", color="series", title="Loss", height=240,
-                                    elem_id="loss-plot", y_title="loss")
-            eval_plot = gr.ScatterPlot(x="step", y="value", color="metric", title="Evaluation (%; BLEU as is)",
-                                       height=240, elem_id="eval-plot", y_title="%")
+            # one colour per series, the same in every run (refresh_view draws the charts anew as series appear)
+            loss_plot = gr.LinePlot(with_every_series(first[1], "series", LOSS_COLORS), x="step", y="loss",
+                                    color="series", title="Loss", height=240, elem_id="loss-plot", y_title="loss",
+                                    color_map=LOSS_COLORS, colors_in_legend=sorted(first[1]["series"].unique()))
+            eval_plot = gr.ScatterPlot(with_every_series(first[2], "metric", METRIC_COLORS), x="step", y="value",
+                                       color="metric", colors_in_legend=sorted(first[2]["metric"].unique()),
+                                       title="Evaluation (%; BLEU as is)", height=280, elem_id="eval-plot",
+                                       y_title="%", color_map=METRIC_COLORS)
             log = gr.Textbox(label="Log (newest lines)", lines=8, max_lines=8, autoscroll=True, elem_id="train-log")
             gr.Markdown(f"Curves in TensorBoard too: `tensorboard --logdir {wb.job.checkpoints}`",
                         elem_id="train-tensorboard")
@@ -208,8 +218,32 @@ def build(ctx: UIContext) -> None:
     start.click(start_training_api, inputs, status, api_name="start_training")
     stop.click(stop_training_api, None, status, api_name="stop_training")
     gr.Button(visible=False).click(training_status_api, None, status, api_name="training_status")
-    gr.Timer(2.0).tick(lambda: training_view(wb), None, [status, loss_plot, eval_plot, log], api_name=False,
-                       show_progress="hidden")
+    drawn = gr.State(None)  # the series each chart was last drawn with
+    gr.Timer(2.0).tick(lambda seen: refresh_view(wb, seen), drawn, [status, loss_plot, eval_plot, log, drawn],
+                       api_name=False, show_progress="hidden")
+
+
+def refresh_view(wb: Workbench, seen: tuple | None):
+    """The Train tab's periodic refresh. Gradio's chart takes its colour scale from the series in the data when
+    it is drawn and afterwards only swaps the data, so a chart drawn empty (a fresh install's first run) never
+    coloured the lines that came later. So the charts always carry every series they may show (`with_every_series`)
+    and, when the series with data change, are sent with `colors_in_legend` naming those: Gradio draws them anew
+    and the legend names only series that have data."""
+    status, loss, metrics, log = training_view(wb)
+    series = (sorted(loss["series"].unique()), sorted(metrics["metric"].unique()))
+    loss, metrics = with_every_series(loss, "series", LOSS_COLORS), with_every_series(metrics, "metric", METRIC_COLORS)
+    if series == seen:
+        return status, loss, metrics, log, seen
+    return (status, gr.update(value=loss, colors_in_legend=series[0]),
+            gr.update(value=metrics, colors_in_legend=series[1]), log, series)
+
+
+def with_every_series(frame: pd.DataFrame, column: str, colors: dict[str, str]) -> pd.DataFrame:
+    """`frame` and one row without a value (not drawn) for every series in `colors`: the chart's colour scale
+    knows them all from the start."""
+    value = next(c for c in frame.columns if c not in ("step", column))
+    blank = pd.DataFrame({"step": 0, value: float("nan"), column: list(colors)})
+    return pd.concat([blank.astype(frame.dtypes.to_dict()), frame], ignore_index=True)
 
 
 TAB = Tab("train", "Train",
