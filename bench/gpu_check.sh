@@ -12,6 +12,8 @@
 #      remote backend, and checks: renamed != base (the adapter is applied), as-saved == base (vLLM loads the
 #      un-renamed keys without error and never applies them — the trap the export exists for);
 #   5. measures RTFx (seconds of audio per second) of the local transformers path vs vLLM on the same clips.
+# Step 0 runs the CPU serving check's CHECK lines (bench/vllm_cpu_check.sh, VLLM_INSTALL=gpu) on the GPU build
+# first, so a GPU day only adds the GPU numbers.
 # Prints one CHECK line per claim and exits 1 when one fails. Expected output: BENCHMARKS.md, "GPU check".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,9 @@ LOAD_FORMAT=${LOAD_FORMAT:-auto}        # auto: the saved random weights (same a
 PY=${PY:-python3}
 mkdir -p "$WORK"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+
+echo "== 0. the serving checks CI runs on the CPU, here on the GPU build of vLLM (tiny model, exact text)"
+VLLM_INSTALL=gpu VLLM_CPU_VENV="$WORK/vllm-env" WORK="$WORK/checks" PORT=$((PORT + 10)) bash bench/vllm_cpu_check.sh
 
 echo "== 1. real-shape model"
 MODEL=$($PY -c "import sys; sys.path.insert(0, 'bench'); from real_shape import ensure_real_shape; print(ensure_real_shape()[0])")

