@@ -130,7 +130,7 @@ def logprobs(local, vllm: str, n: int = 6) -> None:
     scaled, raw = ours(scale), ours(1.0)
     gap = max(abs(a - b) for a, b in zip(scaled, theirs))
     unscaled_gap = max(abs(a - b) for a, b in zip(raw, theirs))
-    check(f"local log-probabilities / logits_scaling ({scale:g}) == vLLM's", gap < 1e-3 and unscaled_gap > 1e-2,
+    check(f"local log-probabilities / logits_scaling ({scale:g}) == vLLM's", gap < 5e-3 and unscaled_gap > 0.5,
           f"{len(theirs)} tokens: largest difference {gap:.1e} scaled, {unscaled_gap:.2f} unscaled")
 
 

@@ -177,12 +177,11 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=7, min_width=300):
             first = training_view(wb)
             status = gr.Markdown(first[0], elem_id="train-status")
-            # one colour per series, the same in every run (refresh_view draws the charts anew as series appear)
-            loss_plot = gr.LinePlot(with_every_series(first[1], "series", LOSS_COLORS), x="step", y="loss",
-                                    color="series", title="Loss", height=240, elem_id="loss-plot", y_title="loss",
-                                    color_map=LOSS_COLORS, colors_in_legend=sorted(first[1]["series"].unique()))
-            eval_plot = gr.ScatterPlot(with_every_series(first[2], "metric", METRIC_COLORS), x="step", y="value",
-                                       color="metric", colors_in_legend=sorted(first[2]["metric"].unique()),
+            # no data until the first refresh (refresh_view): a chart drawn at page load keeps that width when a
+            # phone's narrower screen comes later
+            loss_plot = gr.LinePlot(x="step", y="loss", color="series", title="Loss", height=240,
+                                    elem_id="loss-plot", y_title="loss", color_map=LOSS_COLORS)
+            eval_plot = gr.ScatterPlot(x="step", y="value", color="metric",
                                        title="Evaluation (%; BLEU as is)", height=280, elem_id="eval-plot",
                                        y_title="%", color_map=METRIC_COLORS)
             log = gr.Textbox(label="Log (newest lines)", lines=8, max_lines=8, autoscroll=True, elem_id="train-log")
