@@ -26,7 +26,7 @@ def to_text(value: Any, name: str, max_chars: int = MAX_TEXT) -> str | None:
         if value and len(value) > max_chars:
             raise ValueError(f"{_label(name)} is too long ({len(value):,} characters; at most {max_chars:,}).")
         return value
-    raise ValueError(f"The {name.replace('_', ' ')} must be text, not {type(value).__name__}.")
+    raise ValueError(f"The {_label(name)} must be text, not {type(value).__name__}.")
 
 
 def to_texts(value: Any, name: str) -> list[str] | None:
@@ -35,7 +35,7 @@ def to_texts(value: Any, name: str) -> list[str] | None:
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return [to_text(v, name) for v in value]
-    raise ValueError(f"The {name.replace('_', ' ')} must be a list of texts, not {type(value).__name__}.")
+    raise ValueError(f"The {_label(name)} must be a list of texts, not {type(value).__name__}.")
 
 
 def to_flag(value: Any, name: str) -> bool | None:

@@ -48,8 +48,7 @@ class LiveBudget:
     def admit(self, stream: "LiveTranscript", extra: int) -> None:
         with self._lock:
             self._streams.add(stream)
-            held = sum(s.raw.nbytes for s in list(self._streams))
-        if held + extra > self.max_bytes:
+        if self.held() + extra > self.max_bytes:
             raise AudioError("The demo is holding as many live recordings as it can right now; stop yours and try "
                              "again in a moment.")
 

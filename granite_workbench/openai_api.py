@@ -115,14 +115,38 @@ class OpenAIRoutes:
         while reading (and against Content-Length before reading), and its other fields."""
         from starlette.formparsers import MultiPartException, MultiPartParser
 
-        limit = self.max_upload + FORM_OVERHEAD
+        body = self.bounded_body(request, self.max_upload + FORM_OVERHEAD)
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise APIError(400, "Send a multipart form with a 'file' field.")
+        try:
+            form = await MultiPartParser(request.headers, body, max_files=1, max_fields=20).parse()
+        except MultiPartException as exc:
+            raise APIError(400, f"The form could not be read: {exc.message}") from None
+        try:
+            return await self._keep_upload(form)
+        finally:
+            await form.close()
+
+    async def read_json(self, request: Request) -> Any:
+        """The JSON body, read with the upload limit (base64 audio is a third larger than the audio)."""
+        import json
+
+        body = bytearray()
+        async for chunk in self.bounded_body(request, self.max_upload * 4 // 3 + FORM_OVERHEAD):
+            body += chunk
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise APIError(400, "The body is not JSON.") from None
+
+    def bounded_body(self, request: Request, limit: int):
+        """The request body's chunks; 413 before reading when Content-Length says more than `limit` bytes, and as
+        soon as a body without one (chunked) passes it."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise self.too_large()
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise APIError(400, "Send a multipart form with a 'file' field.")
 
-        async def bounded():
+        async def chunks():
             seen = 0
             async for chunk in request.stream():
                 seen += len(chunk)
@@ -130,14 +154,7 @@ class OpenAIRoutes:
                     raise self.too_large()
                 yield chunk
 
-        try:
-            form = await MultiPartParser(request.headers, bounded(), max_files=1, max_fields=20).parse()
-        except MultiPartException as exc:
-            raise APIError(400, f"The form could not be read: {exc.message}") from None
-        try:
-            return await self._keep_upload(form)
-        finally:
-            await form.close()
+        return chunks()
 
     async def _keep_upload(self, form) -> tuple[Path, str, dict[str, Any]]:
         upload = form.get("file")
@@ -332,8 +349,6 @@ class OpenAIRoutes:
 def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = False, running: int = RUNNING,
           waiting: int = WAITING) -> OpenAIRoutes:
     """Add the /v1 routes to the demo's FastAPI app (ahead of Gradio's own routes)."""
-    import json
-
     from fastapi.responses import JSONResponse, PlainTextResponse
 
     routes = OpenAIRoutes(wb, api_key, key_required, running=running, waiting=waiting)
@@ -352,22 +367,6 @@ def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = F
                 return JSONResponse(error_body(exc), status_code=exc.status)
         return handler
 
-    async def read_json(request: Request) -> Any:
-        """The JSON body, read with the upload limit (base64 audio is a third larger than the audio)."""
-        limit = routes.max_upload * 4 // 3 + FORM_OVERHEAD
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise routes.too_large()
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise routes.too_large()
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise APIError(400, "The body is not JSON.") from None
-
     async def models(request: Request):
         return routes.models(), "application/json"
 
@@ -382,7 +381,7 @@ def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = F
 
     def json_route(fn, media: str):
         async def answer(request: Request):
-            body = await read_json(request)
+            body = await routes.read_json(request)
             return await routes.work(lambda: (fn(body), media))
         return answer
 

@@ -95,7 +95,7 @@ class AdapterRegistry:
             raise AdapterError("Pick an adapter from the list first.")
         root = self.root.resolve()
         candidate = (root / adapter_id).resolve()
-        if not adapter_id or not candidate.is_relative_to(root) or candidate == root:
+        if not candidate.is_relative_to(root) or candidate == root:
             raise AdapterError(f"{adapter_id!r} is not an adapter in the checkpoints folder.")
         key = candidate.relative_to(root).as_posix()
         with self._lock:

@@ -372,13 +372,11 @@ class Workbench:
                     per_step = int(extra.get("batch_size") or config_values(config).get("batch_size") or 8) * \
                         int(config_values(config).get("grad_accum") or 1)
                     extra["max_steps"] = max(1, math.ceil(epochs * len(rows) / per_step))
+                eval_path = None
                 if eval_choice:
                     with self.manifest(eval_choice, None) as (eval_path, eval_roots, eval_label, _):
                         confined_rows(eval_path, eval_label, eval_roots)
-                        extra["eval_manifest"] = str(eval_path)
-                    extra.update(evaluation_steps(config, extra))
-                else:  # declined: not the config's own evaluation set either
-                    extra["eval_manifest"] = ""
+                extra.update(evaluation_settings(config, eval_path, extra))
                 return self.job.start(str(path), config, model, run_name=name or auto_run_name(label, config, self.job.checkpoints),
                                       extra=extra, owned=folder)
             except BaseException:
@@ -423,6 +421,14 @@ def training_settings(config: str, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 EVAL_POINTS = 4  # evaluations of a run started from the demo whose config would evaluate only at its end
+
+
+def evaluation_settings(config: str, eval_manifest: str | Path | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation part of a run started from the demo: the set chosen, or "" when none was (not the config's
+    own set either), and along a short run `evaluation_steps`."""
+    if not eval_manifest:
+        return {"eval_manifest": ""}
+    return {"eval_manifest": str(eval_manifest), **evaluation_steps(config, extra)}
 
 
 def evaluation_steps(config: str, extra: dict[str, Any]) -> dict[str, int]:

@@ -6,9 +6,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from ...session import Workbench
 from ...metrics import METRIC_LABELS, format_metric
-from ...session import evaluation_steps, training_settings
+from ...session import Workbench, evaluation_settings, training_settings
 from ...training_job import config_problem, config_values, shipped_configs, train_command
 from ...coerce import to_number
 from ..common import manifest_inputs, user_errors
@@ -123,9 +122,7 @@ def command_preview(wb: Workbench, manifest, upload, config, steps, eval_set, ru
         extra["max_steps"] = int(n)
     elif "epochs" in extra:
         extra["max_steps"] = f"<{extra.pop('epochs'):g} epochs in steps>"
-    extra["eval_manifest"] = eval_set if eval_set and eval_set != NO_EVAL else ""  # none: not the config's either
-    if extra["eval_manifest"]:
-        extra.update(evaluation_steps(config or "", extra))
+    extra.update(evaluation_settings(config or "", None if eval_set == NO_EVAL else eval_set, extra))
     model = wb.service.model_id or "tiny"
     cmd = train_command(Path(upload).name if upload else (manifest or "<training set>"),
                         f"finetune/configs/{config}", f"checkpoints/{run_name.strip() if run_name else '<auto>'}",
