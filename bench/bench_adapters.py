@@ -3,6 +3,7 @@ against reloading the base model.
 
     python bench/bench_adapters.py [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from common import machine, median, save, table, timed
 from real_shape import ensure_real_shape
 
@@ -27,13 +27,18 @@ def make_adapter(lm, folder: Path, seed: int) -> Path:
     from finetune.model import lora_target_regex
 
     torch.manual_seed(seed)
-    cfg = LoraConfig(r=16, lora_alpha=32, target_modules=lora_target_regex(
-        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]), modules_to_save=["projector"],
-        init_lora_weights=False)
+    cfg = LoraConfig(
+        r=16,
+        lora_alpha=32,
+        target_modules=lora_target_regex(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+        modules_to_save=["projector"],
+        init_lora_weights=False,
+    )
     peft = get_peft_model(lm.model, cfg)
     peft.save_pretrained(folder)
-    (folder / METADATA_FILE).write_text(json.dumps({"base_model": "real-shape", "signature": model_signature(peft),
-                                                    "step": 0}))
+    (folder / METADATA_FILE).write_text(
+        json.dumps({"base_model": "real-shape", "signature": model_signature(peft), "step": 0})
+    )
     _restore_modules_to_save(peft)
     lm.model = peft.unload()  # back to the bare base for the next one
     return folder
@@ -56,9 +61,11 @@ def main() -> None:
     switches = []
     for i in range(reps):
         name = a if i % 2 else b
+
         def switch():  # what a request pays to get its adapter active (and let go of it)
             with rt.use(name):
                 pass
+
         switches.append(timed(switch)[0])
     unload_s, _ = timed(rt.unload, b)
     reload_again = []
@@ -68,18 +75,38 @@ def main() -> None:
         t, lm = timed(load_model, str(folder), dtype="bfloat16")
         reload_again.append(t)
     rows = [
-        {"measure": "switch between two loaded rank-16 adapters", "time": f"{1000 * median(switches):.2f} ms",
-         "target": "< 50 ms"},
-        {"measure": f"load a rank-16 adapter from disk ({size_mb:.0f} MB with the projector)",
-         "time": f"{1000 * median([load_a, load_b]):.0f} ms", "target": "< 1 s"},
+        {
+            "measure": "switch between two loaded rank-16 adapters",
+            "time": f"{1000 * median(switches):.2f} ms",
+            "target": "< 50 ms",
+        },
+        {
+            "measure": f"load a rank-16 adapter from disk ({size_mb:.0f} MB with the projector)",
+            "time": f"{1000 * median([load_a, load_b]):.0f} ms",
+            "target": "< 1 s",
+        },
         {"measure": "unload an adapter", "time": f"{1000 * unload_s:.0f} ms", "target": ""},
-        {"measure": "reload the base model instead (from the local disk cache)",
-         "time": f"{median(reload_again):.1f} s", "target": "(reference)"},
+        {
+            "measure": "reload the base model instead (from the local disk cache)",
+            "time": f"{median(reload_again):.1f} s",
+            "target": "(reference)",
+        },
     ]
     print(table(rows, ["measure", "time", "target"]))
-    print("saved", save("adapters" + ("-quick" if args.quick else ""), {
-        "switch_ms": [1000 * s for s in switches], "load_s": [load_a, load_b], "unload_s": unload_s,
-        "adapter_mb": size_mb, "reload_base_s": reload_again, "first_load_base_s": reload_s}))
+    print(
+        "saved",
+        save(
+            "adapters" + ("-quick" if args.quick else ""),
+            {
+                "switch_ms": [1000 * s for s in switches],
+                "load_s": [load_a, load_b],
+                "unload_s": unload_s,
+                "adapter_mb": size_mb,
+                "reload_base_s": reload_again,
+                "first_load_base_s": reload_s,
+            },
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ bursts of 60 and 100 concurrent /v1/audio/transcriptions requests, each a 30 s c
 client fetches `GET /` and `/gradio_api/info` every 50 ms. Before the admission of issue 30, 60-100 requests
 gave 0-1 429s (they waited in the server's shared 40-thread pool) and `GET /` took up to 19 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import soundfile as sf
-
 from bench_public import Server, rss_while
 from common import machine, save, table
 
@@ -61,11 +61,16 @@ def burst(url: str, n: int, body: bytes) -> dict:
         poller.join()
     refused = sorted(s for c, s in out if c == 429)
     q = statistics.quantiles(page, n=20) if len(page) >= 20 else [max(page)] * 19
-    return {"requests": n, "answered": sum(c == 200 for c, _ in out), "429": len(refused),
-            "other": sum(c not in (200, 429) for c, _ in out),
-            "slowest 429 s": round(refused[-1], 2) if refused else None,
-            "page p50 s": round(statistics.median(page), 3), "page p95 s": round(q[18], 3),
-            "page max s": round(max(page), 3)}
+    return {
+        "requests": n,
+        "answered": sum(c == 200 for c, _ in out),
+        "429": len(refused),
+        "other": sum(c not in (200, 429) for c, _ in out),
+        "slowest 429 s": round(refused[-1], 2) if refused else None,
+        "page p50 s": round(statistics.median(page), 3),
+        "page p95 s": round(q[18], 3),
+        "page max s": round(max(page), 3),
+    }
 
 
 def main() -> None:
@@ -80,8 +85,18 @@ def main() -> None:
             result = {}
             idle, peak = rss_while(srv.proc.pid, lambda n=n: result.update(burst(srv.url, n, body)))
             rows.append({**result, "RSS idle GiB": round(idle, 2), "RSS peak GiB": round(peak, 2)})
-    columns = ["requests", "answered", "429", "other", "slowest 429 s", "page p50 s", "page p95 s", "page max s",
-               "RSS idle GiB", "RSS peak GiB"]
+    columns = [
+        "requests",
+        "answered",
+        "429",
+        "other",
+        "slowest 429 s",
+        "page p50 s",
+        "page p95 s",
+        "page max s",
+        "RSS idle GiB",
+        "RSS peak GiB",
+    ]
     print(table(rows, columns))
     print(save("burst", {"rows": rows}))
 

@@ -5,13 +5,13 @@
 Every generate call is forced to a fixed number of new tokens (min = max), so each run does the same work.
 Reference: the model card's plain transformers loop (soundfile -> processor -> generate -> decode).
 """
+
 from __future__ import annotations
 
 import argparse
 
 import soundfile as sf
 import torch
-
 from common import long_speech, machine, median, save, speech_clips, table, timed
 from real_shape import ensure_real_shape
 
@@ -33,7 +33,7 @@ def model_card_loop(lm, paths, tokens: int) -> list[str]:
         inputs = proc(prompt, wav, device=lm.device, return_tensors="pt").to(lm.device)
         with torch.inference_mode():
             ids = model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, num_beams=1)
-        out += proc.tokenizer.batch_decode(ids[:, inputs["input_ids"].shape[-1]:], skip_special_tokens=True)
+        out += proc.tokenizer.batch_decode(ids[:, inputs["input_ids"].shape[-1] :], skip_special_tokens=True)
     return out
 
 
@@ -58,9 +58,15 @@ def main() -> None:
         ref.append(timed(model_card_loop, lm, clips, tokens)[0])
         ours.append(timed(tr.run, clips, TaskSpec("asr"))[0])
     overhead = median(ours) / median(ref) - 1
-    rows.append({"measure": "1. transcription overhead, batch 1 (3 clips x 16 tokens)",
-                 "reference": f"{median(ref):.2f} s", "workbench": f"{median(ours):.2f} s",
-                 "ratio": f"{100 * overhead:+.1f}%", "target": "<= +3%"})
+    rows.append(
+        {
+            "measure": "1. transcription overhead, batch 1 (3 clips x 16 tokens)",
+            "reference": f"{median(ref):.2f} s",
+            "workbench": f"{median(ours):.2f} s",
+            "ratio": f"{100 * overhead:+.1f}%",
+            "target": "<= +3%",
+        }
+    )
     payload["overhead"] = {"reference_s": ref, "workbench_s": ours, "overhead": overhead}
 
     # 2. batching: 8 clips of mixed length, batch 8 vs the model card's one-at-a-time loop
@@ -70,9 +76,15 @@ def main() -> None:
     trb = Transcriber(lm, batch_size=8, chunking="none", max_new_tokens=tokens, min_new_tokens=tokens)
     bat_t, _ = timed(trb.run, clips8, TaskSpec("asr"))
     speedup = seq_t / bat_t
-    rows.append({"measure": f"2. batching: 8 clips ({min(lengths)}-{max(lengths)} s), batch 8",
-                 "reference": f"{len(clips8) / seq_t:.2f} clips/s", "workbench": f"{len(clips8) / bat_t:.2f} clips/s",
-                 "ratio": f"{speedup:.2f}x", "target": ">= 2x"})
+    rows.append(
+        {
+            "measure": f"2. batching: 8 clips ({min(lengths)}-{max(lengths)} s), batch 8",
+            "reference": f"{len(clips8) / seq_t:.2f} clips/s",
+            "workbench": f"{len(clips8) / bat_t:.2f} clips/s",
+            "ratio": f"{speedup:.2f}x",
+            "target": ">= 2x",
+        }
+    )
     payload["batching"] = {"lengths_s": lengths, "sequential_s": seq_t, "batched_s": bat_t, "speedup": speedup}
 
     # 3. real-time factor vs length (VAD chunks of <= 30 s, 16 tokens per chunk, batch 8)
@@ -85,15 +97,31 @@ def main() -> None:
         t, res = timed(trl.run, [(16000, audio)], TaskSpec("asr"))
         assert res[0].ok, res[0].error
         rtf[seconds] = {"wall_s": t, "rtfx": seconds / t, "chunks": chunks, "s_per_audio_s": t / seconds}
-        rows.append({"measure": f"3. real-time factor, {seconds} s of speech ({chunks} chunks)",
-                     "reference": "", "workbench": f"{t:.1f} s", "ratio": f"{seconds / t:.2f}x real time",
-                     "target": "linear in length"})
-    growth = rtf[lengths[-1]]["s_per_audio_s"] / rtf[60]["s_per_audio_s"] if len(lengths) > 2 else \
-        rtf[60]["s_per_audio_s"] / rtf[10]["s_per_audio_s"]
+        rows.append(
+            {
+                "measure": f"3. real-time factor, {seconds} s of speech ({chunks} chunks)",
+                "reference": "",
+                "workbench": f"{t:.1f} s",
+                "ratio": f"{seconds / t:.2f}x real time",
+                "target": "linear in length",
+            }
+        )
+    growth = (
+        rtf[lengths[-1]]["s_per_audio_s"] / rtf[60]["s_per_audio_s"]
+        if len(lengths) > 2
+        else rtf[60]["s_per_audio_s"] / rtf[10]["s_per_audio_s"]
+    )
     payload["rtf"] = rtf
     payload["rtf_growth"] = growth
-    rows.append({"measure": "3. cost per audio second, longest / shorter", "reference": "", "workbench": "",
-                 "ratio": f"{growth:.2f}", "target": "about 1 (linear)"})
+    rows.append(
+        {
+            "measure": "3. cost per audio second, longest / shorter",
+            "reference": "",
+            "workbench": "",
+            "ratio": f"{growth:.2f}",
+            "target": "about 1 (linear)",
+        }
+    )
     print(table(rows, ["measure", "reference", "workbench", "ratio", "target"]))
     print("saved", save("inference" + ("-quick" if args.quick else ""), payload))
 

@@ -1,7 +1,8 @@
 """Demo cold start with the real model shape: seconds until the UI answers, and until the model is ready.
 
-    python bench/bench_startup.py [--quick]
+python bench/bench_startup.py [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,6 @@ import threading
 import time
 
 import httpx
-
 from common import ROOT, machine, median, save, table
 from real_shape import ensure_real_shape
 
@@ -37,10 +37,25 @@ def one_start(model: str, dtype: str = "auto") -> tuple[float, float, str, float
     p = port()
     url = f"http://127.0.0.1:{p}"
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py", "--model", model, "--port", str(p), "--dtype", dtype,
-                             "--max-new-tokens", str(ANSWER_TOKENS)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "app.py",
+            "--model",
+            model,
+            "--port",
+            str(p),
+            "--dtype",
+            dtype,
+            "--max-new-tokens",
+            str(ANSWER_TOKENS),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
     ready: dict = {}
 
     def read_log():
@@ -72,8 +87,9 @@ def one_start(model: str, dtype: str = "auto") -> tuple[float, float, str, float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--dtype", action="append", default=None,
-                    help="dtypes to start with (repeatable; default: auto and float32)")
+    ap.add_argument(
+        "--dtype", action="append", default=None, help="dtypes to start with (repeatable; default: auto and float32)"
+    )
     args = ap.parse_args()
     folder, _ = ensure_real_shape()
     rows, payload = [], {}
@@ -82,9 +98,15 @@ def main() -> None:
         runs = [one_start(str(folder), dtype) for _ in range(1 if args.quick else 3)]
         ui, ready, first = (median([r[i] for r in runs]) for i in (0, 1, 3))
         chosen = runs[0][2].split(" (", 1)[1].split(" ")[0].rstrip(")") if " (" in runs[0][2] else "?"
-        rows.append({"--dtype": dtype, "loaded as": chosen, "UI answers (HTTP 200)": f"{ui:.1f} s",
-                     "model ready (real 4.0-1B shape, weights in the disk cache)": f"{ready:.1f} s",
-                     "first transcription answered": f"{first:.1f} s"})
+        rows.append(
+            {
+                "--dtype": dtype,
+                "loaded as": chosen,
+                "UI answers (HTTP 200)": f"{ui:.1f} s",
+                "model ready (real 4.0-1B shape, weights in the disk cache)": f"{ready:.1f} s",
+                "first transcription answered": f"{first:.1f} s",
+            }
+        )
         payload[dtype] = {"runs": runs, "ui_s": ui, "ready_s": ready, "first_answer_s": first}
     print(table(rows, list(rows[0])))
     print("saved", save("startup" + ("-quick" if args.quick else ""), payload))

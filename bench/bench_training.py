@@ -6,6 +6,7 @@ fine-tuning, with and without gradient checkpointing. Batch 2, 6 s clips, 24 ans
 Each configuration runs in its own process, so its peak memory (max RSS on CPU, max allocated on CUDA) is
 its own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,6 @@ import time
 
 import numpy as np
 import torch
-
 from common import HERE, machine, save, table
 from real_shape import ensure_real_shape
 
@@ -34,8 +34,13 @@ def one(mode: str, checkpointing: bool, steps: int) -> dict:
 
     folder, _ = ensure_real_shape()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = TrainConfig(model=str(folder), train_manifest="unused", dtype="bfloat16",
-                      quantization="4bit" if mode == "qlora" else "none", gradient_checkpointing=checkpointing)
+    cfg = TrainConfig(
+        model=str(folder),
+        train_manifest="unused",
+        dtype="bfloat16",
+        quantization="4bit" if mode == "qlora" else "none",
+        gradient_checkpointing=checkpointing,
+    )
     if mode == "full":
         from granite_workbench.loading import load_model
 
@@ -53,8 +58,14 @@ def one(mode: str, checkpointing: bool, steps: int) -> dict:
     rng = np.random.default_rng(0)
     text = " ".join(["word"] * (TOKENS - 1))
     builder = ExampleBuilder(lm.processor)
-    examples = [builder.build(Row(audio="", text=text), (0.1 * rng.standard_normal(int(SECONDS * 16000))).astype(np.float32),
-                              random.Random(i)) for i in range(BATCH)]
+    examples = [
+        builder.build(
+            Row(audio="", text=text),
+            (0.1 * rng.standard_normal(int(SECONDS * 16000))).astype(np.float32),
+            random.Random(i),
+        )
+        for i in range(BATCH)
+    ]
     batch = Collator(lm.processor)(examples)
     batch = {k: [t.to(device) for t in v] if isinstance(v, list) else v.to(device) for k, v in batch.items()}
     params = [p for p in model.parameters() if p.requires_grad]
@@ -76,10 +87,20 @@ def one(mode: str, checkpointing: bool, steps: int) -> dict:
             torch.cuda.synchronize()
         if i:
             times.append(time.perf_counter() - t)
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else \
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"mode": mode, "checkpointing": checkpointing, "device": device, "step_s": float(np.median(times)),
-            "peak_gib": peak, "trainable": trainable, "optimizer_step": opt is not None}
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**30
+        if device == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    )
+    return {
+        "mode": mode,
+        "checkpointing": checkpointing,
+        "device": device,
+        "step_s": float(np.median(times)),
+        "peak_gib": peak,
+        "trainable": trainable,
+        "optimizer_step": opt is not None,
+    }
 
 
 def main() -> None:
@@ -92,30 +113,56 @@ def main() -> None:
         print(json.dumps(one(args.one[0], args.one[1] == "1", args.steps)))
         return
     ensure_real_shape()
-    configs = [("lora", False), ("lora", True)] if args.quick else \
-        [("lora", False), ("lora", True), ("qlora", True), ("full", False), ("full", True)]
+    configs = (
+        [("lora", False), ("lora", True)]
+        if args.quick
+        else [("lora", False), ("lora", True), ("qlora", True), ("full", False), ("full", True)]
+    )
     results = []
     for mode, ckpt in configs:
         if mode == "qlora" and not torch.cuda.is_available():
             results.append({"mode": mode, "checkpointing": ckpt, "note": "not measured: bitsandbytes 4-bit needs CUDA"})
             continue
-        p = subprocess.run([sys.executable, str(HERE / "bench_training.py"), "--one", mode, str(int(ckpt)),
-                            "--steps", "1" if args.quick else "2"], capture_output=True, text=True)
+        p = subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "bench_training.py"),
+                "--one",
+                mode,
+                str(int(ckpt)),
+                "--steps",
+                "1" if args.quick else "2",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if p.returncode != 0:
-            results.append({"mode": mode, "checkpointing": ckpt, "note": f"failed: {p.stderr.strip().splitlines()[-1]}"})
+            results.append(
+                {"mode": mode, "checkpointing": ckpt, "note": f"failed: {p.stderr.strip().splitlines()[-1]}"}
+            )
             continue
         results.append(json.loads(p.stdout.strip().splitlines()[-1]))
-    rows = [{"config": f"{r['mode']}{' + grad. checkpointing' if r['checkpointing'] else ''}",
-             "step": f"{r['step_s']:.1f} s" if "step_s" in r else "—",
-             "peak memory": f"{r['peak_gib']:.1f} GiB ({'RSS' if r.get('device') == 'cpu' else 'GPU'})"
-             if "peak_gib" in r else "—",
-             "trainable params": f"{r['trainable'] / 1e6:.1f} M" if "trainable" in r else "—",
-             "note": r.get("note", "" if r.get("optimizer_step", True) else "no optimizer step (see below)")}
-            for r in results]
+    rows = [
+        {
+            "config": f"{r['mode']}{' + grad. checkpointing' if r['checkpointing'] else ''}",
+            "step": f"{r['step_s']:.1f} s" if "step_s" in r else "—",
+            "peak memory": f"{r['peak_gib']:.1f} GiB ({'RSS' if r.get('device') == 'cpu' else 'GPU'})"
+            if "peak_gib" in r
+            else "—",
+            "trainable params": f"{r['trainable'] / 1e6:.1f} M" if "trainable" in r else "—",
+            "note": r.get("note", "" if r.get("optimizer_step", True) else "no optimizer step (see below)"),
+        }
+        for r in results
+    ]
     print(f"machine: {machine()}; batch {BATCH} x {SECONDS:.0f} s clips, {TOKENS} answer tokens, bf16 weights")
     print(table(rows, ["config", "step", "peak memory", "trainable params", "note"]))
-    print("saved", save("training" + ("-quick" if args.quick else ""), {"results": results, "batch": BATCH,
-                                                                       "clip_s": SECONDS, "tokens": TOKENS}))
+    print(
+        "saved",
+        save(
+            "training" + ("-quick" if args.quick else ""),
+            {"results": results, "batch": BATCH, "clip_s": SECONDS, "tokens": TOKENS},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ repeat one clip (with them, a repeated clip skips its encoder and prefill: 0.12 
 has imported everything for the local path (the demo's whole cold start: BENCHMARKS.md, "Demo cold start").
 `python bench/bench_vllm_cpu.py vllm|local` measures one engine and keeps the other's last row.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import ROOT, long_speech, machine, save, table
 from real_shape import ensure_real_shape
 
@@ -83,10 +83,12 @@ def measure(engine, batch_size: int) -> dict:
     run([ten], 2)  # warm up
     first = min(run([ten], 1) for _ in range(2))
     full = min(run([ten], TOKENS + 1) for _ in range(2))
-    out = {"prefill + first token, 10 s (s)": round(first, 2),
-           "ms per token": round(1000 * (full - first) / TOKENS, 1),
-           "RTFx 10 s": round(10.0 / run([ten], TOKENS), 2),
-           "RTFx 60 s": round(60.0 / run([sixty], TOKENS), 2)}
+    out = {
+        "prefill + first token, 10 s (s)": round(first, 2),
+        "ms per token": round(1000 * (full - first) / TOKENS, 1),
+        "RTFx 10 s": round(10.0 / run([ten], TOKENS), 2),
+        "RTFx 60 s": round(60.0 / run([sixty], TOKENS), 2),
+    }
     wall = run([ten] * 16, TOKENS, bs=16)
     out["16 concurrent 10 s: RTFx"] = round(160.0 / wall, 2)
     return out
@@ -101,8 +103,11 @@ def local() -> dict:
     t = time.perf_counter()
     lm = load_model(str(folder), dtype="bfloat16")
     ready = time.perf_counter() - t
-    row = {"engine": "local transformers (bf16)", "model ready (s)": round(ready, 1),
-           **measure(engine_for(lm), batch_size=8)}
+    row = {
+        "engine": "local transformers (bf16)",
+        "model ready (s)": round(ready, 1),
+        **measure(engine_for(lm), batch_size=8),
+    }
     row["peak memory (GiB)"] = round(peak.stop(), 2)
     return row
 
@@ -113,20 +118,46 @@ def vllm() -> dict:
     folder, _ = ensure_real_shape()
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "HF_HUB_OFFLINE": "1"}
     t = time.perf_counter()
-    proc = subprocess.Popen([str(VENV / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server",
-                             "--model", str(folder), "--served-model-name", "base", "--dtype", "bfloat16",
-                             "--max-model-len", "2048", "--max-num-seqs", "4", "--max-num-batched-tokens", "2048",
-                             "--limit-mm-per-prompt", '{"audio": 1}', "--skip-mm-profiling",
-                             # every request pays its own encoder and prefill, as distinct clips would
-                             "--no-enable-prefix-caching", "--mm-processor-cache-gb", "0", "--port", str(PORT)],
-                            env=env, stdout=open(ROOT / "bench" / "results" / "vllm-cpu.log", "w"),
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(VENV / "bin" / "python"),
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(folder),
+            "--served-model-name",
+            "base",
+            "--dtype",
+            "bfloat16",
+            "--max-model-len",
+            "2048",
+            "--max-num-seqs",
+            "4",
+            "--max-num-batched-tokens",
+            "2048",
+            "--limit-mm-per-prompt",
+            '{"audio": 1}',
+            "--skip-mm-profiling",
+            # every request pays its own encoder and prefill, as distinct clips would
+            "--no-enable-prefix-caching",
+            "--mm-processor-cache-gb",
+            "0",
+            "--port",
+            str(PORT),
+        ],
+        env=env,
+        stdout=open(ROOT / "bench" / "results" / "vllm-cpu.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     peak = Peak(proc.pid)
     try:
         wait_for(proc, f"http://localhost:{PORT}")
         ready = time.perf_counter() - t
-        row = {"engine": "vLLM-CPU 0.32.0 (bf16)", "model ready (s)": round(ready, 1),
-               **measure(OpenAIEngine(f"http://localhost:{PORT}", model="base", concurrency=16), batch_size=8)}
+        row = {
+            "engine": "vLLM-CPU 0.32.0 (bf16)",
+            "model ready (s)": round(ready, 1),
+            **measure(OpenAIEngine(f"http://localhost:{PORT}", model="base", concurrency=16), batch_size=8),
+        }
     finally:
         memory = peak.stop()
         proc.terminate()

@@ -1,4 +1,5 @@
 """Shared bits of the benchmarks: timing, clips, the result table."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,10 @@ def machine() -> str:
 def table(rows: list[dict], columns: list[str]) -> str:
     widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
     line = lambda vals: "| " + " | ".join(str(v).ljust(w) for v, w in zip(vals, widths)) + " |"  # noqa: E731
-    return "\n".join([line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-                     + [line([r.get(c, "") for c in columns]) for r in rows])
+    return "\n".join(
+        [line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        + [line([r.get(c, "") for c in columns]) for r in rows]
+    )
 
 
 def save(name: str, payload: dict) -> Path:

@@ -4,6 +4,7 @@ The config is the reconstructed 4.0-1B config.json (copied here from the project
 tokenizer is the tiny model's byte-level BPE (the real one cannot be downloaded here); only the audio
 token id is changed to fit it, so every tensor has the real shape and the cost is the real cost.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ def cache_dir() -> Path:
 def ensure_real_shape(seed: int = 0) -> tuple[Path, float]:
     """The cached folder (built on first use: ~30 s, 4.6 GB); returns (folder, seconds spent building)."""
     import torch
-    from transformers import (GraniteSpeechConfig, GraniteSpeechFeatureExtractor,
-                              GraniteSpeechForConditionalGeneration, GraniteSpeechProcessor)
+    from transformers import (
+        GraniteSpeechConfig,
+        GraniteSpeechFeatureExtractor,
+        GraniteSpeechForConditionalGeneration,
+        GraniteSpeechProcessor,
+    )
 
     from granite_workbench.tiny import AUDIO_TOKEN, CHAT_TEMPLATE, build_tokenizer
 
@@ -50,17 +55,19 @@ def ensure_real_shape(seed: int = 0) -> tuple[Path, float]:
     model.generation_config.pad_token_id = tok.pad_token_id
     tmp = folder.with_name(folder.name + ".tmp")
     model.save_pretrained(tmp)
-    GraniteSpeechProcessor(audio_processor=GraniteSpeechFeatureExtractor(), tokenizer=tok,
-                           chat_template=CHAT_TEMPLATE).save_pretrained(tmp)
+    GraniteSpeechProcessor(
+        audio_processor=GraniteSpeechFeatureExtractor(), tokenizer=tok, chat_template=CHAT_TEMPLATE
+    ).save_pretrained(tmp)
     tmp.rename(folder)
     return folder, time.time() - started
 
 
 def parameter_counts(model) -> dict[str, int]:
     core = model.model
-    return {name: sum(p.numel() for p in getattr(core, name).parameters())
-            for name in ("encoder", "projector", "language_model")} | {
-        "lm_head": model.lm_head.weight.numel(), "total": sum(p.numel() for p in model.parameters())}
+    return {
+        name: sum(p.numel() for p in getattr(core, name).parameters())
+        for name in ("encoder", "projector", "language_model")
+    } | {"lm_head": model.lm_head.weight.numel(), "total": sum(p.numel() for p in model.parameters())}
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Texts are compared as the workbench reports them (white space collapsed) and wit
 tiny model's random weights write arbitrary bytes, and vLLM's detokenizer holds back an incomplete UTF-8
 sequence at the end where the local decode shows a replacement character.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,7 @@ def texts(engine, adapter: str | None, spec=None) -> list[str]:
     from granite_workbench import TaskSpec
     from granite_workbench.transcribe import Transcriber
 
-    results = Transcriber(engine=engine, max_new_tokens=MAX_TOKENS).run(CLIPS, spec or TaskSpec("asr"),
-                                                                        adapter=adapter)
+    results = Transcriber(engine=engine, max_new_tokens=MAX_TOKENS).run(CLIPS, spec or TaskSpec("asr"), adapter=adapter)
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     return [r.text for r in results]
 
@@ -74,11 +74,17 @@ def main() -> int:
     ok, said = same(adapted_local, renamed)
     check("exported adapter through vLLM == local adapter", ok, said)
     changed = sum(a != b for a, b in zip(adapted_local, base_local))
-    check("the adapter changes the output (premise of the two checks around it)", changed > 0,
-          f"{changed}/{len(CLIPS)} clips differ from base")
+    check(
+        "the adapter changes the output (premise of the two checks around it)",
+        changed > 0,
+        f"{changed}/{len(CLIPS)} clips differ from base",
+    )
     ok, said = same(texts(remote, "as-saved"), base_remote)
-    check("the un-renamed peft folder is not applied by vLLM (the export stays necessary)", ok,
-          said + " with base" + ("" if ok else ": vLLM now applies it; the export may no longer be needed"))
+    check(
+        "the un-renamed peft folder is not applied by vLLM (the export stays necessary)",
+        ok,
+        said + " with base" + ("" if ok else ": vLLM now applies it; the export may no longer be needed"),
+    )
     evaluation(local, remote, name)
     logprobs(local, args.server)
     transcription_routes(args.server, args.workbench)
@@ -91,12 +97,15 @@ def evaluation(local, remote, name: str) -> None:
     from granite_workbench.evaluation import run_evaluation
     from granite_workbench.manifest import read_manifest
 
-    rows = read_manifest(ROOT / "data" / "phrases" / "train.jsonl")[:len(CLIPS)]
+    rows = read_manifest(ROOT / "data" / "phrases" / "train.jsonl")[: len(CLIPS)]
     here = run_evaluation(local, rows, [BASE, name], max_new_tokens=MAX_TOKENS)
     there = run_evaluation(remote, rows, [BASE, "renamed"], max_new_tokens=MAX_TOKENS)
     a, b = here.hyps[BASE] + here.hyps[name], there.hyps[BASE] + there.hyps["renamed"]
-    check("evaluate --backend openai == local evaluation (every hypothesis, base and adapter)", a == b,
-          f"{sum(x == y for x, y in zip(a, b))}/{len(a)} hypotheses equal")
+    check(
+        "evaluate --backend openai == local evaluation (every hypothesis, base and adapter)",
+        a == b,
+        f"{sum(x == y for x, y in zip(a, b))}/{len(a)} hypotheses equal",
+    )
 
 
 def logprobs(local, vllm: str, n: int = 6) -> None:
@@ -111,17 +120,24 @@ def logprobs(local, vllm: str, n: int = 6) -> None:
     from granite_workbench.remote import chat_message, wav_base64
 
     samples = load_audio(CLIPS[0]).samples
-    body = {"model": "base", "temperature": 0, "max_tokens": n, "logprobs": True, "top_logprobs": 1,
-            "messages": [chat_message(TaskSpec("asr"), wav_base64(samples))]}
+    body = {
+        "model": "base",
+        "temperature": 0,
+        "max_tokens": n,
+        "logprobs": True,
+        "top_logprobs": 1,
+        "messages": [chat_message(TaskSpec("asr"), wav_base64(samples))],
+    }
     answer = httpx.post(vllm.rstrip("/") + "/v1/chat/completions", json=body, timeout=120).json()
     theirs = [t["logprob"] for t in answer["choices"][0]["logprobs"]["content"]]
     lm = local.lm
     tok = lm.processor.tokenizer
     inputs = lm.processor(text=render_prompt(tok, TaskSpec("asr")), audio=samples, return_tensors="pt")
     with local.adapters.use(None), torch.inference_mode():
-        out = lm.model.generate(**inputs, max_new_tokens=len(theirs), do_sample=False, output_scores=True,
-                                return_dict_in_generate=True)
-    ids = out.sequences[0, inputs["input_ids"].shape[1]:]
+        out = lm.model.generate(
+            **inputs, max_new_tokens=len(theirs), do_sample=False, output_scores=True, return_dict_in_generate=True
+        )
+    ids = out.sequences[0, inputs["input_ids"].shape[1] :]
     scale = lm.model.config.text_config.logits_scaling
 
     def ours(divide: float) -> list[float]:
@@ -130,18 +146,29 @@ def logprobs(local, vllm: str, n: int = 6) -> None:
     scaled, raw = ours(scale), ours(1.0)
     gap = max(abs(a - b) for a, b in zip(scaled, theirs))
     unscaled_gap = max(abs(a - b) for a, b in zip(raw, theirs))
-    check(f"local log-probabilities / logits_scaling ({scale:g}) == vLLM's", gap < 5e-3 and unscaled_gap > 0.5,
-          f"{len(theirs)} tokens: largest difference {gap:.1e} scaled, {unscaled_gap:.2f} unscaled")
+    check(
+        f"local log-probabilities / logits_scaling ({scale:g}) == vLLM's",
+        gap < 5e-3 and unscaled_gap > 0.5,
+        f"{len(theirs)} tokens: largest difference {gap:.1e} scaled, {unscaled_gap:.2f} unscaled",
+    )
 
 
 def post_audio(url: str, clip: str, fmt: str):
     import httpx
 
     with open(clip, "rb") as f:
-        return httpx.post(url.rstrip("/") + "/v1/audio/transcriptions", timeout=120,
-                          files={"file": (Path(clip).name, f.read())},
-                          data={"model": "base", "response_format": fmt, "language": "en", "temperature": "0",
-                                "max_completion_tokens": str(MAX_TOKENS)})
+        return httpx.post(
+            url.rstrip("/") + "/v1/audio/transcriptions",
+            timeout=120,
+            files={"file": (Path(clip).name, f.read())},
+            data={
+                "model": "base",
+                "response_format": fmt,
+                "language": "en",
+                "temperature": "0",
+                "max_completion_tokens": str(MAX_TOKENS),
+            },
+        )
 
 
 def shape(r) -> str:
@@ -168,8 +195,10 @@ def transcription_routes(vllm: str, workbench: str) -> None:
         a, b = post_audio(workbench, CLIPS[0], fmt), post_audio(vllm, CLIPS[0], fmt)
         mine = shape(a) if a.status_code == 200 else f"HTTP {a.status_code}"
         other = shape(b) if b.status_code == 200 else f"HTTP {b.status_code}: {b.text[:80]}"
-        print(f"INFO response_format={fmt}: workbench {mine} | vLLM {other}"
-              + ("" if mine == other else "  (differs)"), flush=True)
+        print(
+            f"INFO response_format={fmt}: workbench {mine} | vLLM {other}" + ("" if mine == other else "  (differs)"),
+            flush=True,
+        )
 
 
 def demo_on_vllm(demo: str, vllm: str, adapted_local: list[str]) -> None:
@@ -182,13 +211,19 @@ def demo_on_vllm(demo: str, vllm: str, adapted_local: list[str]) -> None:
     name = "lm-step-000060"
     got = [client.predict(handle_file(c), "en", name, api_name="/transcribe")[0] for c in CLIPS]
     ok, equal = same(got, adapted_local)
-    check("demo on --backend openai: an adapter loaded in its Adapters tab runs on vLLM == local adapter", ok,
-          f"{equal} ({said.split('.')[0]})")
+    check(
+        "demo on --backend openai: an adapter loaded in its Adapters tab runs on vLLM == local adapter",
+        ok,
+        f"{equal} ({said.split('.')[0]})",
+    )
     assert name in served_models(vllm), served_models(vllm)
     client.predict(name, api_name="/unload_adapter")
     served = served_models(vllm)
-    check("demo on --backend openai: unloading it in the Adapters tab unloads it on vLLM", name not in served,
-          f"served now: {served}")
+    check(
+        "demo on --backend openai: unloading it in the Adapters tab unloads it on vLLM",
+        name not in served,
+        f"served now: {served}",
+    )
 
 
 def served_models(url: str) -> list[str]:

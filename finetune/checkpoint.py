@@ -8,6 +8,7 @@
 Each is written to a hidden temporary folder and renamed when complete. The last `keep_last` and the
 best one (by `best_metric`) are kept; `best.json` names the best.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,12 @@ def resolve_resume(output_dir: str, resume_from: str) -> Path | None:
 
 
 def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -139,13 +144,26 @@ def truncate_metrics(output_dir: Path, step: int) -> int:
 def write_status(output_dir: Path, state: str, step: int, checkpoint: str | None) -> None:
     """status.json: how the run ended (read by the demo's Train tab)."""
     tmp = Path(output_dir) / ".status.json.tmp"
-    tmp.write_text(json.dumps({"state": state, "step": step, "checkpoint": checkpoint,
-                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+    tmp.write_text(
+        json.dumps({"state": state, "step": step, "checkpoint": checkpoint, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        + "\n"
+    )
     os.replace(tmp, Path(output_dir) / "status.json")
 
 
 def write_best(output_dir: Path, path: Path, metric: str, value: float, step: int) -> None:
     tmp = output_dir / ".best.json.tmp"
-    tmp.write_text(json.dumps({"path": path.name, "step": step, "metric": metric, "value": value,
-                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
+    tmp.write_text(
+        json.dumps(
+            {
+                "path": path.name,
+                "step": step,
+                "metric": metric,
+                "value": value,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     os.replace(tmp, output_dir / "best.json")

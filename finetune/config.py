@@ -12,6 +12,7 @@ one side of a choice replaces the other side from the layers below (`--dataset a
 config with `train_manifest` trains on the audiofolder); naming both sides in one layer is refused.
 `origin` records where each data field came from; the run prints it and writes it to workbench.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,15 @@ from granite_workbench.tasks import TASK_NAMES
 LM_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # one choice each: (side A, side B); see the module docstring
 DATA_CHOICES = {"train data": ("train_manifest", "dataset"), "eval data": ("eval_manifest", "eval_split")}
-DATA_FIELDS = ("train_manifest", "dataset", "dataset_split", "eval_manifest", "eval_split", "audio_column",
-               "text_column")
+DATA_FIELDS = (
+    "train_manifest",
+    "dataset",
+    "dataset_split",
+    "eval_manifest",
+    "eval_split",
+    "audio_column",
+    "text_column",
+)
 
 
 def opt(default: Any, help: str, choices: tuple[str, ...] | None = None, cli: bool = True):
@@ -44,32 +52,39 @@ def opt(default: Any, help: str, choices: tuple[str, ...] | None = None, cli: bo
 class TrainConfig:
     # --- model -----------------------------------------------------------------------------------
     model: str = opt(DEFAULT_MODEL_ID, "hub id, local folder or 'tiny'")
-    quantization: str = opt("none", "bitsandbytes base weights, CUDA only: none | 4bit (QLoRA, nf4) | 8bit",
-                            QUANTIZATION_CHOICES)
-    dtype: str = opt("auto", "weights dtype: auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16",
-                     DTYPES)
-    mixed_precision: str = opt("auto", "accelerate mixed precision: auto (bf16 on CUDA) | no | bf16 | fp16",
-                               ("auto", "no", "bf16", "fp16"))
-    gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass: less memory, "
-                                              "about 30% slower")
+    quantization: str = opt(
+        "none", "bitsandbytes base weights, CUDA only: none | 4bit (QLoRA, nf4) | 8bit", QUANTIZATION_CHOICES
+    )
+    dtype: str = opt("auto", "weights dtype: auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16", DTYPES)
+    mixed_precision: str = opt(
+        "auto", "accelerate mixed precision: auto (bf16 on CUDA) | no | bf16 | fp16", ("auto", "no", "bf16", "fp16")
+    )
+    gradient_checkpointing: bool = opt(
+        False, "recompute activations in the backward pass: less memory, about 30% slower"
+    )
     # --- LoRA ------------------------------------------------------------------------------------
     lora_r: int = opt(16, "LoRA rank")
     lora_alpha: int = opt(32, "LoRA scaling numerator (scale = alpha / r)")
     lora_dropout: float = opt(0.05, "dropout on the LoRA input")
     lora_targets: list[str] = opt(LM_PROJECTIONS, "LM attention/MLP projections that get LoRA (comma-separated)")
     train_projector: bool = opt(True, "also train the Q-Former projector in full (saved in the adapter)")
-    projector_dropout: float = opt(-1.0, "set the projector's dropout to this while training (-1: keep the "
-                                         "model's 0.1)")
-    train_ctc: str = opt("none", "also train the encoder's CTC head with a CTC loss on the transcripts, so that "
-                                 "domain words appear in speculative-decoding drafts and word times follow them: "
-                                 "none | head (the head only) | encoder (the head and the whole encoder)",
-                         ("none", "head", "encoder"))
+    projector_dropout: float = opt(
+        -1.0, "set the projector's dropout to this while training (-1: keep the model's 0.1)"
+    )
+    train_ctc: str = opt(
+        "none",
+        "also train the encoder's CTC head with a CTC loss on the transcripts, so that "
+        "domain words appear in speculative-decoding drafts and word times follow them: "
+        "none | head (the head only) | encoder (the head and the whole encoder)",
+        ("none", "head", "encoder"),
+    )
     ctc_weight: float = opt(1.0, "weight of the CTC loss next to the language model's loss")
     # --- data ------------------------------------------------------------------------------------
     train_manifest: str = opt("", "JSONL or CSV manifest (audio, text, task, language, target_language, keywords)")
     eval_manifest: str = opt("", "evaluation manifest, scored every eval_steps (empty: none)")
-    dataset: str = opt("", "instead of train_manifest: a Hugging Face dataset (hub id, saved folder, or "
-                           "audiofolder:DIR)")
+    dataset: str = opt(
+        "", "instead of train_manifest: a Hugging Face dataset (hub id, saved folder, or audiofolder:DIR)"
+    )
     dataset_split: str = opt("train", "split of `dataset` used for training")
     eval_split: str = opt("", "instead of eval_manifest: a split of `dataset` used for evaluation (empty: none)")
     audio_column: str = opt("audio", "audio column of `dataset`")
@@ -78,12 +93,13 @@ class TrainConfig:
     default_language: str = opt("en", "language of rows that name none")
     max_audio_seconds: float = opt(30.0, "longer clips are reported as bad rows")
     max_label_tokens: int = opt(200, "longer labels are reported as bad rows")
-    on_bad_rows: str = opt("skip", "skip: drop bad rows and report them | stop: refuse to train, with the report",
-                           ("skip", "stop"))
-    keywords_from_transcript: int = opt(2, "asr_keywords rows without keywords: how many words drawn from the "
-                                           "text")
-    keyword_distractors: int = opt(2, "words not in the text added to each keyword list (teaches the model to "
-                                      "ignore them)")
+    on_bad_rows: str = opt(
+        "skip", "skip: drop bad rows and report them | stop: refuse to train, with the report", ("skip", "stop")
+    )
+    keywords_from_transcript: int = opt(2, "asr_keywords rows without keywords: how many words drawn from the text")
+    keyword_distractors: int = opt(
+        2, "words not in the text added to each keyword list (teaches the model to ignore them)"
+    )
     keyword_augment: float = opt(0.0, "probability that an ASR row is trained as asr_keywords instead")
     # --- optimisation ----------------------------------------------------------------------------
     lr: float = opt(2e-4, "peak learning rate (AdamW)")
@@ -105,8 +121,7 @@ class TrainConfig:
     keep_last: int = opt(2, "checkpoints kept besides the best one")
     best_metric: str = opt("eval_loss", "lower is better: eval_loss | wer | cer; higher: bleu | keyword_recall")
     resume_from: str = opt("", "a checkpoint folder, or 'latest' in output_dir")
-    stop_after_steps: int = opt(0, "stop early at this step as if interrupted (the schedule still spans "
-                                   "max_steps)")
+    stop_after_steps: int = opt(0, "stop early at this step as if interrupted (the schedule still spans max_steps)")
     log_steps: int = opt(1, "log loss and lr every N steps")
     tensorboard: bool = opt(True, "also log to TensorBoard (<output_dir>/tensorboard)")
     # where each data field's value came from (default, the YAML file, command line, override)
@@ -120,11 +135,15 @@ class TrainConfig:
         if not (self.train_manifest or self.dataset):
             raise ValueError("Give train_manifest (a JSONL/CSV file) or dataset (a Hugging Face dataset).")
         if self.train_manifest and self.dataset and not self.eval_split:
-            raise ValueError(f"Both train_manifest ({self.train_manifest}) and dataset ({self.dataset}) are set: "
-                             "train on one of them.")
+            raise ValueError(
+                f"Both train_manifest ({self.train_manifest}) and dataset ({self.dataset}) are set: "
+                "train on one of them."
+            )
         if self.eval_split and not self.dataset:
-            raise ValueError(f"eval_split={self.eval_split!r} names a split of `dataset`, but no dataset is set; "
-                             "give eval_manifest or a dataset.")
+            raise ValueError(
+                f"eval_split={self.eval_split!r} names a split of `dataset`, but no dataset is set; "
+                "give eval_manifest or a dataset."
+            )
         if self.max_steps <= 0 or self.batch_size <= 0 or self.grad_accum <= 0:
             raise ValueError("max_steps, batch_size and grad_accum must be positive.")
 
@@ -133,11 +152,15 @@ class TrainConfig:
 
     def data_sources(self) -> dict[str, dict[str, str] | None]:
         """The train and eval data this config names, each with where the choice came from."""
+
         def where(name: str) -> str:
             return self.origin.get(name, "default")
 
-        train = ({"source": self.train_manifest, "from": where("train_manifest")} if self.train_manifest else
-                 {"source": f"{self.dataset}[{self.dataset_split}]", "from": where("dataset")})
+        train = (
+            {"source": self.train_manifest, "from": where("train_manifest")}
+            if self.train_manifest
+            else {"source": f"{self.dataset}[{self.dataset_split}]", "from": where("dataset")}
+        )
         if self.eval_manifest:
             evals = {"source": self.eval_manifest, "from": where("eval_manifest")}
         elif self.eval_split:
@@ -171,9 +194,11 @@ def _parse_value(tp, raw: str):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m finetune.train", description="LoRA / QLoRA fine-tuning of Granite Speech. Values come from "
+        prog="python -m finetune.train",
+        description="LoRA / QLoRA fine-tuning of Granite Speech. Values come from "
         "--config (YAML), then from these flags. The train data is train_manifest or dataset, the eval data "
-        "eval_manifest or eval_split: a flag for one side replaces the config's other side.")
+        "eval_manifest or eval_split: a flag for one side replaces the config's other side.",
+    )
     parser.add_argument("--config", type=Path, help="YAML file with any of the fields below")
     hints = typing.get_type_hints(TrainConfig)
     for f in cli_fields():
@@ -181,9 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         shown = ",".join(default) if isinstance(default, list) else default
         text = f"{f.metadata['help']} (default: {shown!r})".replace("%", "%%")  # argparse formats help with %
-        parser.add_argument(f"--{f.name}", dest=f.name, default=None, help=text,
-                            metavar=tp.__name__.upper() if hasattr(tp, "__name__") else "LIST",
-                            type=lambda raw, tp=tp: _parse_value(tp, raw))
+        parser.add_argument(
+            f"--{f.name}",
+            dest=f.name,
+            default=None,
+            help=text,
+            metavar=tp.__name__.upper() if hasattr(tp, "__name__") else "LIST",
+            type=lambda raw, tp=tp: _parse_value(tp, raw),
+        )
     return parser
 
 
@@ -219,8 +249,9 @@ def load_config(argv: list[str] | None = None, **overrides) -> TrainConfig:
             if loaded.get(key):
                 loaded[key] = str(project_path(loaded[key]))
         _apply_layer(values, origin, loaded, f"config file {args.config}")
-    _apply_layer(values, origin, {k: v for k, v in vars(args).items() if k != "config" and v is not None},
-                 "command line")
+    _apply_layer(
+        values, origin, {k: v for k, v in vars(args).items() if k != "config" and v is not None}, "command line"
+    )
     if overrides:
         _apply_layer(values, origin, overrides, "caller")
     return TrainConfig(**values, origin={k: v for k, v in origin.items() if k in DATA_FIELDS})

@@ -3,10 +3,10 @@
 The format and the validation live in `granite_workbench.manifest` (one place); this module reads
 the train / eval data a `TrainConfig` names and applies `on_bad_rows`.
 """
+
 from __future__ import annotations
 
-from granite_workbench.manifest import (DataError, Row, ValidationReport, read_dataset, read_manifest,  # noqa: F401
-                                        validate)
+from granite_workbench.manifest import DataError, Row, ValidationReport, read_dataset, read_manifest, validate  # noqa: F401
 
 
 def load_rows(cfg, tokenizer, which: str = "train") -> tuple[list[Row], ValidationReport]:
@@ -18,13 +18,15 @@ def load_rows(cfg, tokenizer, which: str = "train") -> tuple[list[Row], Validati
     if manifest:
         rows, source = read_manifest(manifest, cfg.default_task, cfg.default_language), manifest
     elif cfg.dataset and split:
-        rows = read_dataset(cfg.dataset, split, cfg.audio_column, cfg.text_column, cfg.default_task,
-                            cfg.default_language)
+        rows = read_dataset(
+            cfg.dataset, split, cfg.audio_column, cfg.text_column, cfg.default_task, cfg.default_language
+        )
         source = f"{cfg.dataset}[{split}]"
     else:
         return [], ValidationReport(source="(none)")
-    good, report = validate(rows, tokenizer, source=source, max_audio_seconds=cfg.max_audio_seconds,
-                            max_label_tokens=cfg.max_label_tokens)
+    good, report = validate(
+        rows, tokenizer, source=source, max_audio_seconds=cfg.max_audio_seconds, max_label_tokens=cfg.max_label_tokens
+    )
     if report.problems and cfg.on_bad_rows == "stop":
         raise DataError("Bad rows found and on_bad_rows=stop:\n" + report.summary())
     if not good:

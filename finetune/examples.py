@@ -1,10 +1,11 @@
 """Training examples and the collator.
 
 An example is the prompt (through the chat template, `<|audio|>` expanded to the clip's audio tokens)
-followed by the target text and eos, with no space between (granite_workbench.prompts says why). Labels are -100 on the prompt and on padding, so the loss is on
-the answer only. Keyword-biased examples list words drawn from the transcript plus distractors that are
-not in it, so the model learns to use the list rather than to copy it.
+followed by the target text and eos, with no space between (granite_workbench.prompts says why). Labels are -100
+on the prompt and on padding, so the loss is on the answer only. Keyword-biased examples list words drawn from
+the transcript plus distractors that are not in it, so the model learns to use the list rather than to copy it.
 """
+
 from __future__ import annotations
 
 import random
@@ -36,8 +37,16 @@ def candidate_keywords(text: str) -> list[str]:
 
 
 class ExampleBuilder:
-    def __init__(self, processor, *, keywords_from_transcript: int = 2, keyword_distractors: int = 2,
-                 keyword_augment: float = 0.0, distractor_pool: list[str] | None = None, ctc_labels: int = 348):
+    def __init__(
+        self,
+        processor,
+        *,
+        keywords_from_transcript: int = 2,
+        keyword_distractors: int = 2,
+        keyword_augment: float = 0.0,
+        distractor_pool: list[str] | None = None,
+        ctc_labels: int = 348,
+    ):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.k_from_text = keywords_from_transcript
@@ -63,20 +72,27 @@ class ExampleBuilder:
             task = TASKS[task.with_keywords]
         if task.keywords:
             # the plain task with a (possibly empty) list: TaskSpec makes it the keyword variant when non-empty
-            return TaskSpec(task.without_keywords or task.name, language=row.language,
-                            keywords=tuple(self.keywords_for(row, rng)))
+            return TaskSpec(
+                task.without_keywords or task.name, language=row.language, keywords=tuple(self.keywords_for(row, rng))
+            )
         return row.spec()
 
     def build(self, row: Row, samples, rng: random.Random) -> dict[str, Any]:
         spec = self.spec_for(row, rng)
         # prompt and answer tokenized separately and joined, as IBM's fine-tuning notebook does
-        prompt_ids = self.tokenizer(model_prompt(self.tokenizer, spec, len(samples)),
-                                    add_special_tokens=False)["input_ids"]
+        prompt_ids = self.tokenizer(model_prompt(self.tokenizer, spec, len(samples)), add_special_tokens=False)[
+            "input_ids"
+        ]
         answer_ids = self.tokenizer(answer_text(self.tokenizer, row.text), add_special_tokens=False)["input_ids"]
         # the CTC head writes what is said: its target is the transcript (none for a translation row)
         ctc = [] if spec.info.translation else [ord(c) for c in ctc_text(row.text, self.ctc_labels)]
-        return {"input_ids": prompt_ids + answer_ids, "labels": [IGNORE] * len(prompt_ids) + answer_ids,
-                "samples": samples, "spec": spec, "ctc_targets": ctc}
+        return {
+            "input_ids": prompt_ids + answer_ids,
+            "labels": [IGNORE] * len(prompt_ids) + answer_ids,
+            "samples": samples,
+            "spec": spec,
+            "ctc_targets": ctc,
+        }
 
 
 class SpeechDataset(torch.utils.data.Dataset):
@@ -130,5 +146,10 @@ class Collator:
         # features per clip (no padding): the encoder has no attention mask, so padding would change its
         # output; per-clip features match what inference computes
         feats = [self.processor.audio_processor([b["samples"]], device="cpu")["input_features"] for b in batch]
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "audio_features": feats,
-                "ctc_targets": [b.get("ctc_targets", []) for b in batch]}
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": labels,
+            "audio_features": feats,
+            "ctc_targets": [b.get("ctc_targets", []) for b in batch],
+        }

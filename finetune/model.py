@@ -1,4 +1,5 @@
 """The model for fine-tuning: the base (optionally 4/8-bit) with LoRA on the language model."""
+
 from __future__ import annotations
 
 from granite_workbench.adapters import CTC_HEAD, ENCODER
@@ -30,11 +31,17 @@ def setup_model(cfg, device: str) -> tuple[LoadedModel, object]:
         for module in model.model.projector.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = cfg.projector_dropout
-    saved = (["projector"] if cfg.train_projector else []) + {"none": [], "head": [CTC_HEAD],
-                                                               "encoder": [ENCODER]}[cfg.train_ctc]
-    config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                        target_modules=lora_target_regex(cfg.lora_targets), modules_to_save=saved or None,
-                        bias="none")
+    saved = (["projector"] if cfg.train_projector else []) + {"none": [], "head": [CTC_HEAD], "encoder": [ENCODER]}[
+        cfg.train_ctc
+    ]
+    config = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=lora_target_regex(cfg.lora_targets),
+        modules_to_save=saved or None,
+        bias="none",
+    )
     peft_model = get_peft_model(model, config)
     if not any(p.requires_grad for p in peft_model.parameters()):
         raise ValueError(f"No trainable parameters: lora_targets {cfg.lora_targets} matched no module.")

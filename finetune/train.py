@@ -5,6 +5,7 @@
 
 The same script runs on CPU, one GPU, several GPUs and several nodes: accelerate does the distribution.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ import torch
 from granite_workbench.adapters import WEIGHTS_FILE, model_signature
 from granite_workbench.audio import Audio
 from granite_workbench.engine import engine_for
-from granite_workbench.loading import ModelLoadError
 from granite_workbench.evaluation import score
+from granite_workbench.loading import ModelLoadError
 from granite_workbench.metrics import is_better
 from granite_workbench.tasks import TASKS
 from granite_workbench.transcribe import Transcriber
@@ -74,8 +75,11 @@ def data_lines(data: dict[str, Any]) -> list[str]:
     lines = []
     for which in ("train", "eval"):
         d = data.get(which)
-        lines.append(f"{which} data: none" if d is None else
-                     f"{which} data: {d['source']} — {d['rows']} rows, {d['usable']} usable (from {d['from']})")
+        lines.append(
+            f"{which} data: none"
+            if d is None
+            else f"{which} data: {d['source']} — {d['rows']} rows, {d['usable']} usable (from {d['from']})"
+        )
     return lines
 
 
@@ -112,23 +116,50 @@ def setup(cfg: TrainConfig) -> State:
         print(trainable_summary(model), file=sys.stderr)
 
     pool = sorted({w for r in train_rows for w in candidate_keywords(r.text) + r.keywords})
-    builder = ExampleBuilder(lm.processor, keywords_from_transcript=cfg.keywords_from_transcript,
-                             keyword_distractors=cfg.keyword_distractors, keyword_augment=cfg.keyword_augment,
-                             distractor_pool=pool, ctc_labels=lm.model.config.encoder_config.output_dim)
+    builder = ExampleBuilder(
+        lm.processor,
+        keywords_from_transcript=cfg.keywords_from_transcript,
+        keyword_distractors=cfg.keyword_distractors,
+        keyword_augment=cfg.keyword_augment,
+        distractor_pool=pool,
+        ctc_labels=lm.model.config.encoder_config.output_dim,
+    )
     dataset = SpeechDataset(train_rows, builder, seed=cfg.seed)
     collator = Collator(lm.processor)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, collate_fn=collator,
-                                         num_workers=cfg.num_workers,
-                                         generator=torch.Generator().manual_seed(cfg.seed))
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        collate_fn=collator,
+        num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     # the scheduler is stepped by hand once per optimizer step (not prepared: accelerate would step it
     # once per process), so the schedule is the same whatever the number of processes
-    scheduler = get_scheduler("constant_with_warmup" if cfg.lr_schedule == "constant" else cfg.lr_schedule,
-                              optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=cfg.max_steps)
+    scheduler = get_scheduler(
+        "constant_with_warmup" if cfg.lr_schedule == "constant" else cfg.lr_schedule,
+        optimizer,
+        num_warmup_steps=cfg.warmup_steps,
+        num_training_steps=cfg.max_steps,
+    )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    state = State(cfg, accelerator, lm, model, optimizer, scheduler, loader, dataset, collator, train_rows,
-                  eval_rows, output_dir, data=data)
+    state = State(
+        cfg,
+        accelerator,
+        lm,
+        model,
+        optimizer,
+        scheduler,
+        loader,
+        dataset,
+        collator,
+        train_rows,
+        eval_rows,
+        output_dir,
+        data=data,
+    )
     accelerator.wait_for_everyone()  # the main process has cleaned the run folder
     resume = ckpt.resolve_resume(cfg.output_dir, cfg.resume_from)
     if resume is not None:
@@ -170,8 +201,9 @@ def token_loss_sum(model, core, batch, ctc: bool = False) -> tuple[torch.Tensor,
     encoded: list = []
     logits = forward_logits(model, core, batch, encoded if ctc else None)[:, :-1].float()
     target = labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                             ignore_index=-100, reduction="sum")
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     return loss, (target != -100).sum(), ctc_loss_sum(core, encoded, batch["ctc_targets"]) if ctc else loss * 0
 
 
@@ -185,8 +217,14 @@ def ctc_loss_sum(core, encoded: list, targets: list[list[int]]) -> torch.Tensor:
     for hidden, target in pairs:
         log_probs = torch.log_softmax(head(hidden).float(), dim=-1)[:, None]  # (frames, 1, labels)
         total = total + torch.nn.functional.ctc_loss(
-            log_probs, torch.tensor([target]), torch.tensor([log_probs.shape[0]]), torch.tensor([len(target)]),
-            blank=0, reduction="sum", zero_infinity=True)
+            log_probs,
+            torch.tensor([target]),
+            torch.tensor([log_probs.shape[0]]),
+            torch.tensor([len(target)]),
+            blank=0,
+            reduction="sum",
+            zero_infinity=True,
+        )
     return total
 
 
@@ -204,9 +242,15 @@ def train(state: State) -> str:
 
     cfg, acc, model = state.cfg, state.accelerator, state.model
     ctc = cfg.train_ctc != "none"  # also a CTC loss on the encoder's head
-    bar = tqdm(total=cfg.max_steps, initial=state.step, desc="fine-tuning", unit="step",
-               disable=not acc.is_main_process, file=sys.stderr,
-               mininterval=0.2 if sys.stderr.isatty() else 5.0)  # logs and CI get a line every 5 s
+    bar = tqdm(
+        total=cfg.max_steps,
+        initial=state.step,
+        desc="fine-tuning",
+        unit="step",
+        disable=not acc.is_main_process,
+        file=sys.stderr,
+        mininterval=0.2 if sys.stderr.isatty() else 5.0,
+    )  # logs and CI get a line every 5 s
     model.train()
     freeze_encoder_mode(acc.unwrap_model(model))
     if state.resume_rng is not None:
@@ -234,8 +278,10 @@ def train(state: State) -> str:
                     loss_sum, _, ctc_sum = token_loss_sum(model, core, batch, ctc)
                     # DDP averages gradients over processes: scale back up to a global-token mean (the CTC
                     # loss: a mean per transcript character)
-                    acc.backward(loss_sum * acc.num_processes / global_tokens
-                                 + cfg.ctc_weight * ctc_sum * acc.num_processes / global_chars)
+                    acc.backward(
+                        loss_sum * acc.num_processes / global_tokens
+                        + cfg.ctc_weight * ctc_sum * acc.num_processes / global_chars
+                    )
                 loss_total += loss_sum.detach()
                 ctc_total += ctc_sum.detach()
             if cfg.max_grad_norm > 0:
@@ -249,8 +295,16 @@ def train(state: State) -> str:
             step_loss = (acc.gather(loss_total.reshape(1)).sum() / global_tokens).item()
             if state.step % cfg.log_steps == 0 or state.step == cfg.max_steps:
                 extra = {"ctc_loss": (acc.gather(ctc_total.reshape(1)).sum() / global_chars).item()} if ctc else {}
-                log(state, {"loss": step_loss, **extra, "lr": state.scheduler.get_last_lr()[0], "epoch": state.epoch,
-                            "elapsed_s": round(time.time() - started, 2)})
+                log(
+                    state,
+                    {
+                        "loss": step_loss,
+                        **extra,
+                        "lr": state.scheduler.get_last_lr()[0],
+                        "epoch": state.epoch,
+                        "elapsed_s": round(time.time() - started, 2),
+                    },
+                )
                 bar.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
             last = state.step == cfg.max_steps
             if state.stop_requested:
@@ -282,8 +336,9 @@ def log(state: State, values: dict[str, float]) -> None:
     if state.writer is not None:
         for k, v in values.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                state.writer.add_scalar(k if "/" in k else f"train/{k}" if k in ("loss", "lr") else f"eval/{k}",
-                                        v, state.step)
+                state.writer.add_scalar(
+                    k if "/" in k else f"train/{k}" if k in ("loss", "lr") else f"eval/{k}", v, state.step
+                )
         state.writer.flush()
 
 
@@ -299,8 +354,14 @@ def evaluate(state: State) -> dict[str, float]:
     acc = state.accelerator
     metrics: dict[str, float] = {}
     if acc.is_main_process:
-        metrics = generate_metrics(state.lm.processor, acc.unwrap_model(state.model), state.eval_rows,
-                                   state.dataset.builder, state.collator, state.cfg)
+        metrics = generate_metrics(
+            state.lm.processor,
+            acc.unwrap_model(state.model),
+            state.eval_rows,
+            state.dataset.builder,
+            state.collator,
+            state.cfg,
+        )
         log(state, metrics)
     acc.wait_for_everyone()
     state.model.train()
@@ -308,20 +369,26 @@ def evaluate(state: State) -> dict[str, float]:
     return metrics
 
 
-def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBuilder, collator: Collator,
-                     cfg: TrainConfig) -> dict[str, float]:
-    from granite_workbench.loading import LoadedModel
+def generate_metrics(
+    processor, peft_model, rows: list[Row], builder: ExampleBuilder, collator: Collator, cfg: TrainConfig
+) -> dict[str, float]:
     import random
+
+    from granite_workbench.loading import LoadedModel
 
     peft_model.eval()
     # eval loss over all eval rows
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(rows), cfg.batch_size):
-            chunk = rows[i:i + cfg.batch_size]
+            chunk = rows[i : i + cfg.batch_size]
             batch = collator([builder.build(r, clip_samples(r), random.Random(f"eval-{r.line}")) for r in chunk])
-            batch = {k: v.to(peft_model.device) if torch.is_tensor(v) else
-                     [t.to(peft_model.device) if torch.is_tensor(t) else t for t in v] for k, v in batch.items()}
+            batch = {
+                k: v.to(peft_model.device)
+                if torch.is_tensor(v)
+                else [t.to(peft_model.device) if torch.is_tensor(t) else t for t in v]
+                for k, v in batch.items()
+            }
             loss_sum, n, _ = token_loss_sum(peft_model, peft_model.get_base_model(), batch)
             total += loss_sum.item()
             count += int(n)
@@ -329,11 +396,17 @@ def generate_metrics(processor, peft_model, rows: list[Row], builder: ExampleBui
     # generated text
     subset = rows[: cfg.eval_max_examples]
     specs = [r.spec(eval_keywords(r, builder) if TASKS[r.task].keywords else None) for r in subset]
-    lm = LoadedModel(model=peft_model, processor=processor, model_id="training", device=str(peft_model.device),
-                     dtype=str(next(peft_model.parameters()).dtype))
+    lm = LoadedModel(
+        model=peft_model,
+        processor=processor,
+        model_id="training",
+        device=str(peft_model.device),
+        dtype=str(next(peft_model.parameters()).dtype),
+    )
     clips = [Audio(clip_samples(r), name=r.name) for r in subset]  # decoded once, cached
-    results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none",
-                          max_new_tokens=cfg.eval_max_new_tokens).run(clips, specs)
+    results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none", max_new_tokens=cfg.eval_max_new_tokens).run(
+        clips, specs
+    )
     metrics.update(score(subset, specs, [res.text for res in results]))
     if cfg.train_ctc != "none":  # how close the CTC head's drafts are to the transcripts
         metrics["ctc_cer"] = draft_cer(engine_for(lm), [r for r in subset if not TASKS[r.task].translation])
@@ -365,19 +438,39 @@ def save_checkpoint(state: State, metrics: dict[str, float]) -> Path | None:
         better = value is not None and is_better(cfg.best_metric, value, state.best_value)
         if better:
             state.best_value, state.best_path = value, str(path)
-        (tmp / ckpt.STATE_DIR / "trainer.json").write_text(json.dumps({
-            "step": state.step, "epoch": state.epoch, "batch_in_epoch": state.batch_in_epoch,
-            "best_value": state.best_value, "best_path": state.best_path,
-            "num_processes": acc.num_processes}, indent=2) + "\n")
-        ckpt.write_metadata(tmp, {
-            "base_model": state.lm.model_id, "signature": model_signature(peft_model),
-            "tasks": sorted({r.task for r in state.train_rows}),
-            "languages": sorted({r.language for r in state.train_rows} |
-                                {r.target_language for r in state.train_rows if r.target_language}),
-            "step": state.step, "max_steps": cfg.max_steps, "metrics": metrics,
-            "train_rows": len(state.train_rows), "data": state.data, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "config": cfg.to_dict(),
-        })
+        (tmp / ckpt.STATE_DIR / "trainer.json").write_text(
+            json.dumps(
+                {
+                    "step": state.step,
+                    "epoch": state.epoch,
+                    "batch_in_epoch": state.batch_in_epoch,
+                    "best_value": state.best_value,
+                    "best_path": state.best_path,
+                    "num_processes": acc.num_processes,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        ckpt.write_metadata(
+            tmp,
+            {
+                "base_model": state.lm.model_id,
+                "signature": model_signature(peft_model),
+                "tasks": sorted({r.task for r in state.train_rows}),
+                "languages": sorted(
+                    {r.language for r in state.train_rows}
+                    | {r.target_language for r in state.train_rows if r.target_language}
+                ),
+                "step": state.step,
+                "max_steps": cfg.max_steps,
+                "metrics": metrics,
+                "train_rows": len(state.train_rows),
+                "data": state.data,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "config": cfg.to_dict(),
+            },
+        )
         final = ckpt.commit(tmp, state.output_dir, state.step)
         if better:
             ckpt.write_best(state.output_dir, final, cfg.best_metric, value, state.step)
@@ -408,7 +501,7 @@ def plot_curves(output_dir: Path) -> Path | None:
     if evals:
         ax.plot([e["step"] for e in evals], [e["eval_loss"] for e in evals], "o-", label="eval loss", color="#da1e28")
     losses = [v for _, v in train] + [e["eval_loss"] for e in evals]
-    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.legend(), ax.grid(alpha=.3)
+    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.legend(), ax.grid(alpha=0.3)
     if losses and min(losses) > 0:  # a log axis shows the late, small changes; it cannot show a loss of 0
         ax.set_yscale("log")
     ax.set_title("Loss")
@@ -417,7 +510,7 @@ def plot_curves(output_dir: Path) -> Path | None:
         for k in keys:
             pts = [(e["step"], e[k]) for e in evals if k in e]
             ax2.plot(*zip(*pts), "o-", label=k)
-        ax2.set_xlabel("step"), ax2.legend(), ax2.grid(alpha=.3), ax2.set_title("Evaluation on generated text")
+        ax2.set_xlabel("step"), ax2.legend(), ax2.grid(alpha=0.3), ax2.set_title("Evaluation on generated text")
     fig.tight_layout()
     out = output_dir / "curves.png"
     fig.savefig(out, dpi=110)
@@ -440,8 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ModelLoadError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(state, "stop_requested", True)) \
-        if threading.current_thread() is threading.main_thread() else None
+    previous = (
+        signal.signal(signal.SIGTERM, lambda *_: setattr(state, "stop_requested", True))
+        if threading.current_thread() is threading.main_thread()
+        else None
+    )
     try:
         status = train(state)
     finally:
@@ -450,8 +546,11 @@ def main(argv: list[str] | None = None) -> int:
     cleanup(state)
     if state.accelerator.is_main_process:
         ckpt.write_status(state.output_dir, status, state.step, state.last_checkpoint)
-        print(f"{status} at step {state.step}; last checkpoint {state.last_checkpoint}; checkpoints in "
-              f"{state.output_dir}", file=sys.stderr)
+        print(
+            f"{status} at step {state.step}; last checkpoint {state.last_checkpoint}; checkpoints in "
+            f"{state.output_dir}",
+            file=sys.stderr,
+        )
     return 0
 
 

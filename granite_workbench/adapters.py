@@ -11,15 +11,17 @@ and renames it, so a reader never sees half a checkpoint.
 is state of the whole model, so `use(name)` holds a lock for the whole generation: a request
 always runs with the adapter it asked for.
 """
+
 from __future__ import annotations
 
 import gc
 import json
 import re
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .loading import unwrap_peft
 
@@ -45,19 +47,26 @@ def read_metadata(folder: str | Path, label: str | None = None) -> dict[str, Any
     try:
         meta = json.loads((Path(folder) / METADATA_FILE).read_text())
     except (OSError, ValueError) as exc:
-        raise AdapterError(f"{label or Path(folder).name}: unreadable {METADATA_FILE} "
-                           f"({type(exc).__name__}).") from None
+        raise AdapterError(
+            f"{label or Path(folder).name}: unreadable {METADATA_FILE} ({type(exc).__name__})."
+        ) from None
     if not isinstance(meta, dict):
         raise AdapterError(f"{label or Path(folder).name}: {METADATA_FILE} is not a JSON object.")
     return meta
 
 
 def model_signature(model) -> dict[str, Any]:
-    """What an adapter must match: architecture and the language model's shape."""
+    """What an adapter must match: architecture and the shape of what it adapts (the language model's; for a
+    CTC-only model, the encoder's and its vocabulary)."""
     cfg = unwrap_peft(model).config
-    text = cfg.text_config
-    return {"architecture": type(unwrap_peft(model)).__name__, "hidden_size": text.hidden_size,
-            "num_hidden_layers": text.num_hidden_layers, "vocab_size": text.vocab_size}
+    part = getattr(cfg, "text_config", None) or cfg.encoder_config
+    vocab = getattr(part, "vocab_size", None) or cfg.vocab_size
+    return {
+        "architecture": type(unwrap_peft(model)).__name__,
+        "hidden_size": part.hidden_size,
+        "num_hidden_layers": part.num_hidden_layers,
+        "vocab_size": vocab,
+    }
 
 
 MAX_LORA_RANK = 256  # vLLM serves ranks up to 256 with --max-lora-rank; larger is not a LoRA any more
@@ -81,8 +90,9 @@ def check_adapter(folder: str | Path, model=None, label: str | None = None) -> d
         raise AdapterError(f"{label}: no such adapter.")
     pickles = [f for f in PICKLE_FILES if (folder / f).exists()]
     if pickles and not (folder / WEIGHTS_FILE).exists():
-        raise AdapterError(f"{label}: only pickle weights ({', '.join(pickles)}); only safetensors adapters are "
-                           "loaded.")
+        raise AdapterError(
+            f"{label}: only pickle weights ({', '.join(pickles)}); only safetensors adapters are loaded."
+        )
     missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
     if missing:
         raise AdapterError(f"{label}: incomplete adapter, missing {', '.join(missing)}.")
@@ -93,8 +103,9 @@ def check_adapter(folder: str | Path, model=None, label: str | None = None) -> d
         diff = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
         if diff:
             detail = "; ".join(f"{k}: adapter {a!r}, model {b!r}" for k, (a, b) in diff.items())
-            raise AdapterError(f"{label}: trained for a different base model "
-                               f"({meta.get('base_model', 'unknown')}): {detail}.")
+            raise AdapterError(
+                f"{label}: trained for a different base model ({meta.get('base_model', 'unknown')}): {detail}."
+            )
         check_lora_files(folder, unwrap_peft(model), label)
     return meta
 
@@ -105,27 +116,32 @@ def _lora_config(folder: Path, label: str) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise AdapterError(f"{label}: unreadable {CONFIG_FILE} ({type(exc).__name__}).") from None
     if not isinstance(cfg, dict) or cfg.get("peft_type") != "LORA":
-        raise AdapterError(f"{label}: not a LoRA adapter ({CONFIG_FILE} has peft_type "
-                           f"{cfg.get('peft_type') if isinstance(cfg, dict) else None!r}).")
+        raise AdapterError(
+            f"{label}: not a LoRA adapter ({CONFIG_FILE} has peft_type "
+            f"{cfg.get('peft_type') if isinstance(cfg, dict) else None!r})."
+        )
     r = cfg.get("r")
     if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= MAX_LORA_RANK:
         raise AdapterError(f"{label}: LoRA rank {r!r} is out of range (1 to {MAX_LORA_RANK}).")
     ranks = cfg.get("rank_pattern") or {}
-    if not isinstance(ranks, dict) or any(not isinstance(v, int) or not 1 <= v <= MAX_LORA_RANK
-                                          for v in ranks.values()):
+    if not isinstance(ranks, dict) or any(
+        not isinstance(v, int) or not 1 <= v <= MAX_LORA_RANK for v in ranks.values()
+    ):
         raise AdapterError(f"{label}: a rank in rank_pattern is out of range (1 to {MAX_LORA_RANK}).")
     saved = cfg.get("modules_to_save") or []
     if not isinstance(saved, list) or not set(saved) <= set(TRAINABLE_FULL_MODULES):
-        raise AdapterError(f"{label}: modules_to_save {saved!r} is not allowed "
-                           f"(only {', '.join(TRAINABLE_FULL_MODULES)}).")
+        raise AdapterError(
+            f"{label}: modules_to_save {saved!r} is not allowed (only {', '.join(TRAINABLE_FULL_MODULES)})."
+        )
     return cfg
 
 
 def _safetensors_header(path: Path, label: str) -> dict[str, Any]:
     size = path.stat().st_size
     if size > MAX_ADAPTER_BYTES:
-        raise AdapterError(f"{label}: weights of {size / 2**30:.1f} GiB; at most "
-                           f"{MAX_ADAPTER_BYTES / 2**30:.0f} GiB are loaded.")
+        raise AdapterError(
+            f"{label}: weights of {size / 2**30:.1f} GiB; at most {MAX_ADAPTER_BYTES / 2**30:.0f} GiB are loaded."
+        )
     with path.open("rb") as fh:
         raw = fh.read(8)
         n = int.from_bytes(raw, "little") if len(raw) == 8 else -1
@@ -148,8 +164,11 @@ def _base_layers(model) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
     skip = (".lora_", ".modules_to_save.", ".base_layer", "lora_dropout", "lora_embedding", "lora_magnitude")
     modules = {n: getattr(m, "base_layer", m) for n, m in model.named_modules() if not any(k in n for k in skip)}
     tensors = [*model.named_parameters(), *model.named_buffers()]  # a module saved whole brings its buffers
-    params = {n.replace(".original_module", "").replace(".base_layer", ""): tuple(p.shape)
-              for n, p in tensors if ".lora_" not in n and ".modules_to_save." not in n}
+    params = {
+        n.replace(".original_module", "").replace(".base_layer", ""): tuple(p.shape)
+        for n, p in tensors
+        if ".lora_" not in n and ".modules_to_save." not in n
+    }
     return modules, params
 
 
@@ -197,8 +216,10 @@ def check_adapter_name(name: str, reserved: list[str]) -> str:
     if not isinstance(name, str) or not name:
         raise AdapterError("Give the adapter a name.")
     if len(name) > MAX_NAME or safe_name(name) != name:
-        raise AdapterError(f"An adapter name is 1-{MAX_NAME} letters, digits, '-' or '_' (got "
-                           f"{name[:40]!r}{'…' if len(name) > 40 else ''}).")
+        raise AdapterError(
+            f"An adapter name is 1-{MAX_NAME} letters, digits, '-' or '_' (got "
+            f"{name[:40]!r}{'…' if len(name) > 40 else ''})."
+        )
     if name in reserved:
         raise AdapterError(f"The name {name!r} is taken; choose another.")
     return name
@@ -243,9 +264,11 @@ class AdapterRuntime:
             if name in self._loaded:
                 if Path(self._loaded[name]["path"]).resolve() == folder.resolve():
                     return name
-                raise AdapterError(f"The name {name!r} is taken by another loaded adapter "
-                                   f"({self._loaded[name].get('id') or Path(self._loaded[name]['path']).name}); "
-                                   "unload it first.")
+                raise AdapterError(
+                    f"The name {name!r} is taken by another loaded adapter "
+                    f"({self._loaded[name].get('id') or Path(self._loaded[name]['path']).name}); "
+                    "unload it first."
+                )
             try:
                 if isinstance(self.lm.model, PeftModel):
                     self.lm.model.load_adapter(str(folder), adapter_name=name)

@@ -9,6 +9,7 @@ they stream (`StreamResampler` computes exactly what torchaudio's sinc resampler
 signal), and ffmpeg's output is read into one growing buffer. A 3-hour 8 kHz file needs the 0.7 GB of its
 16 kHz samples, not the many GB of whole-file intermediates.
 """
+
 from __future__ import annotations
 
 import io
@@ -52,8 +53,9 @@ class Audio:
         return self.samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
 
 
-def load_audio(source: Any, sample_rate: int | None = None, *, name: str | None = None,
-               max_seconds: float = MAX_SECONDS) -> Audio:
+def load_audio(
+    source: Any, sample_rate: int | None = None, *, name: str | None = None, max_seconds: float = MAX_SECONDS
+) -> Audio:
     """Load and normalize one clip.
 
     `source` is a path, raw file bytes, an `Audio`, a numpy array / torch tensor (then give
@@ -89,7 +91,8 @@ def _checked(samples: np.ndarray, label: str, max_seconds: float) -> Audio:
     if len(samples) < MIN_SECONDS * SAMPLE_RATE:
         raise AudioError(
             f"{label}: too short ({len(samples) / SAMPLE_RATE:.3f} s; at least {MIN_SECONDS} s of audio is needed)."
-            if len(samples) else f"{label}: empty audio (no samples)."
+            if len(samples)
+            else f"{label}: empty audio (no samples)."
         )
     if len(samples) / SAMPLE_RATE > max_seconds:
         raise AudioError(f"{label}: too long ({_fmt(len(samples) / SAMPLE_RATE)}; the limit is {_fmt(max_seconds)}).")
@@ -157,7 +160,7 @@ class StreamResampler:
         n = (len(self.buf) - span) // self.orig + 1
         seg = torch.from_numpy(self.buf[: (n - 1) * self.orig + span])
         out = torch.nn.functional.conv1d(seg[None, None], self.kernel, stride=self.orig)  # (1, new, n)
-        self.buf = self.buf[n * self.orig:]
+        self.buf = self.buf[n * self.orig :]
         return out[0].T.reshape(-1).numpy()
 
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -200,7 +203,7 @@ def resample_blocks(blocks, rate: int, frames: int) -> np.ndarray:
         out = np.empty(frames, dtype=np.float32)
         pos = 0
         for block in blocks:
-            out[pos:pos + len(block)] = block
+            out[pos : pos + len(block)] = block
             pos += len(block)
         return out[:pos]
     rs = StreamResampler(rate)
@@ -216,7 +219,7 @@ def resample_blocks(blocks, rate: int, frames: int) -> np.ndarray:
 
     for part in parts():
         n = min(len(part), len(out) - pos)
-        out[pos:pos + n] = part[:n]
+        out[pos : pos + n] = part[:n]
         pos += n
     release_freed_memory()
     return out[: rs.output_length(rs.seen)]
@@ -225,7 +228,7 @@ def resample_blocks(blocks, rate: int, frames: int) -> np.ndarray:
 def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate == SAMPLE_RATE:
         return samples
-    blocks = (samples[i:i + BLOCK_FRAMES] for i in range(0, len(samples), BLOCK_FRAMES))
+    blocks = (samples[i : i + BLOCK_FRAMES] for i in range(0, len(samples), BLOCK_FRAMES))
     return resample_blocks(blocks, rate, len(samples))
 
 
@@ -244,11 +247,14 @@ def _decode_file(path: Path, label: str, max_seconds: float) -> np.ndarray:
     except Exception as sf_error:  # not a format libsndfile reads: try ffmpeg
         return _scaled(_ffmpeg_decode(["-i", str(path)], None, label, max_seconds, sf_error)[0], label)
     if not MIN_FILE_RATE <= info.samplerate <= MAX_FILE_RATE:  # the header is the writer's word: bound it
-        raise AudioError(f"{label}: sample rate {info.samplerate:,} Hz is not an audio rate "
-                         f"({MIN_FILE_RATE:,}-{MAX_FILE_RATE:,} Hz).")
+        raise AudioError(
+            f"{label}: sample rate {info.samplerate:,} Hz is not an audio rate "
+            f"({MIN_FILE_RATE:,}-{MAX_FILE_RATE:,} Hz)."
+        )
     if info.frames / max(info.samplerate, 1) > max_seconds:
-        raise AudioError(f"{label}: too long ({_fmt(info.frames / info.samplerate)}; "
-                         f"the limit is {_fmt(max_seconds)}).")
+        raise AudioError(
+            f"{label}: too long ({_fmt(info.frames / info.samplerate)}; the limit is {_fmt(max_seconds)})."
+        )
     try:
         return _stream_file(path, info, label)
     except AudioError:
@@ -261,7 +267,7 @@ def _scaled(samples: np.ndarray, label: str) -> np.ndarray:
     """Refuse NaN/inf and scale float audio beyond [-1, 1] back, block by block (no whole-array temporaries)."""
     peak = 0.0
     for i in range(0, len(samples), BLOCK_FRAMES):
-        block = samples[i:i + BLOCK_FRAMES]
+        block = samples[i : i + BLOCK_FRAMES]
         if not np.all(np.isfinite(block)):
             raise AudioError(f"{label}: audio contains NaN or infinite samples.")
         peak = max(peak, float(np.max(np.abs(block))) if len(block) else 0.0)
@@ -296,8 +302,9 @@ def _decode_bytes(blob: bytes, label: str, max_seconds: float) -> tuple[np.ndarr
         return _ffmpeg_decode(["-i", "pipe:0"], blob, label, max_seconds, sf_error)
 
 
-def _ffmpeg_decode(args: list[str], stdin: bytes | None, label: str, max_seconds: float,
-                   first_error: Exception) -> tuple[np.ndarray, int]:
+def _ffmpeg_decode(
+    args: list[str], stdin: bytes | None, label: str, max_seconds: float, first_error: Exception
+) -> tuple[np.ndarray, int]:
     """Decode, mix and resample with ffmpeg; its 16 kHz output is read into one growing buffer."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
@@ -305,11 +312,29 @@ def _ffmpeg_decode(args: list[str], stdin: bytes | None, label: str, max_seconds
         for arg in args[1::2]:
             detail = detail.replace(arg, label)
         raise AudioError(f"{label}: not a readable audio file ({detail}).")
-    cmd = [ffmpeg, "-nostdin", "-v", "error", *args, "-t", str(max_seconds + 1),
-           "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "pipe:1"]
+    cmd = [
+        ffmpeg,
+        "-nostdin",
+        "-v",
+        "error",
+        *args,
+        "-t",
+        str(max_seconds + 1),
+        "-f",
+        "f32le",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "pipe:1",
+    ]
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=errors)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
         if stdin is not None:  # feed from a thread so a full stdout pipe cannot block the writer
             import threading
 

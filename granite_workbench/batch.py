@@ -4,12 +4,14 @@ Both run the rows of a manifest through `ShardedRun` (sharding.py): each process
 the main process merges the parts in manifest order. A bad row fails that row (reported with its line), never
 the run.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from .manifest import Problem, Row, ValidationReport, validate
 from .prompts import TaskSpec
@@ -19,8 +21,18 @@ from .transcribe import Result, Transcriber
 
 def row_signature(rows: Sequence[Row]) -> list[list[Any]]:
     """What identifies the rows of a run (for resuming): audio as written, task, languages, keywords, text."""
-    return [[r.ref or str(r.audio if not isinstance(r.audio, dict) else r.audio.get("path")), r.task, r.language,
-             r.target_language, list(r.keywords), r.text, r.error] for r in rows]
+    return [
+        [
+            r.ref or str(r.audio if not isinstance(r.audio, dict) else r.audio.get("path")),
+            r.task,
+            r.language,
+            r.target_language,
+            list(r.keywords),
+            r.text,
+            r.error,
+        ]
+        for r in rows
+    ]
 
 
 def _groups(indices: list[int], size: int) -> Iterator[list[int]]:
@@ -33,19 +45,29 @@ def _bar(run: ShardedRun, desc: str, quiet: bool):
 
     st = run.state
     label = f"{desc} [{st.process_index + 1}/{st.num_processes}]" if st.num_processes > 1 else desc
-    return tqdm(total=len(run.mine), unit="row", desc=label, disable=quiet, file=sys.stderr,
-                position=st.process_index)
+    return tqdm(total=len(run.mine), unit="row", desc=label, disable=quiet, file=sys.stderr, position=st.process_index)
 
 
 def _announce(run: ShardedRun) -> None:
     if run.state.is_main_process and run.resumed:
-        print(f"resuming: {run.resumed} of {run.total} rows already done in {run.dir}, "
-              f"{run.total - run.resumed} to go", file=sys.stderr)
+        print(
+            f"resuming: {run.resumed} of {run.total} rows already done in {run.dir}, {run.total - run.resumed} to go",
+            file=sys.stderr,
+        )
 
 
-def transcribe_rows(tr: Transcriber, rows: Sequence[Row], specs: Sequence[TaskSpec | str], out_dir: str | Path, *,
-                    what: dict[str, Any], write: Callable[[list[Result]], Any], adapter: str | None = None,
-                    state=None, quiet: bool = False) -> list[Result] | None:
+def transcribe_rows(
+    tr: Transcriber,
+    rows: Sequence[Row],
+    specs: Sequence[TaskSpec | str],
+    out_dir: str | Path,
+    *,
+    what: dict[str, Any],
+    write: Callable[[list[Result]], Any],
+    adapter: str | None = None,
+    state=None,
+    quiet: bool = False,
+) -> list[Result] | None:
     """One Result per row (in order) on the main process, None on the others; `write(results)` writes the
     outputs before the parts are removed. `specs`: a TaskSpec per row, or the reason the row cannot be run (it
     becomes that row's error)."""
@@ -54,13 +76,24 @@ def transcribe_rows(tr: Transcriber, rows: Sequence[Row], specs: Sequence[TaskSp
     bar = _bar(run, "transcribe", quiet)
     for group in _groups(run.mine, tr.batch_size):
         runnable = [i for i in group if isinstance(specs[i], TaskSpec)]
-        results = dict(zip(runnable, tr.run([rows[i].source for i in runnable], [specs[i] for i in runnable],
-                                            adapter=adapter,
-                                            names=[rows[i].name for i in runnable])))
+        results = dict(
+            zip(
+                runnable,
+                tr.run(
+                    [rows[i].source for i in runnable],
+                    [specs[i] for i in runnable],
+                    adapter=adapter,
+                    names=[rows[i].name for i in runnable],
+                ),
+            )
+        )
         for i in group:
             if i not in results:
-                results[i] = Result(name=f"line{rows[i].line}:{rows[i].name if rows[i].audio else ''}",
-                                    task=rows[i].task, error=f"line {rows[i].line}: {specs[i]}")
+                results[i] = Result(
+                    name=f"line{rows[i].line}:{rows[i].name if rows[i].audio else ''}",
+                    task=rows[i].task,
+                    error=f"line {rows[i].line}: {specs[i]}",
+                )
         run.save([{"index": i, "result": results[i].to_dict()} for i in group])
         bar.update(len(group))
     bar.close()
@@ -73,9 +106,21 @@ def transcribe_rows(tr: Transcriber, rows: Sequence[Row], specs: Sequence[TaskSp
     return out
 
 
-def evaluate_rows(engine, rows: Sequence[Row], systems: Sequence[str], out_dir: str | Path, *,
-                  what: dict[str, Any], source: str, write: Callable[..., Any], batch_size: int = 8,
-                  decoding=None, tokenizer=None, state=None, quiet: bool = False):
+def evaluate_rows(
+    engine,
+    rows: Sequence[Row],
+    systems: Sequence[str],
+    out_dir: str | Path,
+    *,
+    what: dict[str, Any],
+    source: str,
+    write: Callable[..., Any],
+    batch_size: int = 8,
+    decoding=None,
+    tokenizer=None,
+    state=None,
+    quiet: bool = False,
+):
     """(EvalResult, ValidationReport) over all rows on the main process, None on the others; `write(result,
     report)` writes the outputs before the parts are removed. Rows that fail validation are reported and left
     out of the scores, as in a single-process evaluation."""
@@ -87,17 +132,18 @@ def evaluate_rows(engine, rows: Sequence[Row], systems: Sequence[str], out_dir: 
     _announce(run)
     bar = _bar(run, "evaluate", quiet)
     for group in _groups(run.mine, batch_size):
-        good, report = validate([rows[i] for i in group], tokenizer, source=source, max_audio_seconds=3 * 3600,
-                                max_label_tokens=10_000)
-        outputs, _ = hypotheses(engine, good, systems, batch_size=batch_size, max_new_tokens=options.max_new_tokens,
-                                decoding=options)
+        good, report = validate(
+            [rows[i] for i in group], tokenizer, source=source, max_audio_seconds=3 * 3600, max_label_tokens=10_000
+        )
+        outputs, _ = hypotheses(
+            engine, good, systems, batch_size=batch_size, max_new_tokens=options.max_new_tokens, decoding=options
+        )
         position = {id(r): k for k, r in enumerate(good)}
         entries = []
         for i in group:
             k = position.get(id(rows[i]))
             if k is None:
-                entries.append({"index": i, "problems": [asdict(p) for p in report.problems
-                                                         if p.line == rows[i].line]})
+                entries.append({"index": i, "problems": [asdict(p) for p in report.problems if p.line == rows[i].line]})
             else:
                 entries.append({"index": i, "systems": {s: outputs[s][k] for s in systems}})
         run.save(entries)
@@ -106,11 +152,16 @@ def evaluate_rows(engine, rows: Sequence[Row], systems: Sequence[str], out_dir: 
     entries = run.merged()
     if entries is None:
         return None
-    report = ValidationReport(source=source, total=len(rows),
-                              problems=[Problem(**p) for e in entries for p in e.get("problems", [])])
+    report = ValidationReport(
+        source=source, total=len(rows), problems=[Problem(**p) for e in entries for p in e.get("problems", [])]
+    )
     scored = [e for e in entries if "systems" in e]
-    result = assemble([rows[e["index"]] for e in scored], systems,
-                      {s: [e["systems"][s] for e in scored] for s in systems}, options.decoding)
+    result = assemble(
+        [rows[e["index"]] for e in scored],
+        systems,
+        {s: [e["systems"][s] for e in scored] for s in systems},
+        options.decoding,
+    )
     write(result, report)
     run.cleanup()
     return result, report

@@ -8,12 +8,12 @@ Two strategies:
   merged on the longest agreeing run of words in the overlap (as the transformers ASR pipeline
   does with tokens), falling back to a time estimate when the two sides do not agree.
 """
+
 from __future__ import annotations
 
 import re
 import threading
 from dataclasses import dataclass
-
 
 from .audio import SAMPLE_RATE, Audio
 
@@ -34,8 +34,9 @@ class Chunk:
         return self.end - self.start
 
 
-def plan_chunks(audio: Audio, mode: str = "vad", max_seconds: float = DEFAULT_MAX_SECONDS,
-                overlap: float = DEFAULT_OVERLAP) -> list[Chunk]:
+def plan_chunks(
+    audio: Audio, mode: str = "vad", max_seconds: float = DEFAULT_MAX_SECONDS, overlap: float = DEFAULT_OVERLAP
+) -> list[Chunk]:
     """Chunks covering the clip's speech; a clip within the limit is one chunk (whatever the mode)."""
     if mode not in CHUNK_MODES:
         raise ValueError(f"Unknown chunking mode {mode!r}. Choose one of: {', '.join(CHUNK_MODES)}.")
@@ -81,13 +82,19 @@ def speech_regions(audio: Audio) -> list[tuple[float, float]]:
     import torch
     from silero_vad import get_speech_timestamps
 
-    stamps = get_speech_timestamps(torch.from_numpy(audio.samples), _vad_model(), sampling_rate=SAMPLE_RATE,
-                                   min_silence_duration_ms=300, speech_pad_ms=0)
+    stamps = get_speech_timestamps(
+        torch.from_numpy(audio.samples),
+        _vad_model(),
+        sampling_rate=SAMPLE_RATE,
+        min_silence_duration_ms=300,
+        speech_pad_ms=0,
+    )
     return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
 
 
-def vad_chunks(audio: Audio, max_seconds: float, overlap: float,
-               regions: list[tuple[float, float]] | None = None) -> list[Chunk]:
+def vad_chunks(
+    audio: Audio, max_seconds: float, overlap: float, regions: list[tuple[float, float]] | None = None
+) -> list[Chunk]:
     regions = speech_regions(audio) if regions is None else regions
     duration = audio.duration
     groups: list[list[float]] = []  # [start, end] of speech grouped into chunks
@@ -156,7 +163,7 @@ def stitch(chunks: list[Chunk], texts: list[str]) -> list[tuple[float, float, st
         lo, hi = 0, len(split[c])
         start = chunk.start + chunk.overlap_before / 2
         if kept and chunk.overlap_before > 0:
-            prev = split[c - 1][kept[-1][0]:kept[-1][1]]
+            prev = split[c - 1][kept[-1][0] : kept[-1][1]]
             keep, first = seam(prev, split[c], words_in_overlap(text, chunk))
             kept[-1][1] = kept[-1][0] + keep
             lo = first

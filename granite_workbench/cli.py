@@ -1,4 +1,5 @@
 """Command line: `python -m granite_workbench transcribe|translate FILES...` (also `granite-wb`)."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,20 +24,29 @@ exit status: 0 when every clip succeeded, 1 when any clip failed, 2 on a usage o
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     """--model, --device, --dtype, --quantization: the same four flags for the demo and every command."""
-    p.add_argument("--model", default=None,
-                   help=f"hub id, local folder, or 'tiny' (offline smoke model, meaningless text); "
-                        f"default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID}")
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"hub id (`python -m granite_workbench models` lists the family), local folder, or a tiny offline "
+        "miniature (tiny, tiny-ctc: meaningless text); "
+        f"default $GRANITE_WB_MODEL or {DEFAULT_MODEL_ID}",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--dtype", default="auto", choices=DTYPES)
-    p.add_argument("--quantization", default="none", choices=QUANTIZATION_CHOICES,
-                   help="bitsandbytes quantization (CUDA only)")
+    p.add_argument(
+        "--quantization", default="none", choices=QUANTIZATION_CHOICES, help="bitsandbytes quantization (CUDA only)"
+    )
 
 
 def add_backend_flags(p: argparse.ArgumentParser) -> None:
     """--backend local|openai, --server, --api-key: run here, or on an OpenAI-compatible server (vLLM)."""
-    p.add_argument("--backend", default="local", choices=("local", "openai"),
-                   help="local: load the model in this process; openai: send the audio to an OpenAI-compatible "
-                        "server (vLLM, or another workbench) given by --server")
+    p.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "openai"),
+        help="local: load the model in this process; openai: send the audio to an OpenAI-compatible "
+        "server (vLLM, or another workbench) given by --server",
+    )
     p.add_argument("--server", default=None, help="openai backend: the server's URL (http://host:8000)")
     p.add_argument("--api-key", default=None, help="openai backend: its API key")
     p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight at once")
@@ -68,22 +78,39 @@ def add_decoding_flags(p: argparse.ArgumentParser) -> None:
     from .engine import DECODING_MODES, DecodingOptions
 
     d = DecodingOptions()
-    p.add_argument("--decoding", default="greedy", choices=DECODING_MODES,
-                   help="greedy (default); speculative: IBM's self-speculative decoding with the encoder's CTC "
-                        "draft (fast, may differ from greedy); speculative-exact: the same speed-up where the "
-                        "draft is right, output identical to greedy. Translation always decodes greedily.")
-    p.add_argument("--ctc-threshold", type=float, default=d.ctc_threshold,
-                   help="speculative: accept the CTC draft as is when its max frame entropy is at most this")
-    p.add_argument("--confidence-threshold", type=float, default=d.confidence_threshold,
-                   help="speculative: accept the LLM-checked draft when every token has at least this probability")
+    p.add_argument(
+        "--decoding",
+        default="greedy",
+        choices=DECODING_MODES,
+        help="greedy (default); speculative: IBM's self-speculative decoding with the encoder's CTC "
+        "draft (fast, may differ from greedy); speculative-exact: the same speed-up where the "
+        "draft is right, output identical to greedy. Translation always decodes greedily.",
+    )
+    p.add_argument(
+        "--ctc-threshold",
+        type=float,
+        default=d.ctc_threshold,
+        help="speculative: accept the CTC draft as is when its max frame entropy is at most this",
+    )
+    p.add_argument(
+        "--confidence-threshold",
+        type=float,
+        default=d.confidence_threshold,
+        help="speculative: accept the LLM-checked draft when every token has at least this probability",
+    )
 
 
 def decoding_options(args, **extra):
     from .engine import DecodingOptions
 
-    return DecodingOptions(max_new_tokens=args.max_new_tokens, num_beams=getattr(args, "num_beams", 1),
-                           decoding=args.decoding, ctc_threshold=args.ctc_threshold,
-                           confidence_threshold=args.confidence_threshold, **extra)
+    return DecodingOptions(
+        max_new_tokens=args.max_new_tokens,
+        num_beams=getattr(args, "num_beams", 1),
+        decoding=args.decoding,
+        ctc_threshold=args.ctc_threshold,
+        confidence_threshold=args.confidence_threshold,
+        **extra,
+    )
 
 
 def model_kwargs(args) -> dict:
@@ -93,49 +120,86 @@ def model_kwargs(args) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="granite-wb", description="Granite Speech Workbench: speech recognition and translation with "
-        "IBM Granite 4.0 1B Speech.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{transcribe,translate,evaluate,export}")
-    for name, help_text in (("transcribe", "speech to text in the spoken language (ASR)"),
-                            ("translate", "speech in one language to text in another")):
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="granite-wb",
+        description="Granite Speech Workbench: speech recognition and translation with IBM Granite 4.0 1B Speech.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{transcribe,translate,evaluate,export,models}")
+    for name, help_text in (
+        ("transcribe", "speech to text in the spoken language (ASR)"),
+        ("translate", "speech in one language to text in another"),
+    ):
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.add_argument("files", nargs="*", metavar="FILES", help="audio files (wav, flac, ogg, mp3, m4a, ...)")
-        p.add_argument("--manifest", type=Path, default=None,
-                       help="instead of FILES: a JSONL/CSV manifest (audio required; task, language, "
-                            "target_language, keywords per row, the flags as defaults); needs --out-dir, writes "
-                            "transcripts.jsonl and one file per row and format; resumable, and shardable with "
-                            "`accelerate launch`")
-        p.add_argument("--lang", default="en" if name == "translate" else None,
-                       help="spoken language (ASR: checked, the model detects it itself; "
-                            "translate: the source, default en)")
+        p.add_argument(
+            "--manifest",
+            type=Path,
+            default=None,
+            help="instead of FILES: a JSONL/CSV manifest (audio required; task, language, "
+            "target_language, keywords per row, the flags as defaults); needs --out-dir, writes "
+            "transcripts.jsonl and one file per row and format; resumable, and shardable with "
+            "`accelerate launch`",
+        )
+        p.add_argument(
+            "--lang",
+            default="en" if name == "translate" else None,
+            help="spoken language (ASR: checked, the model detects it itself; translate: the source, default en)",
+        )
         if name == "translate":
             p.add_argument("--to", required=True, dest="target", help="target language")
         if name == "transcribe":
-            p.add_argument("--keywords", default=None,
-                           help="comma-separated words to bias recognition towards (names, jargon)")
+            p.add_argument(
+                "--keywords", default=None, help="comma-separated words to bias recognition towards (names, jargon)"
+            )
         add_model_flags(p)
         add_backend_flags(p)
-        p.add_argument("--adapter", default=None,
-                       help="a LoRA adapter folder (from finetune) to apply; with --backend openai, a model name "
-                            "the server serves")
+        p.add_argument(
+            "--adapter",
+            default=None,
+            help="a LoRA adapter folder (from finetune) to apply; with --backend openai, a model name "
+            "the server serves",
+        )
         p.add_argument("--out-dir", default=None, type=Path, help="write one file per clip and format here")
         p.add_argument("--format", default="txt", help=f"comma-separated: {', '.join(FORMATS)} or all")
         p.add_argument("--batch-size", type=int, default=8)
-        p.add_argument("--chunking", default="vad", choices=CHUNK_MODES,
-                       help="how long audio is split (default: vad)")
-        p.add_argument("--chunk-seconds", type=float, default=DEFAULT_MAX_SECONDS)
-        p.add_argument("--overlap-seconds", type=float, default=DEFAULT_OVERLAP,
-                       help="overlap between fixed windows")
+        p.add_argument("--chunking", default="vad", choices=CHUNK_MODES, help="how long audio is split (default: vad)")
+        p.add_argument(
+            "--chunk-seconds",
+            type=float,
+            default=None,
+            help=f"longest chunk (default: the model's: {DEFAULT_MAX_SECONDS:g} s for the models with a language "
+            "model, 120 s for the CTC model)",
+        )
+        p.add_argument("--overlap-seconds", type=float, default=DEFAULT_OVERLAP, help="overlap between fixed windows")
         p.add_argument("--max-new-tokens", type=int, default=200)
         p.add_argument("--num-beams", type=int, default=1)
         add_decoding_flags(p)
-        p.add_argument("--word-timestamps", action="store_true",
-                       help="give every word its start and end (CTC alignment; in json; srt/vtt cues follow them)")
+        p.add_argument(
+            "--word-timestamps",
+            action="store_true",
+            help="give every word its start and end (in json; srt/vtt cues follow them): from the model's own time "
+            "tags on 4.1-2b-plus, else by CTC alignment; the JSON's info says which",
+        )
+        if name == "transcribe":
+            p.add_argument(
+                "--speakers",
+                action="store_true",
+                help="who spoke when (4.1-2b-plus): segments per speaker turn with a `speaker` field, srt/vtt labelled",
+            )
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-    e = sub.add_parser("evaluate", help="base model vs adapters on a manifest: WER/CER, BLEU, keyword recall",
-                       description="Evaluate the base model and zero or more adapters on a manifest (JSONL/CSV) or "
-                       "a Hugging Face dataset; writes utterances.jsonl, summary.json, report.md and charts.")
+    e = sub.add_parser(
+        "evaluate",
+        help="base model vs adapters on a manifest: WER/CER, BLEU, keyword recall",
+        description="Evaluate the base model and zero or more adapters on a manifest (JSONL/CSV) or "
+        "a Hugging Face dataset; writes utterances.jsonl, summary.json, report.md and charts.",
+    )
     e.add_argument("manifest", help="JSONL/CSV manifest, or a dataset (saved folder, audiofolder:DIR, hub id)")
     e.add_argument("--split", default="test", help="dataset split (datasets only)")
     e.add_argument("--adapter", action="append", default=[], help="adapter folder; repeat for several")
@@ -148,16 +212,71 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, default=0, help="evaluate only the first N rows")
     add_decoding_flags(e)
     e.add_argument("--quiet", action="store_true")
-    x = sub.add_parser("export", help="an adapter for serving: vLLM LoRA folder, merged checkpoint, Hub folder",
-                       description="Export an adapter (a step-* folder from finetune): --to vllm (LoRA renamed for "
-                       "vLLM's GraniteSpeech, with serve.sh), merged (base + adapter in one checkpoint), hub (the "
-                       "adapter with a model card).")
+    x = sub.add_parser(
+        "export",
+        help="an adapter for serving: vLLM LoRA folder, merged checkpoint, Hub folder",
+        description="Export an adapter (a step-* folder from finetune): --to vllm (LoRA renamed for "
+        "vLLM's GraniteSpeech, with serve.sh), merged (base + adapter in one checkpoint), hub (the "
+        "adapter with a model card).",
+    )
     x.add_argument("adapter", type=Path, help="the adapter folder")
     x.add_argument("--to", required=True, dest="kind", choices=("vllm", "merged", "hub"))
     x.add_argument("--out", required=True, type=Path, help="a new folder for the export")
     x.add_argument("--model", default=None, help="merged: the base to merge into (default: the adapter's base)")
     x.add_argument("--name", default=None, help="vllm: the model name the adapter is served as")
+    m = sub.add_parser("models", help="the Granite Speech family: what each model does (the model table)")
+    m.add_argument("--json", action="store_true", help="one JSON object per model")
     return parser
+
+
+def models_main(args) -> int:
+    """Print the model table (models.py)."""
+    import json
+
+    from .models import table_rows
+
+    rows = table_rows()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    for row in rows:
+        print(row["model"])
+        for key, value in row.items():
+            if key != "model" and value:
+                print(f"  {key:<12} {value}")
+    return 0
+
+
+def command_spec(args):
+    """The task the command asks for: translation, speaker-attributed ASR (--speakers), or ASR (with keywords)."""
+    from .prompts import TaskSpec
+
+    if args.command == "translate":
+        return TaskSpec("ast", language=args.lang, target=args.target, keywords=())
+    if getattr(args, "speakers", False):
+        if args.keywords or args.word_timestamps:
+            raise ValueError(
+                "--speakers goes alone: the model card gives one prompt per mode (speakers, word times, keywords)."
+            )
+        return TaskSpec("asr_speakers", language=args.lang)
+    return TaskSpec("asr", language=args.lang, keywords=args.keywords or ())
+
+
+def precheck(args, spec) -> None:
+    """Refuse a task the chosen model cannot do before it is loaded, when the model table knows the model (the
+    loaded model's own capabilities are checked again after loading)."""
+    from .models import UnsupportedTaskError, require_task, short_name, spec_for
+
+    if getattr(args, "backend", "local") != "local":
+        return
+    try:
+        known = spec_for(args.model or DEFAULT_MODEL_ID)
+    except ValueError:  # a folder or another id: its config decides, after loading
+        return
+    require_task(known, spec.task, short_name(args.model or known.id))
+    if args.decoding not in known.decoding:
+        raise UnsupportedTaskError(f"{short_name(args.model or known.id)} decodes {' or '.join(known.decoding)} only.")
 
 
 def export_main(args) -> int:
@@ -173,8 +292,10 @@ def export_main(args) -> int:
     if args.kind == "vllm":
         print(f"serve it on a GPU machine: bash {out / 'serve.sh'}", file=sys.stderr)
     if args.kind == "hub":
-        print(f"upload (creates the repository if needed): hf auth login && hf upload you/{out.name} {out} .",
-              file=sys.stderr)
+        print(
+            f"upload (creates the repository if needed): hf auth login && hf upload you/{out.name} {out} .",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -184,17 +305,26 @@ def run_identity(args, command: str, rows) -> dict:
 
     from .batch import row_signature
 
-    return {"command": command, "rows": row_signature(rows), "model": args.model, "dtype": args.dtype,
-            "quantization": args.quantization, "backend": args.backend, "server": args.server,
-            "adapter": args.adapter, "decoding": asdict(decoding_options(args)),
-            "chunking": [getattr(args, k, None) for k in ("chunking", "chunk_seconds", "overlap_seconds")],
-            "word_timestamps": getattr(args, "word_timestamps", False), "no_base": getattr(args, "no_base", False)}
+    return {
+        "command": command,
+        "rows": row_signature(rows),
+        "model": args.model,
+        "dtype": args.dtype,
+        "quantization": args.quantization,
+        "backend": args.backend,
+        "server": args.server,
+        "adapter": args.adapter,
+        "decoding": asdict(decoding_options(args)),
+        "chunking": [getattr(args, k, None) for k in ("chunking", "chunk_seconds", "overlap_seconds")],
+        "word_timestamps": getattr(args, "word_timestamps", False),
+        "no_base": getattr(args, "no_base", False),
+    }
 
 
 def evaluate_main(args) -> int:
     from .adapters import BASE, AdapterError
     from .batch import evaluate_rows
-    from .engine import describe_paths, tokenizer_of
+    from .engine import describe_paths
     from .evaluation import write_report
     from .manifest import DataError, read_dataset, read_manifest
     from .metrics import METRIC_LABELS, format_metric
@@ -204,12 +334,13 @@ def evaluate_main(args) -> int:
     state = process_state()
     try:
         src = Path(args.manifest)
-        rows = read_manifest(src) if src.suffix.lower() in (".jsonl", ".csv") else read_dataset(args.manifest,
-                                                                                                  args.split)
+        rows = (
+            read_manifest(src) if src.suffix.lower() in (".jsonl", ".csv") else read_dataset(args.manifest, args.split)
+        )
         engine, described = open_engine(args, state)
         systems = [] if args.no_base else [BASE]
         for folder in args.adapter:
-            systems.append(folder if args.backend == "openai" else engine.adapters.load(folder))
+            systems.append(engine.load_adapter(folder))
         if not systems:
             raise ValueError("Nothing to evaluate: give --adapter or drop --no-base.")
     except (ModelLoadError, AdapterError, DataError, ValueError, RemoteError) as exc:
@@ -217,9 +348,12 @@ def evaluate_main(args) -> int:
         return 2
     rows = rows[: args.limit] if args.limit else rows
     if state.is_main_process:
-        print(f"model: {described}; systems: {', '.join(systems)}; {len(rows)} rows"
-              + (f" over {state.num_processes} processes" if state.num_processes > 1 else ""), file=sys.stderr)
-    tokenizer = tokenizer_of(engine)
+        print(
+            f"model: {described}; systems: {', '.join(systems)}; {len(rows)} rows"
+            + (f" over {state.num_processes} processes" if state.num_processes > 1 else ""),
+            file=sys.stderr,
+        )
+    tokenizer = engine.tokenizer
     title = f"Evaluation of {Path(str(args.manifest)).name}"
     written: dict = {}
 
@@ -227,9 +361,20 @@ def evaluate_main(args) -> int:
         written.update(paths=write_report(result, args.out_dir, title=title), result=result, report=report)
 
     try:
-        evaluate_rows(engine, rows, systems, args.out_dir, what=run_identity(args, "evaluate", rows),
-                      source=str(args.manifest), write=write, batch_size=args.batch_size,
-                      decoding=decoding_options(args), tokenizer=tokenizer, state=state, quiet=args.quiet)
+        evaluate_rows(
+            engine,
+            rows,
+            systems,
+            args.out_dir,
+            what=run_identity(args, "evaluate", rows),
+            source=str(args.manifest),
+            write=write,
+            batch_size=args.batch_size,
+            decoding=decoding_options(args),
+            tokenizer=tokenizer,
+            state=state,
+            quiet=args.quiet,
+        )
     except ResumeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -240,8 +385,11 @@ def evaluate_main(args) -> int:
         print(report.summary(), file=sys.stderr)
     overall = result.summary["all"]
     for s in systems:
-        shown = ", ".join(f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}" for k, v in overall[s].items()
-                          if k not in ("utterances", "failed"))
+        shown = ", ".join(
+            f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}"
+            for k, v in overall[s].items()
+            if k not in ("utterances", "failed")
+        )
         print(f"{s}: {shown}", file=sys.stderr)
         if args.decoding != "greedy":
             print(f"  decoding {args.decoding}: {describe_paths(result.decoding[s])}", file=sys.stderr)
@@ -256,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_main(args)
     if args.command == "export":
         return export_main(args)
+    if args.command == "models":
+        return models_main(args)
     formats = list(FORMATS) if args.format == "all" else [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -267,19 +417,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.manifest and not args.out_dir:
         print("error: --manifest needs --out-dir (where transcripts.jsonl and the per-row files go)", file=sys.stderr)
         return 2
-    from .prompts import TaskSpec
 
     try:
-        spec = (TaskSpec("ast", language=args.lang, target=args.target, keywords=())
-                if args.command == "translate" else
-                TaskSpec("asr", language=args.lang, keywords=args.keywords or ()))
+        spec = command_spec(args)
         options = decoding_options(args, word_timestamps=args.word_timestamps)
+        precheck(args, spec)
     except (UnsupportedLanguageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    from dataclasses import replace
+
     from .adapters import AdapterError
     from .manifest import DataError
+    from .models import check_capable, timed_by_the_model
     from .remote import RemoteError
     from .sharding import ResumeError, process_state
     from .transcribe import Transcriber
@@ -288,25 +439,44 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = manifest_rows(args, spec) if args.manifest else None
         engine, described = open_engine(args, state)
-        adapter = (args.adapter if args.backend == "openai" else engine.adapters.load(args.adapter)) \
-            if args.adapter else None
+        spec, timed = timed_by_the_model(engine.capabilities, spec, options.word_timestamps)
+        options = replace(options, word_timestamps=timed)
+        check_capable(engine, spec, args.decoding, options.word_timestamps)
+        adapter = engine.load_adapter(args.adapter) if args.adapter else None
     except (ModelLoadError, AdapterError, RemoteError, DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tr = Transcriber(engine, batch_size=args.batch_size, chunking=args.chunking, max_chunk_seconds=args.chunk_seconds,
-                     overlap_seconds=args.overlap_seconds, decoding=options)
+    tr = Transcriber(
+        engine,
+        batch_size=args.batch_size,
+        chunking=args.chunking,
+        max_chunk_seconds=args.chunk_seconds,
+        overlap_seconds=args.overlap_seconds,
+        decoding=options,
+    )
     if state is None or state.is_main_process:
-        print(f"model: {described}" + (f"; {len(rows[0])} rows" if rows is not None else "")
-              + (f" over {state.num_processes} processes" if state and state.num_processes > 1 else ""),
-              file=sys.stderr)
+        print(
+            f"model: {described}"
+            + (f"; {len(rows[0])} rows" if rows is not None else "")
+            + (f" over {state.num_processes} processes" if state and state.num_processes > 1 else ""),
+            file=sys.stderr,
+        )
     if rows is None:
         return transcribe_files(args, tr, spec, adapter, formats)
     from .batch import transcribe_rows
 
     try:
-        results = transcribe_rows(tr, rows[0], rows[1], args.out_dir, what=run_identity(args, args.command, rows[0]),
-                                  write=lambda res: write_outputs(args, res, formats, rows[0]), adapter=adapter,
-                                  state=state, quiet=args.quiet)
+        results = transcribe_rows(
+            tr,
+            rows[0],
+            rows[1],
+            args.out_dir,
+            what=run_identity(args, args.command, rows[0]),
+            write=lambda res: write_outputs(args, res, formats, rows[0]),
+            adapter=adapter,
+            state=state,
+            quiet=args.quiet,
+        )
     except ResumeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -318,8 +488,7 @@ def manifest_rows(args, spec):
     defaults for rows that leave task, language, target or keywords out."""
     from .manifest import read_manifest
 
-    rows = read_manifest(args.manifest, default_task=spec.task, default_language=args.lang or "en",
-                         require_text=False)
+    rows = read_manifest(args.manifest, default_task=spec.task, default_language=args.lang or "en", require_text=False)
     specs = []
     for r in rows:
         if r.target_language is None and spec.target:
@@ -350,8 +519,9 @@ def transcribe_files(args, tr, spec, adapter, formats) -> int:
     else:
         for res in results:
             if res.ok:
-                sys.stdout.write(f"== {res.name}\n" + render(res, formats[0]) if len(results) > 1
-                                 else render(res, formats[0]))
+                sys.stdout.write(
+                    f"== {res.name}\n" + render(res, formats[0]) if len(results) > 1 else render(res, formats[0])
+                )
     return summarize(args, results)
 
 
@@ -371,8 +541,10 @@ def write_outputs(args, results, formats, rows) -> None:
             for fmt in formats:
                 write_result(res, args.out_dir, fmt, stem)
     if rows is not None:
-        lines = [json.dumps({"line": r.line, "audio": r.ref, **res.to_dict()}, ensure_ascii=False) + "\n"
-                 for r, res in zip(rows, results)]
+        lines = [
+            json.dumps({"line": r.line, "audio": r.ref, **res.to_dict()}, ensure_ascii=False) + "\n"
+            for r, res in zip(rows, results)
+        ]
         atomic_write_text(Path(args.out_dir) / "transcripts.jsonl", "".join(lines))
 
 
@@ -388,8 +560,11 @@ def summarize(args, results) -> int:
             failed += 1
             print(f"FAILED {res.error}", file=sys.stderr)
     audio_s = sum(r.duration for r in results if r.ok)
-    print(f"summary: {len(results) - failed}/{len(results)} clips ok, {failed} failed, {audio_s:.1f} s of audio"
-          + (f", files in {args.out_dir}" if args.out_dir else ""), file=sys.stderr)
+    print(
+        f"summary: {len(results) - failed}/{len(results)} clips ok, {failed} failed, {audio_s:.1f} s of audio"
+        + (f", files in {args.out_dir}" if args.out_dir else ""),
+        file=sys.stderr,
+    )
     if args.decoding != "greedy":
         paths: dict[str, int] = {}
         for r in results:
@@ -397,8 +572,11 @@ def summarize(args, results) -> int:
         print(f"decoding {args.decoding}: {describe_paths(paths)}", file=sys.stderr)
     detected = Counter(r.detected_language for r in results if r.ok and r.detected_language)
     if detected:
-        print("detected language (from the transcripts): " + ", ".join(
-            f"{code} {n} clip{'s' * (n != 1)}" for code, n in detected.most_common()), file=sys.stderr)
+        print(
+            "detected language (from the transcripts): "
+            + ", ".join(f"{code} {n} clip{'s' * (n != 1)}" for code, n in detected.most_common()),
+            file=sys.stderr,
+        )
     for remark in dict.fromkeys(x for r in results for x in r.info):
         print(f"note: {remark}", file=sys.stderr)
     return 1 if failed else 0

@@ -4,6 +4,7 @@ Gradio hands an endpoint whatever the client sent — `"false"` for a checkbox, 
 for a text box — so every endpoint argument goes through one of these before use (ui/common.user_errors does
 it for the UI's endpoints, the /v1 routes call them directly). Each raises ValueError naming the field.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,9 @@ def to_flag(value: Any, name: str) -> bool | None:
     raise ValueError(f"{_label(name)}: {value!r} is not true or false.")
 
 
-def to_number(value: Any, name: str, low: float | None = None, high: float | None = None,
-              integer: bool = False) -> float | int | None:
+def to_number(
+    value: Any, name: str, low: float | None = None, high: float | None = None, integer: bool = False
+) -> float | int | None:
     """A number field (a number or its text); None or "" when not given. Finite, within [low, high]."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None

@@ -8,16 +8,17 @@
   quota allows far fewer; torch would start one thread per visible core and oversubscribe. The usable
   count is the smallest of the affinity mask, the cgroup quota and `os.cpu_count()`.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -36,8 +37,9 @@ def cpu_flags() -> frozenset[str]:
         pass
     if platform.system() == "Darwin":
         try:
-            out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True,
-                                 timeout=5).stdout.strip()
+            out = subprocess.run(
+                ["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
             return frozenset({"bf16"} if out == "1" else set())
         except (OSError, subprocess.SubprocessError):
             pass
@@ -175,7 +177,7 @@ def _bandwidths(kernels: dict[str, Callable], weights: list[torch.Tensor], round
     gigabytes); the kernels take turns (a shared host's bandwidth drifts); the best round of each counts."""
     import time
 
-    groups = [weights[i::len(kernels) * rounds] for i in range(len(kernels) * rounds)]
+    groups = [weights[i :: len(kernels) * rounds] for i in range(len(kernels) * rounds)]
     rows = {k: torch.ones(k, dtype=torch.bfloat16) for k in {w.shape[1] for w in weights}}
     for fn in kernels.values():
         fn(weights[0], rows[weights[0].shape[1]])  # first call: library start-up
@@ -215,20 +217,28 @@ def row_kernel(choice: str | None = None, weights: list[torch.Tensor] | None = N
         return _ROW_KERNEL
     mkl = _load_mkl() if choice != "mv" else None
     if choice == "mkl" and mkl is None:
-        raise RuntimeError("GRANITE_WB_ROW_KERNEL=mkl, but Intel MKL does not load here "
-                           f"(pip install -r requirements-intel-cpu.txt: {MKL_EXTRA_WHERE}).")
+        raise RuntimeError(
+            "GRANITE_WB_ROW_KERNEL=mkl, but Intel MKL does not load here "
+            f"(pip install -r requirements-intel-cpu.txt: {MKL_EXTRA_WHERE})."
+        )
     if mkl is None:
-        kernel = RowKernel("mv", torch.mv, "torch.mv" + (" (asked for)" if choice else
-                                                         f" (no Intel MKL here; it pays on {MKL_EXTRA_WHERE})"))
+        kernel = RowKernel(
+            "mv",
+            torch.mv,
+            "torch.mv" + (" (asked for)" if choice else f" (no Intel MKL here; it pays on {MKL_EXTRA_WHERE})"),
+        )
     elif choice == "mkl" or not weights:
         kernel = RowKernel("mkl", mkl, "Intel MKL bf16 GEMM" + (" (asked for)" if choice else ""))
     else:
         with torch.inference_mode():
             speed = _bandwidths({"mkl": mkl, "mv": torch.mv}, [w for w in weights if w.is_contiguous()])
         name = max(speed, key=speed.get)
-        kernel = RowKernel(name, mkl if name == "mkl" else torch.mv,
-                           f"{'Intel MKL bf16 GEMM' if name == 'mkl' else 'torch.mv'}, the faster here "
-                           f"(MKL {speed['mkl']:.1f} GB/s, torch.mv {speed['mv']:.1f} GB/s)")
+        kernel = RowKernel(
+            name,
+            mkl if name == "mkl" else torch.mv,
+            f"{'Intel MKL bf16 GEMM' if name == 'mkl' else 'torch.mv'}, the faster here "
+            f"(MKL {speed['mkl']:.1f} GB/s, torch.mv {speed['mv']:.1f} GB/s)",
+        )
     if choice is None and (mkl is None or weights):  # a measured choice (or the only kernel) holds for the process
         _ROW_KERNEL = kernel
     return kernel
@@ -242,8 +252,13 @@ class SingleRowLinear(torch.nn.Linear):
 
     def forward(self, x):
         w = self.weight
-        if x.numel() == self.in_features and x.dtype == w.dtype == torch.bfloat16 and not torch.is_grad_enabled() \
-                and x.device.type == "cpu" and w.is_contiguous():
+        if (
+            x.numel() == self.in_features
+            and x.dtype == w.dtype == torch.bfloat16
+            and not torch.is_grad_enabled()
+            and x.device.type == "cpu"
+            and w.is_contiguous()
+        ):
             out = type(self).row_product(w, x.reshape(-1).contiguous())
             if self.bias is not None:
                 out = out + self.bias

@@ -7,6 +7,7 @@ into a lowercase draft without punctuation. The same emissions give every word o
 an end: the transcript, brought to the head's alphabet, is force-aligned to them (torchaudio's
 `forced_align`, the CTC Viterbi path).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,6 +25,7 @@ class Word:
     end: float
     word: str
     aligned: bool = True  # False: the word has no character the head knows; its times are interpolated
+    speaker: int | None = None  # speaker-attributed ASR (4.1-2b-plus): the turn's speaker number
 
 
 def ctc_char(ch: str, labels: int) -> str | None:
@@ -59,8 +61,9 @@ def greedy_draft(logits) -> tuple[str, float]:
     return text, (float(entropy.max()) if text else math.inf)
 
 
-def align_words(log_probs, transcript: str, offset: float = 0.0, seconds: float | None = None,
-                samples=None) -> list[Word]:
+def align_words(
+    log_probs, transcript: str, offset: float = 0.0, seconds: float | None = None, samples=None
+) -> list[Word]:
     """Start and end of every word of `transcript` in a chunk whose CTC log-probs (frames x labels) are given.
 
     Words are split on white space. Their characters that the head knows are aligned; a word with none (e.g.
@@ -123,8 +126,14 @@ def frame_levels(samples, frame: float = FRAME_SECONDS):
     return np.sqrt((x * x).mean(axis=1))
 
 
-def extend_to_sound(spans: dict[int, list[float]], samples, seconds: float, floor: float = 0.02,
-                    above_noise: float = 3.0, max_dip: int = 2) -> None:
+def extend_to_sound(
+    spans: dict[int, list[float]],
+    samples,
+    seconds: float,
+    floor: float = 0.02,
+    above_noise: float = 3.0,
+    max_dip: int = 2,
+) -> None:
     """Widen each aligned word (in `spans`, seconds) over the neighbouring frames that still carry sound: a level of
     at least `floor` of the chunk's speech level (its 90th-percentile frame, i.e. -34 dB) and `above_noise` times
     its noise floor (10th-percentile frame), bridging dips of up to `max_dip` frames inside a word (40 ms, shorter
@@ -179,8 +188,9 @@ def _fill_gaps(words: list[str], spans: dict[int, list[float]], offset: float, s
         for i in range(w, end):
             times[i] = (lo + (i - w) * step, lo + (i - w + 1) * step, False)
         w = end
-    return [Word(round(offset + s, 3), round(offset + e, 3), word, aligned)
-            for (s, e, aligned), word in zip(times, words)]
+    return [
+        Word(round(offset + s, 3), round(offset + e, 3), word, aligned) for (s, e, aligned), word in zip(times, words)
+    ]
 
 
 def log_probs(logits):
@@ -196,4 +206,3 @@ def character_error_rate(hyps: list[str], refs: list[str]) -> float:
 
     refs_n = [ctc_text(r, 348) for r in refs]
     return float(jiwer.cer(refs_n, [ctc_text(h, 348) for h in hyps]))
-

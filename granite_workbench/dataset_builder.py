@@ -10,6 +10,7 @@ The folder gets `audio/NNNN.flac` (16 kHz mono, as the model reads it), `all.jso
 manifest format of manifest.py. It is written to a hidden folder and renamed, so a dataset is whole or absent.
 Rows that cannot be saved (no text, unreadable audio) are reported by number, never dropped silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,9 +75,17 @@ def split_counts(n: int, dev_share: float, test_share: float) -> dict[str, int]:
     return {"train": n - dev - test, "dev": dev, "test": test}
 
 
-def save_dataset(name: str, rows: list[DraftRow], root: str | Path, *, dev_share: float = 0.0,
-                 test_share: float = 0.0, seed: int = 0, overwrite: bool = False,
-                 max_seconds: float | None = None) -> SavedDataset:
+def save_dataset(
+    name: str,
+    rows: list[DraftRow],
+    root: str | Path,
+    *,
+    dev_share: float = 0.0,
+    test_share: float = 0.0,
+    seed: int = 0,
+    overwrite: bool = False,
+    max_seconds: float | None = None,
+) -> SavedDataset:
     """Write the rows with their audio into `root/name` (see the module doc); returns what was written."""
     import soundfile as sf
 
@@ -109,8 +118,8 @@ def save_dataset(name: str, rows: list[DraftRow], root: str | Path, *, dev_share
         counts = split_counts(len(records), dev_share, test_share)
         order = list(range(len(records)))
         random.Random(seed).shuffle(order)
-        bounds = {"dev": order[:counts["dev"]], "test": order[counts["dev"]:counts["dev"] + counts["test"]]}
-        bounds["train"] = order[counts["dev"] + counts["test"]:]
+        bounds = {"dev": order[: counts["dev"]], "test": order[counts["dev"] : counts["dev"] + counts["test"]]}
+        bounds["train"] = order[counts["dev"] + counts["test"] :]
         _write_jsonl(tmp / "all.jsonl", records)
         for split in SPLITS:
             if counts[split]:

@@ -9,18 +9,24 @@
   position (how transformers' assisted generation checks candidates) plus the LLM's own next token; when that is
   eos the answer is complete (verified), otherwise greedy decoding continues from there (fallback), reusing the
   pass's keys and values (a rejected draft costs the draft tokens' share of one pass, not a second prefill).
-  The text is the one greedy decoding gives (up to float ties between two tokens). transformers' assisted generation is not used: it takes a draft model, not a
-  fixed draft, and only batch size 1 with token inputs, while here each request of a batch has its audio
-  embeddings and its own draft.
+  The text is the one greedy decoding gives (up to float ties between two tokens). transformers' assisted
+  generation is not used: it takes a draft model, not a fixed draft, and only batch size 1 with token inputs,
+  while here each request of a batch has its audio embeddings and its own draft.
 Translation decodes greedily (a transcript draft is no translation); empty drafts go straight to greedy.
 Within a batch every request takes its own path; the greedy parts of a batch are decoded together.
 """
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 
 from .ctc import align_words, greedy_draft, log_probs
-from .engine import DecodingOptions, Generation, LocalEngine, Request
+from .engine import DecodingOptions, Generation, Request
+
+if TYPE_CHECKING:  # the engine calls this module; this module only uses the engine it is given
+    from .local_engine import LocalEngine
 
 TRANSLATION_NOTE = "translation decodes greedily: the CTC draft is a transcript, not a translation"
 
@@ -54,8 +60,9 @@ def decode_batch(engine: LocalEngine, batch: list[Request], options: DecodingOpt
                 fresh[i] = "fallback"  # nothing to check: the draft is empty
         if check:
             checked = list(check)
-            verified = engine.verify([prompts[i] for i in checked], [audio[i].embeds for i in checked],
-                                     [check[i] for i in checked])
+            verified = engine.verify(
+                [prompts[i] for i in checked], [audio[i].embeds for i in checked], [check[i] for i in checked]
+            )
             for i, lg in zip(checked, verified.logits):
                 draft = check[i]
                 if options.decoding == "speculative":
@@ -70,8 +77,9 @@ def decode_batch(engine: LocalEngine, batch: list[Request], options: DecodingOpt
                 accepted = draft[:k] + [best[k]]
                 if best[k] == eos or len(accepted) >= options.max_new_tokens:
                     answer = accepted[: options.max_new_tokens]
-                    gens[i] = Generation(tok.decode(answer, skip_special_tokens=True),
-                                         "verified" if k == len(draft) else "fallback", 1)
+                    gens[i] = Generation(
+                        tok.decode(answer, skip_special_tokens=True), "verified" if k == len(draft) else "fallback", 1
+                    )
                 else:
                     resumed[i] = accepted
 
@@ -81,18 +89,21 @@ def decode_batch(engine: LocalEngine, batch: list[Request], options: DecodingOpt
         prefixes = [resumed.get(i, []) for i in group]
         if reuse is not None:
             reuse.rows = [checked.index(i) for i in group]
-        new = engine.continue_greedy([prompts[i] for i in group], [audio[i].embeds for i in group], prefixes,
-                                     options, reuse=reuse)
+        new = engine.continue_greedy(
+            [prompts[i] for i in group], [audio[i].embeds for i in group], prefixes, options, reuse=reuse
+        )
         for i, prefix, tokens in zip(group, prefixes, new):
             path, passes = (fresh[i], 0) if reuse is None else ("fallback", 1)
-            gens[i] = Generation(tok.decode(prefix + tokens, skip_special_tokens=True), path, passes + len(tokens),
-                                 note=notes[i])
+            gens[i] = Generation(
+                tok.decode(prefix + tokens, skip_special_tokens=True), path, passes + len(tokens), note=notes[i]
+            )
     for i, g in enumerate(gens):
         g.text = g.text.strip()
         if options.word_timestamps:
             if batch[i].spec.info.translation:
                 g.note = "; ".join(filter(None, [g.note, "no word times for a translation"]))
             else:
-                g.words = align_words(log_probs(audio[i].ctc_logits), g.text, seconds=audio[i].seconds,
-                                      samples=batch[i].samples)
+                g.words = align_words(
+                    log_probs(audio[i].ctc_logits), g.text, seconds=audio[i].seconds, samples=batch[i].samples
+                )
     return gens

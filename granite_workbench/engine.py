@@ -1,32 +1,36 @@
 """Engines: the seam between the workbench and whatever runs the model.
 
-An engine turns a batch of requests (16 kHz audio + a task spec + an adapter name) into texts. The
-transcription core, the demo and evaluation only talk to an `Engine`:
+An engine turns a batch of requests (16 kHz audio + a task spec + an adapter name) into texts, and answers
+what callers need to know around that: which model it runs and what that model can do (`capabilities`),
+its adapters (load, unload, names, details), and its tokenizer (None where label lengths cannot be counted
+here). Callers — the CLI, the demo's parts, the OpenAI routes, evaluation — only use these calls, never the
+engine's class or its internals. The engines:
 
-- `LocalEngine` runs a loaded Granite Speech model in this process (transformers + peft). It owns the
-  model's `AdapterRuntime` (adapters loaded on the live model; generation holds its lock, so a request
-  always runs with the adapter it asked for). Each clip goes through the encoder and projector on its own,
-  so no clip sees another's padding; the language model decodes the batch together with left padding:
-  batched output equals one-at-a-time output.
-- `FakeEngine` answers with a function of the request: fast tests of everything around the model.
+- `LocalEngine` (local_engine.py): a Granite Speech model with a language model, in this process
+  (transformers + peft); its decoding strategies live in decoding.py.
+- `CTCEngine` (ctc_engine.py): a CTC-only model (Granite Speech 5.0 Turbo CTC), in this process.
+- `OpenAIEngine` (remote.py): an OpenAI-compatible server (vLLM, another workbench).
+- `FakeEngine` (here): answers with a function of the request — fast tests of everything around the model.
 
-A remote OpenAI-compatible server or another decoding strategy is one more class with `generate`.
 Decoding options travel with each call (`DecodingOptions`), so one engine serves callers with different
-limits. `engine_for(lm)` returns the one engine of a loaded model (there is exactly one per model: two
-would hold two locks over the same peft state).
+limits. `engine_for(lm)` returns the one engine of a loaded model (exactly one per model: two would hold two
+locks over the same peft state).
 """
+
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .adapters import AdapterRuntime
-from .loading import LoadedModel, unwrap_peft
-from .prompts import TaskSpec, model_prompt
+from .chunking import DEFAULT_MAX_SECONDS
+from .prompts import TaskSpec
+from .tasks import TASKS
 
 
 @dataclass
@@ -100,8 +104,32 @@ def describe_paths(counts: dict[str, int]) -> str:
     return f"{chunks} chunk{'s' * (chunks != 1)}: {shares}; {counts.get('llm_passes', 0)} LLM forward passes"
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine's model can do here: the callers offer or refuse by this, never by the engine's class.
+
+    tasks: task-table names it runs (`asr`, `asr_keywords`, `ast`, ...); decoding: the `DECODING_MODES` it
+    allows; word_timestamps: words with times can be given; trains_here: fine-tuning runs in this process on
+    this model; languages: ASR languages (codes); chunk_seconds: the longest chunk long audio is cut into."""
+
+    tasks: frozenset[str] = frozenset(TASKS)
+    decoding: tuple[str, ...] = ("greedy",)
+    word_timestamps: bool = False
+    trains_here: bool = False
+    languages: tuple[str, ...] = ()
+    chunk_seconds: float = DEFAULT_MAX_SECONDS  # long audio is split into chunks of at most this (chunking.py)
+    word_times: str = ""  # where word times come from, in words (said in each result's info)
+
+    def can(self, task: str) -> bool:
+        return task in self.tasks
+
+
 @runtime_checkable
 class Engine(Protocol):
+    model_id: str  # the model's id or folder (for a server: the served base model's name)
+    capabilities: Capabilities
+    tokenizer: Any  # the model's tokenizer, to check label lengths; None where there is none here
+
     def generate(self, batch: list[Request], options: DecodingOptions) -> list[Generation]:
         """One answer per request, in order. A batch uses one adapter."""
 
@@ -111,14 +139,29 @@ class Engine(Protocol):
     def adapter_names(self) -> list[str]:
         """Adapters a request may name."""
 
+    def adapter_info(self) -> list[dict[str, Any]]:
+        """One dict per loaded adapter: name, id, path, and what its folder records (step, base_model, metrics)."""
+
+    def load_adapter(self, source: str | Path, name: str | None = None, source_id: str | None = None) -> str:
+        """Load an adapter folder (for a server also a name it already serves) as `name`; returns the name used.
+        Raises adapters.AdapterError saying why not."""
+
+    def unload_adapter(self, name: str) -> None:
+        """Unload a loaded adapter (adapters.AdapterError if it is not loaded)."""
+
 
 @dataclass
 class FakeEngine:
-    """Answers `fn(request)` for each request; raises for requests whose clip is in `fail_on`."""
+    """Answers `fn(request)` for each request; raises for requests whose clip is in `fail_on`. Adapters are
+    names only (nothing is read)."""
 
     fn: Callable[[Request], str] = lambda r: f"{r.spec.task} {r.duration:.1f}s"
     fail_on: set[str] = field(default_factory=set)
     calls: list[int] = field(default_factory=list)  # batch sizes seen
+    model_id: str = "fake"
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    tokenizer: Any = None
+    adapters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def generate(self, batch: list[Request], options: DecodingOptions | None = None) -> list[Generation]:
         self.calls.append(len(batch))
@@ -131,189 +174,31 @@ class FakeEngine:
         return "fake engine"
 
     def adapter_names(self) -> list[str]:
-        return []
+        return list(self.adapters)
+
+    def adapter_info(self) -> list[dict[str, Any]]:
+        return [{"name": n, **m} for n, m in self.adapters.items()]
+
+    def load_adapter(self, source: str | Path, name: str | None = None, source_id: str | None = None) -> str:
+        name = name or Path(source).name
+        self.adapters[name] = {"id": source_id or Path(source).name, "path": str(source)}
+        return name
+
+    def unload_adapter(self, name: str) -> None:
+        from .adapters import AdapterError
+
+        if self.adapters.pop(name, None) is None:
+            raise AdapterError(f"Adapter {name!r} is not loaded.")
 
 
-@dataclass
-class AudioPass:
-    """One clip through the encoder: its hidden states, the projector's embeddings, the CTC head's logits."""
-
-    embeds: "object"  # (1, n_audio_tokens, lm hidden)
-    ctc_logits: "object"  # (frames, labels)
-    seconds: float
-
-
-class LocalEngine:
-    """A loaded model in this process, with its adapters. The decoding strategies live in decoding.py; this
-    class gives them the model's three primitives: the audio pass, one LLM forward over given tokens, and
-    greedy generation after given tokens."""
-
-    def __init__(self, lm: LoadedModel):
-        self.lm = lm
-        self.adapters = AdapterRuntime(lm)
-
-    def describe(self) -> str:
-        return self.lm.describe()
-
-    def adapter_names(self) -> list[str]:
-        return self.adapters.names()
-
-    @property
-    def tokenizer(self):
-        return self.lm.processor.tokenizer
-
-    def generate(self, batch: list[Request], options: DecodingOptions | None = None) -> list[Generation]:
-        """The answers (surrounding white space removed, nothing else) and what each cost."""
-        from .decoding import decode_batch
-
-        adapter = batch[0].adapter
-        if any(r.adapter != adapter for r in batch):
-            raise ValueError("One batch must use one adapter.")
-        with self.adapters.use(adapter):
-            return decode_batch(self, batch, options or DecodingOptions())
-
-    def raw_generate(self, batch: list[Request], options: DecodingOptions | None = None) -> list[str]:
-        """The decoded tokens that follow each prompt (special tokens dropped), exactly as greedy decoding
-        generates them."""
-        options = options or DecodingOptions()
-        with self.adapters.use(batch[0].adapter):
-            audio = [self.audio_pass(r.samples) for r in batch]
-            out = self.continue_greedy([self.prompt_ids(r) for r in batch], [a.embeds for a in audio],
-                                       [[] for _ in batch], options)
-        return [self.tokenizer.decode(ids, skip_special_tokens=True) for ids in out]
-
-    # -- the primitives --------------------------------------------------------------------------------
-    def prompt_ids(self, request: Request) -> list[int]:
-        tok = self.tokenizer
-        return tok(model_prompt(tok, request.spec, len(request.samples)), add_special_tokens=False)["input_ids"]
-
-    def audio_pass(self, samples: np.ndarray) -> AudioPass:
-        """Encoder, CTC head and projector for one clip (alone: no clip sees another's padding)."""
-        import torch
-
-        core = unwrap_peft(self.lm.model)
-        feats = self.lm.processor.audio_processor([samples], device="cpu")["input_features"]
-        feats = feats.to(core.device, core.dtype)
-        with torch.inference_mode():
-            hidden = core.model.encoder(feats).last_hidden_state
-            embeds = core.model.projector(hidden)
-            ctc = core.model.encoder.out(hidden)[0]
-        return AudioPass(embeds, ctc, len(samples) / 16_000)
-
-    def audio_embeddings(self, samples: np.ndarray):
-        """Encoder + projector output for one clip, shape (1, n_audio_tokens, hidden)."""
-        return self.audio_pass(samples).embeds
-
-    def _merged(self, ids, embeds):
-        import torch
-
-        core = unwrap_peft(self.lm.model)
-        return core.model.get_merged_audio_embeddings(input_ids=ids, audio_features=torch.cat(embeds, dim=1),
-                                                      input_features_mask=None)
-
-    @staticmethod
-    def _left_padded(seqs: list[list[int]], pad: int):
-        import torch
-
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, s in enumerate(seqs):
-            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s):] = 1
-        return ids, mask
-
-    def continue_greedy(self, prompts: list[list[int]], embeds: list, prefixes: list[list[int]],
-                        options: DecodingOptions, reuse: "Verified | None" = None) -> list[list[int]]:
-        """Greedy decoding of each request after its prompt and a prefix of answer tokens (left-padded batch);
-        returns the new tokens of each (eos included when generated).
-
-        `reuse`: the verification pass these requests come from (same order, `reuse.rows`): its keys and
-        values for prompt + prefix are kept, so only the tokens after them are computed."""
-        import torch
-
-        tok = self.tokenizer
-        ids, mask = self._left_padded([p + x for p, x in zip(prompts, prefixes)], tok.pad_token_id)
-        device = unwrap_peft(self.lm.model).device
-        extra = {"min_new_tokens": options.min_new_tokens} if options.min_new_tokens else {}
-        if reuse is not None:
-            extra["past_key_values"] = reuse.cache_for([len(p) + len(x) for p, x in zip(prompts, prefixes)],
-                                                       ids.shape[1] - 1)
-        with torch.inference_mode():
-            out = self.lm.model.generate(
-                inputs_embeds=self._merged(ids.to(device), embeds), attention_mask=mask.to(device),
-                max_new_tokens=max(1, options.max_new_tokens - min(map(len, prefixes), default=0)),
-                do_sample=False, num_beams=options.num_beams, pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id, **extra)
-        result = []
-        for row, prefix in zip(out.tolist(), prefixes):
-            row = row[: max(0, options.max_new_tokens - len(prefix))]
-            if tok.eos_token_id in row:
-                row = row[: row.index(tok.eos_token_id) + 1]
-            result.append([t for t in row if t != tok.pad_token_id])
-        return result
-
-    def verify(self, prompts: list[list[int]], embeds: list, answers: list[list[int]]) -> "Verified":
-        """One LLM forward pass over prompt + answer tokens (a left-padded batch, positions counted from each
-        request's first token): for each request the next-token logits at the positions that predict each answer
-        token and the token after them, shape (len(answer) + 1, vocab), divided by the model's `logits_scaling`;
-        and the keys and values, so that greedy decoding can go on from any accepted prefix (`continue_greedy`)."""
-        import torch
-
-        core = unwrap_peft(self.lm.model)
-        ids, mask = self._left_padded([p + a for p, a in zip(prompts, answers)], self.tokenizer.pad_token_id)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        scale = getattr(core.config.text_config, "logits_scaling", 1.0) or 1.0
-        width = ids.shape[1]
-        with torch.inference_mode():
-            out = core.model.language_model(inputs_embeds=self._merged(ids.to(core.device), embeds),
-                                            attention_mask=mask.to(core.device),
-                                            position_ids=positions.to(core.device), use_cache=True)
-            logits = [(core.lm_head(out.last_hidden_state[i, width - len(a) - 1:]) / scale).float()
-                      for i, a in enumerate(answers)]
-        return Verified(logits, out.past_key_values, [len(p) + len(a) for p, a in zip(prompts, answers)], width)
-
-
-@dataclass
-class Verified:
-    """A verification pass: per-request logits, and the pass's key/value cache (left-padded rows of `lengths`
-    real tokens in `width` positions). `rows` picks the requests that go on decoding (set by the caller)."""
-
-    logits: list
-    cache: object
-    lengths: list[int]
-    width: int
-    rows: list[int] = field(default_factory=list)
-
-    def cache_for(self, keep: list[int], width: int):
-        """A cache for `rows`: the first `keep[j] - 1` real tokens of row `rows[j]` (prompt + accepted answer, less
-        the last token, which generation feeds), right-aligned in `width` positions as left padding expects."""
-        from transformers import DynamicCache
-
-        new = DynamicCache()
-        for layer_idx, layer in enumerate(self.cache.layers):
-            parts = []
-            for kv in (layer.keys, layer.values):
-                out = kv.new_zeros((len(self.rows), kv.shape[1], width, kv.shape[3]))
-                for j, (r, n) in enumerate(zip(self.rows, keep)):
-                    first = self.width - self.lengths[r]  # where row r's real tokens start
-                    out[j, :, width - (n - 1):] = kv[r, :, first: first + n - 1]
-                parts.append(out)
-            new.update(parts[0], parts[1], layer_idx)
-        return new
-
-
-_ENGINES: "weakref.WeakKeyDictionary[LoadedModel, LocalEngine]" = weakref.WeakKeyDictionary()
+_ENGINES: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
 _ENGINES_LOCK = threading.Lock()
 
 
-def tokenizer_of(engine) -> Any:
-    """The tokenizer of a local engine's model (to check label lengths); None for a remote engine."""
-    return getattr(getattr(engine, "lm", None), "tokenizer", None)
+def engine_for(model) -> Engine:
+    """The engine of a loaded model (loading.load_model: created once per model), or the engine given."""
+    from .loading import LoadedModel
 
-
-def engine_for(model: LoadedModel | Engine) -> Engine:
-    """The engine of a loaded model (created once per model), or the engine given."""
     if not isinstance(model, LoadedModel):
         if not isinstance(model, Engine):
             raise TypeError(f"Expected a loaded model (load_model(...)) or an engine, got {type(model).__name__}.")
@@ -321,5 +206,16 @@ def engine_for(model: LoadedModel | Engine) -> Engine:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(model)
         if engine is None:
-            engine = _ENGINES[model] = LocalEngine(model)
+            engine = _ENGINES[model] = local_engine_class(model.architecture)(model)
         return engine
+
+
+def local_engine_class(architecture: str):
+    """The engine class for a model loaded here: the CTC engine for a model without a language model."""
+    if architecture == "granite_speech5_ctc":
+        from .ctc_engine import CTCEngine
+
+        return CTCEngine
+    from .local_engine import LocalEngine
+
+    return LocalEngine

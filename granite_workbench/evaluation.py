@@ -7,18 +7,19 @@ Writes `utterances.jsonl` (reference, each system's hypothesis and errors), `sum
 (a table per task and language) and PNG charts (metric per system; per-utterance error change).
 The same `score()` computes the metrics logged during fine-tuning, so the numbers agree everywhere.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from .manifest import Row
 from .adapters import BASE
 from .engine import DecodingOptions, add_paths, describe_paths
-from .metrics import (ErrorCounts, KeywordCounts, bleu, char_errors, chrf, format_metric, keyword_counts,
-                      word_errors)
+from .manifest import Row
+from .metrics import ErrorCounts, KeywordCounts, bleu, char_errors, chrf, format_metric, keyword_counts, word_errors
 from .prompts import TaskSpec
 from .tasks import CHAR_LANGUAGES
 
@@ -50,8 +51,14 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
         out["bleu"] = sum(bleu(r, h, t) for t, (r, h) in by_target.items()) / len(by_target)
         out["chrf"] = sum(chrf(r, h) for r, h in by_target.values()) / len(by_target)
     if n_kw:
-        out.update({"keyword_recall": kw.recall, "keyword_precision": kw.precision, "b_wer": kw.biased.rate,
-                    "u_wer": kw.unbiased.rate})
+        out.update(
+            {
+                "keyword_recall": kw.recall,
+                "keyword_precision": kw.precision,
+                "b_wer": kw.biased.rate,
+                "u_wer": kw.unbiased.rate,
+            }
+        )
     return out
 
 
@@ -59,8 +66,11 @@ def utterance_error(row: Row, spec: TaskSpec, hyp: str) -> dict[str, Any]:
     """One utterance's errors: word/char error counts and rate (ASR), chrF (translation), keywords."""
     if spec.info.translation:
         return {"chrf": chrf([row.text], [hyp]), "error": 1 - chrf([row.text], [hyp]) / 100}
-    counts = char_errors(row.text, hyp, row.language) if row.language in CHAR_LANGUAGES else \
-        word_errors(row.text, hyp, row.language)
+    counts = (
+        char_errors(row.text, hyp, row.language)
+        if row.language in CHAR_LANGUAGES
+        else word_errors(row.text, hyp, row.language)
+    )
     out = {"errors": counts.errors, "ref_len": counts.ref_len, "error": counts.rate}
     if spec.info.keywords:
         k = keyword_counts(row.text, hyp, spec.keywords, row.language)
@@ -87,37 +97,72 @@ class EvalResult:
     def utterances(self) -> list[dict[str, Any]]:
         out = []
         for i, (row, spec) in enumerate(zip(self.rows, self.specs)):
-            entry = {"line": row.line, "audio": str(row.audio), "task": spec.task, "language": row.language,
-                     "target": spec.target, "keywords": list(spec.keywords), "reference": row.text, "systems": {}}
+            entry = {
+                "line": row.line,
+                "audio": str(row.audio),
+                "task": spec.task,
+                "language": row.language,
+                "target": spec.target,
+                "keywords": list(spec.keywords),
+                "reference": row.text,
+                "systems": {},
+            }
             for s in self.systems:
                 hyp = self.hyps[s][i]
-                entry["systems"][s] = ({"hypothesis": hyp, **utterance_error(row, spec, hyp)} if hyp is not None
-                                       else {"hypothesis": None, "failed": self.errors[s][i]})
+                entry["systems"][s] = (
+                    {"hypothesis": hyp, **utterance_error(row, spec, hyp)}
+                    if hyp is not None
+                    else {"hypothesis": None, "failed": self.errors[s][i]}
+                )
             out.append(entry)
         return out
 
     def worst(self, system: str, n: int = 5) -> list[dict[str, Any]]:
         """The utterances where `system` did worst (highest error; error-free ones are left out)."""
-        utts = [u for u in self.utterances() if u["systems"][system].get("hypothesis") is not None
-                and u["systems"][system]["error"] > 0]
+        utts = [
+            u
+            for u in self.utterances()
+            if u["systems"][system].get("hypothesis") is not None and u["systems"][system]["error"] > 0
+        ]
         return sorted(utts, key=lambda u: -u["systems"][system]["error"])[:n]
 
 
-def run_evaluation(engine, rows: Sequence[Row], systems: Sequence[str], *, batch_size: int = 8,
-                   max_new_tokens: int = 200, decoding: DecodingOptions | str | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> EvalResult:
+def run_evaluation(
+    engine,
+    rows: Sequence[Row],
+    systems: Sequence[str],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 200,
+    decoding: DecodingOptions | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
     """Transcribe/translate every row with every system (BASE or a loaded adapter name) and score them.
     `engine`: an Engine, or a loaded model (its engine is used). `decoding`: a mode or DecodingOptions; the
     paths the chunks took are counted per system (`EvalResult.decoding`)."""
     rows = list(rows)
-    outputs, mode = hypotheses(engine, rows, systems, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                               decoding=decoding, progress=progress)
+    outputs, mode = hypotheses(
+        engine,
+        rows,
+        systems,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        decoding=decoding,
+        progress=progress,
+    )
     return assemble(rows, systems, outputs, mode)
 
 
-def hypotheses(engine, rows: Sequence[Row], systems: Sequence[str], *, batch_size: int = 8,
-               max_new_tokens: int = 200, decoding: DecodingOptions | str | None = None,
-               progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, list[dict]], str]:
+def hypotheses(
+    engine,
+    rows: Sequence[Row],
+    systems: Sequence[str],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 200,
+    decoding: DecodingOptions | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, list[dict]], str]:
     """Every system's output for every row: system -> [{"hypothesis" (None: failed), "error", "decoding"}],
     and the decoding mode used. The part of an evaluation that needs the model (and can be split by rows)."""
     from .transcribe import Transcriber
@@ -127,17 +172,26 @@ def hypotheses(engine, rows: Sequence[Row], systems: Sequence[str], *, batch_siz
     outputs: dict[str, list[dict]] = {}
     total = len(rows) * len(systems)
     for k, system in enumerate(systems):
-        tick = (lambda d, t, k=k: progress(k * len(rows) + round(d * len(rows) / max(t, 1)), total)) \
-            if progress else None
-        results = tr.run([r.source for r in rows], specs, adapter=None if system == BASE else system,
-                         progress=tick, names=[f"line{r.line}:{r.name}" for r in rows])
-        outputs[system] = [{"hypothesis": res.text if res.ok else None, "error": res.error,
-                            "decoding": res.decoding} for res in results]
+        tick = (
+            (lambda d, t, k=k: progress(k * len(rows) + round(d * len(rows) / max(t, 1)), total)) if progress else None
+        )
+        results = tr.run(
+            [r.source for r in rows],
+            specs,
+            adapter=None if system == BASE else system,
+            progress=tick,
+            names=[f"line{r.line}:{r.name}" for r in rows],
+        )
+        outputs[system] = [
+            {"hypothesis": res.text if res.ok else None, "error": res.error, "decoding": res.decoding}
+            for res in results
+        ]
     return outputs, tr.decoding.decoding
 
 
-def assemble(rows: Sequence[Row], systems: Sequence[str], outputs: dict[str, list[dict]],
-             decoding_mode: str = "greedy") -> EvalResult:
+def assemble(
+    rows: Sequence[Row], systems: Sequence[str], outputs: dict[str, list[dict]], decoding_mode: str = "greedy"
+) -> EvalResult:
     """Score the systems' outputs (from `hypotheses`) per task/language group and overall."""
     rows, specs = list(rows), [r.spec() for r in rows]
     hyps = {s: [o["hypothesis"] for o in outputs[s]] for s in systems}
@@ -165,6 +219,7 @@ def assemble(rows: Sequence[Row], systems: Sequence[str], outputs: dict[str, lis
 
 # --- report ---------------------------------------------------------------------------------------
 
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return "".join(c for c in text if c.isprintable()).replace("|", "\\|")
@@ -173,15 +228,25 @@ def _cell(text: str) -> str:
 def report_markdown(result: EvalResult, title: str = "Evaluation") -> str:
     lines = [f"# {title}", "", f"Systems: {', '.join(result.systems)}. Utterances: {len(result.rows)}.", ""]
     for group, per_system in result.summary.items():
-        metrics = [m for m in ("wer", "cer", "bleu", "chrf", "keyword_recall", "keyword_precision", "b_wer", "u_wer")
-                   if any(m in v for v in per_system.values())]
+        metrics = [
+            m
+            for m in ("wer", "cer", "bleu", "chrf", "keyword_recall", "keyword_precision", "b_wer", "u_wer")
+            if any(m in v for v in per_system.values())
+        ]
         if not metrics:
             continue
-        lines += [f"## {group}", "", "| system | " + " | ".join(metrics) + " | utterances | failed |",
-                  "|---|" + "---:|" * (len(metrics) + 2)]
+        lines += [
+            f"## {group}",
+            "",
+            "| system | " + " | ".join(metrics) + " | utterances | failed |",
+            "|---|" + "---:|" * (len(metrics) + 2),
+        ]
         for s, v in per_system.items():
-            lines.append(f"| {s} | " + " | ".join(format_metric(m, v.get(m)) for m in metrics)
-                         + f" | {v['utterances']} | {v['failed']} |")
+            lines.append(
+                f"| {s} | "
+                + " | ".join(format_metric(m, v.get(m)) for m in metrics)
+                + f" | {v['utterances']} | {v['failed']} |"
+            )
         lines.append("")
     for s in result.systems:
         worst = result.worst(s, 5)
@@ -190,18 +255,26 @@ def report_markdown(result: EvalResult, title: str = "Evaluation") -> str:
         lines += [f"## Worst utterances: {s}", "", "| line | reference | hypothesis | error |", "|---|---|---|---:|"]
         for u in worst:
             r = u["systems"][s]
-            lines.append(f"| {u['line']} | {_cell(u['reference'])} | {_cell(r['hypothesis'])} | "
-                         f"{100 * r['error']:.0f}% |")
+            lines.append(
+                f"| {u['line']} | {_cell(u['reference'])} | {_cell(r['hypothesis'])} | {100 * r['error']:.0f}% |"
+            )
         lines.append("")
     if result.decoding_mode != "greedy":
         lines += [f"## Decoding: {result.decoding_mode}", ""]
         lines += [f"- {s}: {describe_paths(result.decoding.get(s, {}))}" for s in result.systems] + [""]
-    failed = [(s, u["line"], u["systems"][s]["failed"]) for u in result.utterances() for s in result.systems
-              if u["systems"][s].get("hypothesis") is None]
+    failed = [
+        (s, u["line"], u["systems"][s]["failed"])
+        for u in result.utterances()
+        for s in result.systems
+        if u["systems"][s].get("hypothesis") is None
+    ]
     if failed:
         lines += ["## Failed clips", ""] + [f"- {s}, line {line}: {why}" for s, line, why in failed] + [""]
-    lines += ["Normalization: English as Whisper's English normalizer, other languages Whisper's basic "
-              "normalizer; Japanese and Chinese scored by characters. BLEU with sacrebleu (13a; zh; char for ja).", ""]
+    lines += [
+        "Normalization: English as Whisper's English normalizer, other languages Whisper's basic "
+        "normalizer; Japanese and Chinese scored by characters. BLEU with sacrebleu (13a; zh; char for ja).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -231,7 +304,7 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
     ax.set_title("Headline metric per system")
     ax.set_ylabel("WER / CER in % (lower is better), BLEU (higher)", fontsize=8)
     ax.legend()
-    ax.grid(axis="y", alpha=.3)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     paths.append(out_dir / "metrics.png")
     fig.savefig(paths[-1], dpi=110)
@@ -239,8 +312,7 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
 
     if len(result.systems) > 1:
         base = result.systems[0]
-        fig, axes = plt.subplots(1, len(result.systems) - 1, figsize=(7 * (len(result.systems) - 1), 4),
-                                 squeeze=False)
+        fig, axes = plt.subplots(1, len(result.systems) - 1, figsize=(7 * (len(result.systems) - 1), 4), squeeze=False)
         for ax, s in zip(axes[0], result.systems[1:]):
             deltas = []
             for u in result.utterances():
@@ -248,16 +320,21 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
                 if a.get("hypothesis") is not None and b.get("hypothesis") is not None:
                     deltas.append(100 * (b["error"] - a["error"]))
             deltas.sort()
-            ax.bar(range(len(deltas)), deltas, color=["#24a148" if d < 0 else "#da1e28" if d > 0 else "#8d8d8d"
-                                                      for d in deltas])
+            ax.bar(
+                range(len(deltas)),
+                deltas,
+                color=["#24a148" if d < 0 else "#da1e28" if d > 0 else "#8d8d8d" for d in deltas],
+            )
             better = sum(d < 0 for d in deltas)
             worse = sum(d > 0 for d in deltas)
-            ax.set_title(f"{s} vs {base}: per-utterance error change\n{better} better, {worse} worse, "
-                         f"{len(deltas) - better - worse} same")
+            ax.set_title(
+                f"{s} vs {base}: per-utterance error change\n{better} better, {worse} worse, "
+                f"{len(deltas) - better - worse} same"
+            )
             ax.set_xlabel("utterances (sorted)")
             ax.set_ylabel("error change (points)")
-            ax.axhline(0, color="black", lw=.8)
-            ax.grid(axis="y", alpha=.3)
+            ax.axhline(0, color="black", lw=0.8)
+            ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         paths.append(out_dir / "deltas.png")
         fig.savefig(paths[-1], dpi=110)
@@ -268,12 +345,23 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
 def write_report(result: EvalResult, out_dir: str | Path, title: str = "Evaluation") -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"utterances": out_dir / "utterances.jsonl", "summary": out_dir / "summary.json",
-             "report": out_dir / "report.md"}
+    paths = {
+        "utterances": out_dir / "utterances.jsonl",
+        "summary": out_dir / "summary.json",
+        "report": out_dir / "report.md",
+    }
     paths["utterances"].write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in result.utterances()))
-    paths["summary"].write_text(json.dumps({"systems": result.systems, "groups": result.summary,
-                                             "decoding": {"mode": result.decoding_mode, **result.decoding}},
-                                            indent=2) + "\n")
+    paths["summary"].write_text(
+        json.dumps(
+            {
+                "systems": result.systems,
+                "groups": result.summary,
+                "decoding": {"mode": result.decoding_mode, **result.decoding},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     paths["report"].write_text(report_markdown(result, title))
     for p in plot_charts(result, out_dir):
         paths[p.stem] = p

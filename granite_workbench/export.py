@@ -18,15 +18,16 @@
   workbench.json), ready for `huggingface_hub`'s `upload_folder`.
 Every export is written to a hidden folder next to `--out` and renamed into place when complete.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .adapters import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, AdapterError, adapter_name, check_adapter
 from .loading import DEFAULT_MODEL_ID
@@ -35,8 +36,10 @@ EXPORT_KINDS = ("vllm", "merged", "hub")
 HUB_METRICS = ("wer", "cer", "bleu", "chrf")  # metric ids the Hub knows (evaluate's names)
 PEFT_PREFIX = "base_model.model."
 # peft (transformers >= 5.10) -> vLLM's GraniteSpeech layout (../shared/granite-speech-notes.md, "vLLM and adapters")
-VLLM_RENAMES = (("base_model.model.model.language_model.", "base_model.model.language_model.model."),
-                ("base_model.model.lm_head.", "base_model.model.language_model.lm_head."))
+VLLM_RENAMES = (
+    ("base_model.model.model.language_model.", "base_model.model.language_model.model."),
+    ("base_model.model.lm_head.", "base_model.model.language_model.lm_head."),
+)
 LM_PREFIXES = tuple(old for old, _ in VLLM_RENAMES)
 
 
@@ -60,8 +63,10 @@ def hub_base(base: str) -> tuple[str, str]:
 
     if Path(base).exists():
         if is_tiny(base):
-            return DEFAULT_MODEL_ID, ("\n> **Smoke test:** trained on the workbench's tiny offline model of the same "
-                                      "architecture; it does not fit the real weights.\n")
+            return DEFAULT_MODEL_ID, (
+                "\n> **Smoke test:** trained on the workbench's tiny offline model of the same "
+                "architecture; it does not fit the real weights.\n"
+            )
         return DEFAULT_MODEL_ID, f"\n> Trained on a local copy of the base (`{Path(base).name}`).\n"
     return base, ""
 
@@ -69,7 +74,7 @@ def hub_base(base: str) -> tuple[str, str]:
 def vllm_key(key: str) -> str:
     for old, new in VLLM_RENAMES:
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     raise ExportError(f"{key!r} is not a language-model LoRA weight; vLLM adapts the language model only.")
 
 
@@ -122,14 +127,19 @@ def export_vllm(folder: str | Path, out: str | Path, name: str | None = None) ->
             raise ExportError(
                 f"{folder.name} also trained {', '.join(whole)} (saved whole, not as LoRA); vLLM applies LoRA to "
                 "the language model only and would serve it without those weights. Export it with --to merged "
-                "(a full checkpoint vLLM serves as a plain model), or train with --train_projector false.")
+                "(a full checkpoint vLLM serves as a plain model), or train with --train_projector false."
+            )
         outside = [k for k in keys if not k.startswith(LM_PREFIXES)]
         if outside:
-            raise ExportError(f"{folder.name} has LoRA weights outside the language model ({outside[0]}); vLLM "
-                              "would ignore them. Export it with --to merged.")
+            raise ExportError(
+                f"{folder.name} has LoRA weights outside the language model ({outside[0]}); vLLM "
+                "would ignore them. Export it with --to merged."
+            )
         if config.get("use_dora") or config.get("bias", "none") != "none":
-            raise ExportError(f"{folder.name} uses DoRA or trained biases, which vLLM's LoRA does not serve; "
-                              "export it with --to merged.")
+            raise ExportError(
+                f"{folder.name} uses DoRA or trained biases, which vLLM's LoRA does not serve; "
+                "export it with --to merged."
+            )
         tensors = {vllm_key(k): f.get_tensor(k).contiguous() for k in keys}
     targets = sorted({k.split(".lora_")[0].rsplit(".", 1)[-1] for k in keys})
     base = base_model_id(folder, meta)
@@ -137,13 +147,18 @@ def export_vllm(folder: str | Path, out: str | Path, name: str | None = None) ->
     rank = max([config["r"], *(config.get("rank_pattern") or {}).values()])
     with _atomic_folder(Path(out)) as tmp:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        vllm_config = {**config, "target_modules": targets, "modules_to_save": None,
-                       "base_model_name_or_path": base,
-                       "inference_mode": True}
+        vllm_config = {
+            **config,
+            "target_modules": targets,
+            "modules_to_save": None,
+            "base_model_name_or_path": base,
+            "inference_mode": True,
+        }
         (tmp / CONFIG_FILE).write_text(json.dumps(vllm_config, indent=2) + "\n")
         shutil.copy2(folder / METADATA_FILE, tmp / METADATA_FILE)
-        (tmp / "serve.sh").write_text(serve_script(vllm_config["base_model_name_or_path"], name, Path(out).name,
-                                                   max(rank, 8)))
+        (tmp / "serve.sh").write_text(
+            serve_script(vllm_config["base_model_name_or_path"], name, Path(out).name, max(rank, 8))
+        )
         os.chmod(tmp / "serve.sh", 0o755)
     return Path(out)
 
@@ -181,9 +196,18 @@ def export_merged(folder: str | Path, out: str | Path, model: str | None = None,
     with _atomic_folder(Path(out)) as tmp:
         merged.save_pretrained(tmp)
         lm.processor.save_pretrained(tmp)
-        (tmp / "merged_from.json").write_text(json.dumps(
-            {"adapter": str(folder.resolve()), "base_model": base_model_id(folder, meta), "step": meta.get("step"),
-             "metrics": meta.get("metrics", {})}, indent=2) + "\n")
+        (tmp / "merged_from.json").write_text(
+            json.dumps(
+                {
+                    "adapter": str(folder.resolve()),
+                    "base_model": base_model_id(folder, meta),
+                    "step": meta.get("step"),
+                    "metrics": meta.get("metrics", {}),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return Path(out)
 
 
@@ -223,24 +247,36 @@ def model_card(folder: Path, meta: dict, license: str = "apache-2.0") -> str:
 
     from .metrics import METRIC_LABELS, format_metric
     from .tasks import TASKS
-
     from .tiny import is_tiny
 
     trained_on = base_model_id(folder, meta)
     base, smoke = hub_base(trained_on)
     tasks = meta.get("tasks") or ["asr"]
     translation = any(TASKS[t].translation for t in tasks if t in TASKS)
-    header = {"base_model": base, "library_name": "peft", "license": license,
-              "pipeline_tag": "automatic-speech-recognition", "language": sorted(meta.get("languages") or ["en"]),
-              "tags": ["lora", "granite-speech", "granite-speech-workbench",
-                       *(["speech-translation"] if translation else []), *sorted(tasks),
-                       *(["smoke-test"] if Path(trained_on).exists() and is_tiny(trained_on) else [])],
-              "metrics": sorted(k for k in (meta.get("metrics") or {}) if k in HUB_METRICS)}
+    header = {
+        "base_model": base,
+        "library_name": "peft",
+        "license": license,
+        "pipeline_tag": "automatic-speech-recognition",
+        "language": sorted(meta.get("languages") or ["en"]),
+        "tags": [
+            "lora",
+            "granite-speech",
+            "granite-speech-workbench",
+            *(["speech-translation"] if translation else []),
+            *sorted(tasks),
+            *(["smoke-test"] if Path(trained_on).exists() and is_tiny(trained_on) else []),
+        ],
+        "metrics": sorted(k for k in (meta.get("metrics") or {}) if k in HUB_METRICS),
+    }
     metrics = meta.get("metrics") or {}
     rows = "\n".join(f"| {METRIC_LABELS.get(k, k)} | {format_metric(k, v)} |" for k, v in metrics.items())
     data = meta.get("data") or {}
-    data_lines = "\n".join(f"- {side}: `{Path(str(d.get('source', '?'))).name}` — {d.get('usable', '?')} of "
-                           f"{d.get('rows', '?')} rows usable" for side, d in data.items())
+    data_lines = "\n".join(
+        f"- {side}: `{Path(str(d.get('source', '?'))).name}` — {d.get('usable', '?')} of "
+        f"{d.get('rows', '?')} rows usable"
+        for side, d in data.items()
+    )
     config = publishable(meta.get("config") or {})
     name = adapter_name(folder)
     return f"""---
@@ -286,8 +322,9 @@ or with the workbench: `python -m granite_workbench transcribe talk.wav --adapte
 """
 
 
-def export(folder: str | Path, kind: str, out: str | Path, *, model: str | None = None, name: str | None = None
-           ) -> Path:
+def export(
+    folder: str | Path, kind: str, out: str | Path, *, model: str | None = None, name: str | None = None
+) -> Path:
     if kind not in EXPORT_KINDS:
         raise ExportError(f"Unknown export {kind!r}. Choose one of: {', '.join(EXPORT_KINDS)}.")
     if kind == "vllm":

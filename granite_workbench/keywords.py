@@ -3,12 +3,13 @@
 Matching is case-insensitive, on word boundaries, and tolerant of punctuation and hyphens
 (`watsonx` matches `watsonx.`; `Q-Former` matches `Q-Former` and `q former`).
 """
+
 from __future__ import annotations
 
 import html
 import re
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def split_keywords(value: Sequence[str] | str | None) -> list[str]:

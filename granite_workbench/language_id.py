@@ -5,6 +5,7 @@ transcript is the language it heard. py3langid (a fork of langid.py; its model s
 numpy only) scores the text against the ASR languages of the language table only; a guess below
 `MIN_CONFIDENCE` (a word or two, a name, a product code) is no answer rather than a wrong one.
 """
+
 from __future__ import annotations
 
 import threading

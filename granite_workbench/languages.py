@@ -5,6 +5,7 @@ en, fr, de, es, pt, ja; speech translation X->en for fr, de, es, pt, ja and en->
 those plus it and zh. Everything else (prompts, CLI checks, UI dropdowns, data
 validation) reads from here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,9 +51,7 @@ def check_asr_language(code: str | None) -> str:
     """Return the normalized ASR language code, or raise with the supported list."""
     norm = _normalize(code)
     if norm not in ASR_LANGUAGES:
-        raise UnsupportedLanguageError(
-            f"Unsupported ASR language {code!r}. Supported: {', '.join(ASR_LANGUAGES)}."
-        )
+        raise UnsupportedLanguageError(f"Unsupported ASR language {code!r}. Supported: {', '.join(ASR_LANGUAGES)}.")
     return norm
 
 
@@ -83,6 +82,4 @@ def language_name(code: str) -> str:
     try:
         return LANGUAGES[_normalize(code)].name
     except KeyError:
-        raise UnsupportedLanguageError(
-            f"Unknown language {code!r}. Known: {', '.join(LANGUAGES)}."
-        ) from None
+        raise UnsupportedLanguageError(f"Unknown language {code!r}. Known: {', '.join(LANGUAGES)}.") from None

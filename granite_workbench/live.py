@@ -12,12 +12,13 @@ the previous piece. So with an `executor`, `feed` only keeps the piece and hands
 the executor (one job per stream at a time); the text of the closed segments shows on the next piece. Without
 one, `feed` decodes before it returns (tests, scripts).
 """
+
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Callable
 
 import numpy as np
 
@@ -45,12 +46,13 @@ class LiveBudget:
         with self._lock:
             return sum(s.raw.nbytes for s in list(self._streams))
 
-    def admit(self, stream: "LiveTranscript", extra: int) -> None:
+    def admit(self, stream: LiveTranscript, extra: int) -> None:
         with self._lock:
             self._streams.add(stream)
         if self.held() + extra > self.max_bytes:
-            raise AudioError("The demo is holding as many live recordings as it can right now; stop yours and try "
-                             "again in a moment.")
+            raise AudioError(
+                "The demo is holding as many live recordings as it can right now; stop yours and try again in a moment."
+            )
 
 
 class LiveTranscript:
@@ -61,8 +63,15 @@ class LiveTranscript:
     go at every look, and `recording()` converts the whole — so no seam of the piecewise stream reaches the
     model, and the final clip is exactly what load_audio makes of the recorded file."""
 
-    def __init__(self, decode: Callable[[Audio], str], *, close_after: float = 0.6, max_seconds: float = 600.0,
-                 executor: Executor | None = None, budget: LiveBudget | None = None):
+    def __init__(
+        self,
+        decode: Callable[[Audio], str],
+        *,
+        close_after: float = 0.6,
+        max_seconds: float = 600.0,
+        executor: Executor | None = None,
+        budget: LiveBudget | None = None,
+    ):
         self.decode = decode
         self.budget = budget
         self.close_after = close_after
@@ -93,8 +102,9 @@ class LiveTranscript:
             elif rate != self.rate:
                 raise AudioError(f"The stream changed its sample rate ({self.rate} -> {rate} Hz).")
             if len(self.raw) + len(samples) > self.max_seconds * self.rate:
-                limit = (f"{self.max_seconds / 60:g} minutes" if self.max_seconds >= 60
-                         else f"{self.max_seconds:g} seconds")
+                limit = (
+                    f"{self.max_seconds / 60:g} minutes" if self.max_seconds >= 60 else f"{self.max_seconds:g} seconds"
+                )
                 raise AudioError(f"The live recording is limited to {limit}.")
             if self.budget is not None:
                 self.budget.admit(self, samples.nbytes)
@@ -117,14 +127,15 @@ class LiveTranscript:
         except (TypeError, ValueError, OverflowError):
             raise AudioError(f"The stream's sample rate {rate!r} is not a number.") from None
         if not MIN_RATE <= rate <= MAX_RATE:
-            raise AudioError(f"The stream's sample rate ({rate:,} Hz) is outside what microphones record "
-                             f"({MIN_RATE:,}-{MAX_RATE:,} Hz).")
+            raise AudioError(
+                f"The stream's sample rate ({rate:,} Hz) is outside what microphones record "
+                f"({MIN_RATE:,}-{MAX_RATE:,} Hz)."
+            )
         samples = np.asarray(samples)
         if samples.ndim == 2:
             samples = samples.mean(axis=1).astype(samples.dtype)
         if samples.ndim != 1 or len(samples) > MAX_PIECE_SECONDS * rate:
-            raise AudioError(f"A streamed piece holds at most {MAX_PIECE_SECONDS:g} seconds of mono or stereo "
-                             "audio.")
+            raise AudioError(f"A streamed piece holds at most {MAX_PIECE_SECONDS:g} seconds of mono or stereo audio.")
         if samples.dtype != np.int16:
             floats = _int_to_float(samples) if np.issubdtype(samples.dtype, np.integer) else samples.astype(np.float32)
             samples = (np.clip(np.nan_to_num(floats), -1.0, 1.0) * 32767).round().astype(np.int16)
@@ -144,20 +155,22 @@ class LiveTranscript:
 
     def _step(self) -> None:
         with self._lock:
-            rate, done, rest_raw = self.rate, self.done, self.raw[self.done:]
+            rate, done, rest_raw = self.rate, self.done, self.raw[self.done :]
         rest = load_audio((rate, rest_raw), name="microphone")
         regions = speech_regions(rest)
         # decode up to the last pause of at least `close_after` seconds: a phrase's inner pauses stay inside it
-        gaps = [(regions[i + 1][0] if i + 1 < len(regions) else rest.duration) - regions[i][1]
-                for i in range(len(regions))]
+        gaps = [
+            (regions[i + 1][0] if i + 1 < len(regions) else rest.duration) - regions[i][1] for i in range(len(regions))
+        ]
         last = max((i for i, g in enumerate(gaps) if g >= self.close_after), default=-1)
         self.waiting = len(regions) > last + 1
         if last < 0:
             return
         start = max(0.0, regions[0][0] - SPEECH_PAD)
         end = min(rest.duration, regions[last][1] + SPEECH_PAD)
-        text = self.decode(Audio(rest.samples[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)],
-                                 name="microphone")).strip()
+        text = self.decode(
+            Audio(rest.samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], name="microphone")
+        ).strip()
         with self._lock:
             if text:
                 self.texts.append(text)
@@ -180,4 +193,3 @@ class LiveTranscript:
     def recording(self) -> Audio:
         """Everything recorded so far, as one clip: exactly what load_audio makes of `recorded()` saved as a file."""
         return load_audio(self.recorded(), name="microphone")
-

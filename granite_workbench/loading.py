@@ -7,6 +7,7 @@
 
 Failures raise `ModelLoadError` with a message that says what to do.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .tiny import TINY_ID, ensure_tiny_model, is_tiny
+from .tiny import TINY_BUILDERS, ensure_tiny_model, is_tiny
 
 DEFAULT_MODEL_ID = "ibm-granite/granite-4.0-1b-speech"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -37,6 +38,7 @@ class LoadedModel:
     tiny: bool = False
     dtype_reason: str = ""  # why this dtype ("asked for", "auto: this CPU computes bfloat16 natively (...)")
     row_kernel: str = ""  # bf16 on a CPU: what a decoding step's one-row products run on, and why (cpu.py)
+    architecture: str = "granite_speech"  # the config's model_type: which engine runs it (models.py)
 
     @property
     def tokenizer(self):
@@ -66,8 +68,9 @@ def pick_device(device: str | None = None) -> str:
     return "cpu"
 
 
-def pick_dtype(device: str, dtype: str | None = None, *, stored: str | None = "bfloat16",
-               cpu_bf16=None) -> tuple[str, str]:
+def pick_dtype(
+    device: str, dtype: str | None = None, *, stored: str | None = "bfloat16", cpu_bf16=None
+) -> tuple[str, str]:
     """(dtype, why). An explicit dtype wins. `auto`: bf16 on CUDA, fp16 on Apple MPS; on a CPU, bf16 where the
     CPU computes it natively (`cpu_bf16()` -> (bool, reason), default `cpu.native_bf16`) and the weights are
     stored in bf16 (`stored`, from the checkpoint's config: the real model's are), else fp32 — auto never
@@ -108,10 +111,10 @@ def default_model_id(model_id: str | None = None) -> str:
 
 
 def resolve_model_path(model_id: str | None) -> tuple[str, bool]:
-    """Map `tiny` to the built tiny folder; return (path or hub id, is_tiny)."""
+    """Map a tiny alias (`tiny`, `tiny-ctc`, ...) to its built folder; return (path or hub id, is_tiny)."""
     model_id = default_model_id(model_id)
-    if model_id == TINY_ID:
-        return str(ensure_tiny_model()), True
+    if model_id in TINY_BUILDERS:
+        return str(ensure_tiny_model(None, model_id)), True
     path = Path(model_id).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -122,10 +125,28 @@ def resolve_model_path(model_id: str | None) -> tuple[str, bool]:
     return model_id, False
 
 
-def load_model(model_id: str | None = None, *, device: str | None = None, dtype: str | None = None,
-               quantization: str | None = None, attn_implementation: str | None = None) -> LoadedModel:
+MODEL_CLASSES = {"granite_speech5_ctc": "AutoModelForCTC"}  # model_type -> transformers Auto class, if not:
+DEFAULT_MODEL_CLASS = "AutoModelForSpeechSeq2Seq"  # granite_speech, granite_speech_plus
+
+
+def architecture_of(path: str, local_files_only: bool = False) -> str:
+    """The model's architecture: its config's `model_type` (never guessed from the name)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path, local_files_only=local_files_only).model_type
+
+
+def load_model(
+    model_id: str | None = None,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    attn_implementation: str | None = None,
+) -> LoadedModel:
     import torch
-    from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+    import transformers
+    from transformers import AutoProcessor
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -140,8 +161,9 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
         # no network: use the local cache only, instead of minutes of retries per file
         kwargs["local_files_only"] = True
     auto_cpu = dev == "cpu" and dtype in (None, "auto")
-    dt, dtype_reason = pick_dtype(dev, dtype, stored=stored_dtype(path, kwargs.get("local_files_only", False))
-                                  if auto_cpu else None)
+    dt, dtype_reason = pick_dtype(
+        dev, dtype, stored=stored_dtype(path, kwargs.get("local_files_only", False)) if auto_cpu else None
+    )
     if dev == "cpu":
         from .cpu import configure_threads
 
@@ -153,26 +175,40 @@ def load_model(model_id: str | None = None, *, device: str | None = None, dtype:
         kwargs["quantization_config"] = quantization_config(quantization, dev, dt)
         kwargs["device_map"] = {"": dev}
     try:
+        arch = architecture_of(path, kwargs.get("local_files_only", False))
+        auto_class = getattr(transformers, MODEL_CLASSES.get(arch, DEFAULT_MODEL_CLASS))
         processor = AutoProcessor.from_pretrained(path, local_files_only=kwargs.get("local_files_only", False))
-        model = AutoModelForSpeechSeq2Seq.from_pretrained(path, **kwargs)
+        model = auto_class.from_pretrained(path, **kwargs)
     except torch.cuda.OutOfMemoryError as exc:
-        raise ModelLoadError(f"Out of GPU memory while loading {path}: try quantization='4bit' or '8bit', "
-                             "or a smaller dtype.") from exc
+        raise ModelLoadError(
+            f"Out of GPU memory while loading {path}: try quantization='4bit' or '8bit', or a smaller dtype."
+        ) from exc
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_explain_load_failure(path, exc)) from exc
     if not quantization:
         model = model.to(dev)
     row_kernel = ""
-    if dev == "cpu" and dt == "bfloat16" and not quantization:
+    has_llm = hasattr(model, "lm_head")
+    if dev == "cpu" and dt == "bfloat16" and not quantization and has_llm:
         from .cpu import use_single_row_matvec
 
         # decoding reads every weight once per token: one row goes through the faster row kernel (cpu.py)
         row_kernel = use_single_row_matvec(model.model.language_model, model.lm_head).reason
     model.eval()
-    processor.tokenizer.padding_side = "left"
-    return LoadedModel(model=model, processor=processor, model_id=default_model_id(model_id),
-                       device=dev, dtype=dt, quantization=quantization, tiny=tiny, dtype_reason=dtype_reason,
-                       row_kernel=row_kernel)
+    if has_llm:
+        processor.tokenizer.padding_side = "left"
+    return LoadedModel(
+        model=model,
+        processor=processor,
+        model_id=default_model_id(model_id),
+        device=dev,
+        dtype=dt,
+        quantization=quantization,
+        tiny=tiny,
+        dtype_reason=dtype_reason,
+        row_kernel=row_kernel,
+        architecture=arch,
+    )
 
 
 def quantization_config(quantization: str, device: str, dtype: str):
@@ -188,14 +224,19 @@ def quantization_config(quantization: str, device: str, dtype: str):
 
         import_bitsandbytes()
     except ImportError as exc:
-        raise ModelLoadError("8bit/4bit loading needs the bitsandbytes package: "
-                             "pip install -r requirements-cuda.txt") from exc
+        raise ModelLoadError(
+            "8bit/4bit loading needs the bitsandbytes package: pip install -r requirements-cuda.txt"
+        ) from exc
     from transformers import BitsAndBytesConfig
 
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=getattr(torch, dtype if dtype != "float32" else "bfloat16"))
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=getattr(torch, dtype if dtype != "float32" else "bfloat16"),
+    )
 
 
 def _offline() -> bool:
@@ -216,9 +257,11 @@ def check_model_available(model_id: str) -> str:
         hf_hub_download(path, "config.json", local_files_only=local_only)
     except Exception:
         where = "this machine's model cache" + ("" if local_only else " or the Hugging Face Hub")
-        raise ModelLoadError(f"No model {path!r} was found in {where}: check the name (organisation/model), or "
-                             "give a folder on this machine, or 'tiny' for the offline smoke model. The model "
-                             "that was loaded stays loaded.") from None
+        raise ModelLoadError(
+            f"No model {path!r} was found in {where}: check the name (organisation/model), or "
+            "give a folder on this machine, or 'tiny' for the offline smoke model. The model "
+            "that was loaded stays loaded."
+        ) from None
     return path
 
 

@@ -14,13 +14,15 @@ Validation reports every bad row with its line number and reason (missing/unread
 clip too long, label too long, unsupported language or direction); `on_bad_rows` decides whether the
 rest trains (skip) or nothing does (stop).
 """
+
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .audio import AudioError, load_audio
 from .keywords import split_keywords
@@ -106,17 +108,27 @@ class ValidationReport:
         return "\n".join([head, *lines, *more])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "total": self.total, "usable": self.ok,
-                "problems": [asdict(p) for p in self.problems]}
+        return {
+            "source": self.source,
+            "total": self.total,
+            "usable": self.ok,
+            "problems": [asdict(p) for p in self.problems],
+        }
 
     def write(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
-def read_manifest(path: str | Path, default_task: str = "asr", default_language: str = "en", *,
-                  label: str | None = None, confine_to: Sequence[str | Path] | None = None,
-                  require_text: bool = True) -> list[Row]:
+def read_manifest(
+    path: str | Path,
+    default_task: str = "asr",
+    default_language: str = "en",
+    *,
+    label: str | None = None,
+    confine_to: Sequence[str | Path] | None = None,
+    require_text: bool = True,
+) -> list[Row]:
     """Rows of a JSONL or CSV manifest; audio paths resolved against the manifest's folder.
 
     `label`: how messages name the manifest (default: its path). `confine_to`: folders the audio must stay in
@@ -134,8 +146,10 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
             reader = csv.DictReader(fh)
             missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
-                raise DataError(f"{label}: missing column(s) {', '.join(missing)}; the header has "
-                                f"{', '.join(reader.fieldnames or []) or 'nothing'}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
+                raise DataError(
+                    f"{label}: missing column(s) {', '.join(missing)}; the header has "
+                    f"{', '.join(reader.fieldnames or []) or 'nothing'}. Expected: {', '.join(MANIFEST_COLUMNS)}."
+                )
             records = [(i, rec) for i, rec in enumerate(reader, start=1)]
     else:
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -150,7 +164,9 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
         present = {k for _, r in records if isinstance(r, dict) for k in r}
         missing = [c for c in required if c not in present]
         if records and missing:
-            raise DataError(f"{label}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}.")
+            raise DataError(
+                f"{label}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}."
+            )
     rows = []
     for i, rec in records:
         if isinstance(rec, str):  # the line itself is broken
@@ -161,8 +177,10 @@ def read_manifest(path: str | Path, default_task: str = "asr", default_language:
             audio = str(base / audio)
         rows.append(_row(rec, audio, "text", i, default_task, default_language))
         if confine_to is not None and isinstance(audio, str) and audio and not inside(audio, confine_to):
-            rows[-1].error, rows[-1].error_kind = (f"{rec.get('audio')!r} is outside the manifest's folder and the "
-                                                   "data folders"), "audio outside the data folders"
+            rows[-1].error, rows[-1].error_kind = (
+                (f"{rec.get('audio')!r} is outside the manifest's folder and the data folders"),
+                "audio outside the data folders",
+            )
     return rows
 
 
@@ -173,14 +191,26 @@ def inside(path: str | Path, folders: Sequence[str | Path]) -> bool:
 
 
 def _row(rec: dict, audio: Any, text_column: str, line: int, default_task: str, default_language: str) -> Row:
-    return Row(audio=audio, text=str(rec.get(text_column) or ""), task=str(rec.get("task") or default_task),
-               language=str(rec.get("language") or default_language),
-               target_language=rec.get("target_language") or None, keywords=split_keywords(rec.get("keywords")),
-               line=line, ref=rec.get("audio") if isinstance(rec.get("audio"), str) else "")
+    return Row(
+        audio=audio,
+        text=str(rec.get(text_column) or ""),
+        task=str(rec.get("task") or default_task),
+        language=str(rec.get("language") or default_language),
+        target_language=rec.get("target_language") or None,
+        keywords=split_keywords(rec.get("keywords")),
+        line=line,
+        ref=rec.get("audio") if isinstance(rec.get("audio"), str) else "",
+    )
 
 
-def read_dataset(name: str, split: str, audio_column: str = "audio", text_column: str = "text",
-                 default_task: str = "asr", default_language: str = "en") -> list[Row]:
+def read_dataset(
+    name: str,
+    split: str,
+    audio_column: str = "audio",
+    text_column: str = "text",
+    default_task: str = "asr",
+    default_language: str = "en",
+) -> list[Row]:
     """Rows of a Hugging Face dataset: a saved folder, `audiofolder:DIR`, or a hub id (cached / online)."""
     import datasets
 
@@ -194,15 +224,18 @@ def read_dataset(name: str, split: str, audio_column: str = "audio", text_column
         ds = datasets.load_dataset(name, split=split)
     missing = [c for c in (audio_column, text_column) if c not in ds.column_names]
     if missing:
-        raise DataError(f"Dataset {name} ({split}) has no column(s) {', '.join(missing)}; it has "
-                        f"{', '.join(ds.column_names)}. Set audio_column / text_column.")
+        raise DataError(
+            f"Dataset {name} ({split}) has no column(s) {', '.join(missing)}; it has "
+            f"{', '.join(ds.column_names)}. Set audio_column / text_column."
+        )
     if isinstance(ds.features[audio_column], datasets.Audio):  # decode with our own audio code
         ds = ds.cast_column(audio_column, datasets.Audio(decode=False))
     return [_row(rec, rec[audio_column], text_column, i, default_task, default_language) for i, rec in enumerate(ds)]
 
 
-def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int
-             ) -> tuple[list[Row], ValidationReport]:
+def validate(
+    rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int
+) -> tuple[list[Row], ValidationReport]:
     """Check every row; return the good rows (with durations) and the report. `tokenizer` None (a remote
     engine): label lengths are not checked."""
     report = ValidationReport(source=source, total=len(rows))
@@ -210,8 +243,7 @@ def validate(rows: list[Row], tokenizer, *, source: str, max_audio_seconds: floa
     for row in rows:
         problems = _row_problems(row, tokenizer, max_audio_seconds, max_label_tokens)
         if problems:
-            report.problems += [Problem(row.line, row.name if row.audio else "", k, d)
-                                for k, d in problems]
+            report.problems += [Problem(row.line, row.name if row.audio else "", k, d) for k, d in problems]
         else:
             good.append(row)
     return good, report
@@ -232,7 +264,9 @@ def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_token
             problems.append((kind, str(exc)))
     if not row.text.strip():
         problems.append(("empty text", "the transcript / translation is empty"))
-    elif tokenizer is not None and len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1 > max_label_tokens:
+    elif (
+        tokenizer is not None and len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1 > max_label_tokens
+    ):
         n = len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1
         problems.append(("label too long", f"{n} tokens (limit {max_label_tokens})"))
     if not row.audio:

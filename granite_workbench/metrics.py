@@ -8,12 +8,13 @@ Text normalization (applied to reference and hypothesis alike, before scoring):
 - Japanese and Chinese are scored by characters (CER), spaces removed.
 BLEU/chrF score the raw text (sacrebleu's own tokenizers: `13a`, `zh`, `char` for Japanese).
 """
+
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import jiwer
 
@@ -23,9 +24,17 @@ from .tasks import CHAR_LANGUAGES, get_task
 # One place for what each metric means: its direction and how it is shown (everywhere: CLI, reports, UI).
 HIGHER_IS_BETTER = frozenset({"bleu", "chrf", "keyword_recall", "keyword_precision"})
 PERCENT_METRICS = frozenset({"wer", "cer", "b_wer", "u_wer", "keyword_recall", "keyword_precision"})
-METRIC_LABELS = {"wer": "WER", "cer": "CER", "bleu": "BLEU", "chrf": "chrF", "keyword_recall": "keyword recall",
-                 "keyword_precision": "keyword precision", "b_wer": "B-WER", "u_wer": "U-WER",
-                 "eval_loss": "eval loss"}
+METRIC_LABELS = {
+    "wer": "WER",
+    "cer": "CER",
+    "bleu": "BLEU",
+    "chrf": "chrF",
+    "keyword_recall": "keyword recall",
+    "keyword_precision": "keyword precision",
+    "b_wer": "B-WER",
+    "u_wer": "U-WER",
+    "eval_loss": "eval loss",
+}
 
 
 def is_better(metric: str, value: float, than: float | None) -> bool:
@@ -91,7 +100,7 @@ class ErrorCounts:
     def rate(self) -> float:
         return self.errors / self.ref_len if self.ref_len else float(self.errors > 0)
 
-    def __add__(self, other: "ErrorCounts") -> "ErrorCounts":
+    def __add__(self, other: ErrorCounts) -> ErrorCounts:
         return ErrorCounts(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values())))
 
 
@@ -134,8 +143,7 @@ def _bleu_tokenizer(language: str | None) -> str:
 def bleu(references: Sequence[str], hypotheses: Sequence[str], language: str | None = "en") -> float:
     import sacrebleu
 
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
-                                       tokenize=_bleu_tokenizer(language)).score)
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=_bleu_tokenizer(language)).score)
 
 
 def chrf(references: Sequence[str], hypotheses: Sequence[str]) -> float:
@@ -164,13 +172,19 @@ class KeywordCounts:
     def precision(self) -> float:
         return self.matched / self.in_hypothesis if self.in_hypothesis else 1.0
 
-    def __add__(self, o: "KeywordCounts") -> "KeywordCounts":
-        return KeywordCounts(self.in_reference + o.in_reference, self.in_hypothesis + o.in_hypothesis,
-                             self.matched + o.matched, self.biased + o.biased, self.unbiased + o.unbiased)
+    def __add__(self, o: KeywordCounts) -> KeywordCounts:
+        return KeywordCounts(
+            self.in_reference + o.in_reference,
+            self.in_hypothesis + o.in_hypothesis,
+            self.matched + o.matched,
+            self.biased + o.biased,
+            self.unbiased + o.unbiased,
+        )
 
 
-def keyword_counts(reference: str, hypothesis: str, keywords: Sequence[str],
-                   language: str | None = "en") -> KeywordCounts:
+def keyword_counts(
+    reference: str, hypothesis: str, keywords: Sequence[str], language: str | None = "en"
+) -> KeywordCounts:
     """Keyword occurrences and biased / unbiased word errors for one utterance.
 
     B-WER counts substitutions and deletions of reference words that are part of a keyword, plus
@@ -178,8 +192,9 @@ def keyword_counts(reference: str, hypothesis: str, keywords: Sequence[str],
     """
     ref_hits = _occurrences(reference, keywords)
     hyp_hits = _occurrences(hypothesis, keywords)
-    out = KeywordCounts(sum(ref_hits.values()), sum(hyp_hits.values()),
-                        sum(min(n, hyp_hits.get(k, 0)) for k, n in ref_hits.items()))
+    out = KeywordCounts(
+        sum(ref_hits.values()), sum(hyp_hits.values()), sum(min(n, hyp_hits.get(k, 0)) for k, n in ref_hits.items())
+    )
     bias_words = {w for kw in keywords for w in normalize(kw, language).split()}
     ref, hyp = normalize(reference, language), normalize(hypothesis, language)
     if not ref:
@@ -190,10 +205,10 @@ def keyword_counts(reference: str, hypothesis: str, keywords: Sequence[str],
     r_words, h_words = aligned.references[0], aligned.hypotheses[0]
     for chunk in aligned.alignments[0]:
         if chunk.type == "insert":
-            for w in h_words[chunk.hyp_start_idx:chunk.hyp_end_idx]:
+            for w in h_words[chunk.hyp_start_idx : chunk.hyp_end_idx]:
                 (out.biased if w in bias_words else out.unbiased).insertions += 1
             continue
-        for w in r_words[chunk.ref_start_idx:chunk.ref_end_idx]:
+        for w in r_words[chunk.ref_start_idx : chunk.ref_end_idx]:
             bucket = out.biased if w in bias_words else out.unbiased
             if chunk.type == "equal":
                 bucket.hits += 1
@@ -211,16 +226,26 @@ def _occurrences(text: str, keywords: Sequence[str]) -> dict[str, int]:
     return counts
 
 
-def keyword_metrics(references: Sequence[str], hypotheses: Sequence[str],
-                    keyword_lists: Sequence[Sequence[str]], language: str | None = "en") -> dict[str, float]:
-    total = sum((keyword_counts(r, h, k, language) for r, h, k in zip(references, hypotheses, keyword_lists)),
-                KeywordCounts())
-    return {"keyword_recall": total.recall, "keyword_precision": total.precision,
-            "b_wer": total.biased.rate, "u_wer": total.unbiased.rate}
+def keyword_metrics(
+    references: Sequence[str],
+    hypotheses: Sequence[str],
+    keyword_lists: Sequence[Sequence[str]],
+    language: str | None = "en",
+) -> dict[str, float]:
+    total = sum(
+        (keyword_counts(r, h, k, language) for r, h, k in zip(references, hypotheses, keyword_lists)), KeywordCounts()
+    )
+    return {
+        "keyword_recall": total.recall,
+        "keyword_precision": total.precision,
+        "b_wer": total.biased.rate,
+        "u_wer": total.unbiased.rate,
+    }
 
 
-def task_metrics(task: str, references, hypotheses, language: str | None = None, target: str | None = None,
-                 keyword_lists=None) -> dict[str, float]:
+def task_metrics(
+    task: str, references, hypotheses, language: str | None = None, target: str | None = None, keyword_lists=None
+) -> dict[str, float]:
     """The metrics logged for one task: WER/CER for ASR, BLEU/chrF for translation, keyword measures too."""
     info = get_task(task)
     if info.translation:

@@ -20,6 +20,7 @@ Errors come back in OpenAI's shape:
 `{"error": {"message", "type", "param", "code"}}`. In showcase mode these routes only read (no adapter
 loading); when the demo runs with `--auth`, they need `--api-key` (sent as `Authorization: Bearer KEY`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -55,8 +56,14 @@ CHUNK = 2**20
 
 
 class APIError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error"):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        kind: str = "invalid_request_error",
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
 
@@ -68,12 +75,18 @@ def error_body(exc: APIError) -> dict:
 class OpenAIRoutes:
     """The route handlers, free of the web framework (tested directly and mounted by `mount`)."""
 
-    def __init__(self, wb: Workbench, api_key: str | None = None, key_required: bool = False,
-                 running: int = RUNNING, waiting: int = WAITING):
+    def __init__(
+        self,
+        wb: Workbench,
+        api_key: str | None = None,
+        key_required: bool = False,
+        running: int = RUNNING,
+        waiting: int = WAITING,
+    ):
         self.wb = wb
         self.api_key = api_key
         self.key_required = key_required or bool(api_key)
-        self.max_upload = wb.max_upload_bytes or DEFAULT_MAX_UPLOAD
+        self.max_upload = wb.limits.max_upload_bytes or DEFAULT_MAX_UPLOAD
         self.running, self.limit = max(1, running), max(1, running) + max(0, waiting)
         self.admitted = 0  # requests working or waiting
         self._admit_lock = threading.Lock()
@@ -88,8 +101,12 @@ class OpenAIRoutes:
             full = self.admitted >= self.limit
             self.admitted += not full
         if full:
-            raise APIError(429, "The server is busy (the queue is full); try again shortly.",
-                           kind="rate_limit_error", code="rate_limit_exceeded")
+            raise APIError(
+                429,
+                "The server is busy (the queue is full); try again shortly.",
+                kind="rate_limit_error",
+                code="rate_limit_exceeded",
+            )
         try:
             yield
         finally:
@@ -103,8 +120,9 @@ class OpenAIRoutes:
         try:
             await asyncio.wait_for(self._slots.acquire(), WAIT_SECONDS)
         except asyncio.TimeoutError:
-            raise APIError(429, "The server is busy; try again shortly.", kind="rate_limit_error",
-                           code="rate_limit_exceeded") from None
+            raise APIError(
+                429, "The server is busy; try again shortly.", kind="rate_limit_error", code="rate_limit_exceeded"
+            ) from None
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
         finally:
@@ -160,9 +178,13 @@ class OpenAIRoutes:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise APIError(400, "The form needs a 'file' field.", param="file")
-        suffix = "".join(c for c in os.path.splitext(os.path.basename(upload.filename or ""))[1][:10]
-                         if c.isalnum() or c == ".") or ".wav"
-        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.wb.downloads)
+        suffix = (
+            "".join(
+                c for c in os.path.splitext(os.path.basename(upload.filename or ""))[1][:10] if c.isalnum() or c == "."
+            )
+            or ".wav"
+        )
+        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.wb.files.downloads)
         size = 0
         with os.fdopen(fd, "wb") as f:
             while chunk := await upload.read(CHUNK):
@@ -172,56 +194,73 @@ class OpenAIRoutes:
             os.unlink(name)
             raise self.too_large()
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-        fields["timestamp_granularities[]"] = [v for v in form.getlist("timestamp_granularities[]")
-                                               if isinstance(v, str)]
+        fields["timestamp_granularities[]"] = [
+            v for v in form.getlist("timestamp_granularities[]") if isinstance(v, str)
+        ]
         return Path(name), upload.filename or "", fields
 
     def too_large(self) -> APIError:
-        return APIError(413, f"The upload is larger than this demo's limit ({self.max_upload / 2**20:g} MB).",
-                        param="file")
+        return APIError(
+            413, f"The upload is larger than this demo's limit ({self.max_upload / 2**20:g} MB).", param="file"
+        )
 
     # -- checks --------------------------------------------------------------------------------------------
     def authorize(self, header: str | None) -> None:
         if not self.key_required:
             return
         if not self.api_key:
-            raise APIError(401, "This server runs with --auth: start it with --api-key to use the OpenAI routes.",
-                           code="invalid_api_key", kind="authentication_error")
+            raise APIError(
+                401,
+                "This server runs with --auth: start it with --api-key to use the OpenAI routes.",
+                code="invalid_api_key",
+                kind="authentication_error",
+            )
         if header != f"Bearer {self.api_key}":
             raise APIError(401, "Incorrect API key provided.", code="invalid_api_key", kind="authentication_error")
 
     def base_name(self) -> str:
-        return self.wb.service.model_id or BASE
+        return self.wb.inference.model_id or BASE
 
     def ready(self) -> bool:
-        return self.wb.service.state == "ready"
+        return self.wb.inference.ready
 
     def adapter_for(self, model: str | None) -> str | None:
         """The adapter a model name stands for (None: the base model)."""
         if not model or model in (BASE, self.base_name()):
             return None
         try:
-            return self.wb.adapter_for(model)
+            return self.wb.inference.adapter_for(model)
         except AdapterError:
             shown = model if len(str(model)) <= 80 else f"{str(model)[:80]}…"
-            raise APIError(404, f"The model {shown!r} does not exist. Models: {', '.join(self.model_ids())}.",
-                           param="model", code="model_not_found") from None
+            raise APIError(
+                404,
+                f"The model {shown!r} does not exist. Models: {', '.join(self.model_ids())}.",
+                param="model",
+                code="model_not_found",
+            ) from None
 
     def model_ids(self) -> list[str]:
-        return [self.base_name(), *self.wb.engine().adapter_names()] if self.ready() else [self.base_name()]
+        return [self.base_name(), *self.wb.inference.engine().adapter_names()] if self.ready() else [self.base_name()]
 
     # -- handlers ------------------------------------------------------------------------------------------
     def models(self) -> dict:
         now = int(time.time())
-        return {"object": "list", "data": [{"id": m, "object": "model", "created": now, "owned_by": "granite-workbench"}
-                                           for m in self.model_ids()]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": m, "object": "model", "created": now, "owned_by": "granite-workbench"} for m in self.model_ids()
+            ],
+        }
 
     def audio(self, task: str, path: Path, filename: str, form: dict[str, Any]) -> tuple[Any, str]:
         """(body, media type) for /v1/audio/transcriptions (task 'asr') and /v1/audio/translations ('ast')."""
         fmt = form.get("response_format") or "json"
         if fmt not in RESPONSE_FORMATS:
-            raise APIError(400, f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, not {fmt!r}.",
-                           param="response_format")
+            raise APIError(
+                400,
+                f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, not {fmt!r}.",
+                param="response_format",
+            )
         language = form.get("language") or None
         keywords = form.get("prompt") or ()
         words = "word" in (form.get("timestamp_granularities[]") or form.get("timestamp_granularities") or [])
@@ -243,10 +282,15 @@ class OpenAIRoutes:
             return to_vtt(res), "text/vtt"
         if fmt == "json":
             return {"text": res.text}, "application/json"
-        body = {"task": "transcribe" if task == "asr" else "translate", "language": res.language or language,
-                "duration": round(res.duration, 3), "text": res.text,
-                "segments": [{"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text}
-                             for i, s in enumerate(res.segments)]}
+        body = {
+            "task": "transcribe" if task == "asr" else "translate",
+            "language": res.language or language,
+            "duration": round(res.duration, 3),
+            "text": res.text,
+            "segments": [
+                {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text} for i, s in enumerate(res.segments)
+            ],
+        }
         if words:
             body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in res.words]
         return body, "application/json"
@@ -276,7 +320,7 @@ class OpenAIRoutes:
         if len(data) > self.max_upload:
             raise self.too_large()
         filename = f"audio.{audio[0].get('format') or 'wav'}"
-        fd, name = tempfile.mkstemp(suffix=".audio", dir=self.wb.downloads)
+        fd, name = tempfile.mkstemp(suffix=".audio", dir=self.wb.files.downloads)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         try:
@@ -284,10 +328,14 @@ class OpenAIRoutes:
         finally:
             os.unlink(name)
         model = body.get("model") or self.base_name()
-        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-                "model": model, "choices": [{"index": 0, "finish_reason": "stop",
-                                             "message": {"role": "assistant", "content": res.text}}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": res.text}}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
 
     def lora(self, action: str, body: Any) -> str:
         """vLLM's runtime adapter routes: /v1/load_lora_adapter {lora_name, lora_path} loads an adapter of the
@@ -295,8 +343,9 @@ class OpenAIRoutes:
         through exactly the Adapters tab's checks (Workbench.load_adapter); /v1/unload_lora_adapter {lora_name}.
         Workbench mode only."""
         if self.wb.showcase:
-            raise APIError(403, "Adapters cannot be loaded or unloaded in this demo (showcase mode).",
-                           kind="permission_error")
+            raise APIError(
+                403, "Adapters cannot be loaded or unloaded in this demo (showcase mode).", kind="permission_error"
+            )
         if not isinstance(body, dict):
             raise APIError(400, "The body must be a JSON object.")
         try:
@@ -307,13 +356,14 @@ class OpenAIRoutes:
         if not name:
             raise APIError(400, "lora_name is required.", param="lora_name")
         if not self.ready():
-            raise APIError(503, "The model is still loading; try again in a moment.", kind="server_error",
-                           code="model_not_ready")
+            raise APIError(
+                503, "The model is still loading; try again in a moment.", kind="server_error", code="model_not_ready"
+            )
         try:
             if action == "unload":
-                self.wb.unload_adapter(name)
+                self.wb.adapters.unload(name)
                 return f"Success: LoRA adapter '{name}' removed successfully."
-            self.wb.load_adapter(self.adapter_id(path), name)
+            self.wb.adapters.load(self.adapter_id(path), name)
         except AdapterError as exc:
             raise APIError(400, str(exc), param="lora_name" if "name" in str(exc) else "lora_path") from None
         return f"Success: LoRA adapter '{name}' added successfully."
@@ -322,11 +372,15 @@ class OpenAIRoutes:
         """The checkpoints-folder id of `lora_path`, read as written (links are the registry's to refuse)."""
         if not path:
             raise APIError(400, "lora_path is required.", param="lora_path")
-        root = self.wb.registry.root
+        root = self.wb.adapters.root
         full = Path(os.path.normpath(Path(path) if os.path.isabs(path) else root / path))
         if not full.is_relative_to(root) or full == root:
-            raise APIError(404, "lora_path is not an adapter in this workbench's checkpoints folder.",
-                           param="lora_path", code="lora_not_found")
+            raise APIError(
+                404,
+                "lora_path is not an adapter in this workbench's checkpoints folder.",
+                param="lora_path",
+                code="lora_not_found",
+            )
         return full.relative_to(root).as_posix()
 
     def run(self, path: Path, filename: str, spec: TaskSpec, model: str | None, word_timestamps: bool = False):
@@ -334,11 +388,12 @@ class OpenAIRoutes:
         if path.stat().st_size == 0:
             raise APIError(400, "The audio is empty.", param="file")
         if not self.ready():
-            raise APIError(503, "The model is still loading; try again in a moment.", kind="server_error",
-                           code="model_not_ready")
+            raise APIError(
+                503, "The model is still loading; try again in a moment.", kind="server_error", code="model_not_ready"
+            )
         adapter = self.adapter_for(model)
         try:
-            return self.wb.run(str(path), spec, adapter=adapter, word_timestamps=word_timestamps)
+            return self.wb.inference.run(str(path), spec, adapter=adapter, word_timestamps=word_timestamps)
         except (AudioError, TranscriptionError, ValueError) as exc:
             message = str(exc).replace(str(path), filename or "audio").replace(path.name, filename or "audio")
             raise APIError(400, message, param="file") from None
@@ -346,8 +401,14 @@ class OpenAIRoutes:
             raise APIError(503, str(exc), kind="server_error", code="model_not_ready") from None
 
 
-def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = False, running: int = RUNNING,
-          waiting: int = WAITING) -> OpenAIRoutes:
+def mount(
+    app,
+    wb: Workbench,
+    api_key: str | None = None,
+    key_required: bool = False,
+    running: int = RUNNING,
+    waiting: int = WAITING,
+) -> OpenAIRoutes:
     """Add the /v1 routes to the demo's FastAPI app (ahead of Gradio's own routes)."""
     from fastapi.responses import JSONResponse, PlainTextResponse
 
@@ -358,6 +419,7 @@ def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = F
 
     def guarded(answer):
         """A handler: authorized, admitted (429 when full), then `answer(request)`; APIError -> OpenAI's shape."""
+
         async def handler(request: Request):
             try:
                 routes.authorize(request.headers.get("authorization"))
@@ -365,6 +427,7 @@ def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = F
                     return reply(*await answer(request))
             except APIError as exc:
                 return JSONResponse(error_body(exc), status_code=exc.status)
+
         return handler
 
     async def models(request: Request):
@@ -377,18 +440,24 @@ def mount(app, wb: Workbench, api_key: str | None = None, key_required: bool = F
                 return await routes.work(lambda: routes.audio(task, path, filename, fields))
             finally:
                 path.unlink(missing_ok=True)
+
         return answer
 
     def json_route(fn, media: str):
         async def answer(request: Request):
             body = await routes.read_json(request)
             return await routes.work(lambda: (fn(body), media))
+
         return answer
 
-    app.add_api_route("/v1/load_lora_adapter", guarded(json_route(lambda b: routes.lora("load", b), "text/plain")),
-                      methods=["POST"])
-    app.add_api_route("/v1/unload_lora_adapter",
-                      guarded(json_route(lambda b: routes.lora("unload", b), "text/plain")), methods=["POST"])
+    app.add_api_route(
+        "/v1/load_lora_adapter", guarded(json_route(lambda b: routes.lora("load", b), "text/plain")), methods=["POST"]
+    )
+    app.add_api_route(
+        "/v1/unload_lora_adapter",
+        guarded(json_route(lambda b: routes.lora("unload", b), "text/plain")),
+        methods=["POST"],
+    )
     app.add_api_route("/v1/models", guarded(models), methods=["GET"])
     app.add_api_route("/v1/audio/transcriptions", guarded(audio_route("asr")), methods=["POST"])
     app.add_api_route("/v1/audio/translations", guarded(audio_route("ast")), methods=["POST"])

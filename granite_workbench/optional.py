@@ -8,6 +8,7 @@ this package marks bitsandbytes as absent (peft then takes its own "not installe
 looks bitsandbytes up again when it wraps quantized layers, so a quantized model still gets its 8/4-bit LoRA
 layers.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ The workbench is used from a checkout (`python app.py`, `pip install -e .`): the
 configs and the default checkpoints folder live beside the package. A path a user types on the command
 line is theirs (relative to where they are) and is made absolute at once.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,6 +32,5 @@ def folder_name(name: str, what: str, error: type[ValueError] = ValueError) -> s
     starting with a letter or digit — never a path. Refused with `error` naming `what` otherwise."""
     name = (name or "").strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
-        raise error(f"{what} {name!r}: use up to 64 letters, digits, '-', '_' or '.', starting with a letter or "
-                    "digit.")
+        raise error(f"{what} {name!r}: use up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit.")
     return name

@@ -18,10 +18,11 @@ appended to the prompt; IBM's decoding notebook prints `... ASSISTANT:for timoth
 decodes what follows the prompt and removes only surrounding white space.
 Change a string here and every caller (CLI, demo, fine-tuning, evaluation) follows.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .keywords import split_keywords
 from .languages import LANGUAGES, TRANSLATION_DIRECTIONS, check_asr_language, check_direction, language_name
@@ -47,8 +48,7 @@ class TaskSpec:
             if self.language:
                 check_direction(self.language, self.target)
             else:  # the source unsaid (the model does not need it): any direction into this target
-                check_direction(next((s for s, t in TRANSLATION_DIRECTIONS if t == self.target), "en"),
-                                self.target)
+                check_direction(next((s for s, t in TRANSLATION_DIRECTIONS if t == self.target), "en"), self.target)
         elif self.language:
             check_asr_language(self.language)
         object.__setattr__(self, "keywords", clean_keywords(self.keywords))
@@ -118,9 +118,11 @@ def parse_instruction(text: str) -> TaskSpec:
     raise ValueError(f"Unknown instruction {text.strip()[:80]!r}. This model follows: {known}.")
 
 
-def render_prompt(tokenizer, spec: TaskSpec) -> str:
-    """Render the instruction through the loaded tokenizer's chat template (generation prompt added)."""
-    messages = [{"role": "user", "content": instruction(spec)}]
+def render_prompt(tokenizer, spec: TaskSpec, system: str | None = None) -> str:
+    """Render the instruction through the loaded tokenizer's chat template (generation prompt added), after the
+    model's system prompt where its card uses one (models.ModelSpec.system_prompt: 4.1-2b-plus)."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": instruction(spec)})
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
@@ -131,9 +133,10 @@ def audio_token_count(n_samples: int, window: int = 15, downsample: int = 5, hop
     return -(-enc // window) * (window // downsample)
 
 
-def model_prompt(tokenizer, spec: TaskSpec, n_samples: int) -> str:
+def model_prompt(tokenizer, spec: TaskSpec, n_samples: int, system: str | None = None) -> str:
     """The prompt as the language model sees it: chat template, `<|audio|>` expanded for the clip."""
-    return render_prompt(tokenizer, spec).replace(AUDIO_TOKEN, AUDIO_TOKEN * audio_token_count(n_samples), 1)
+    prompt = render_prompt(tokenizer, spec, system)
+    return prompt.replace(AUDIO_TOKEN, AUDIO_TOKEN * audio_token_count(n_samples), 1)
 
 
 def answer_text(tokenizer, text: str) -> str:

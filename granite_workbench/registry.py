@@ -4,6 +4,7 @@ Entries are identified by their path relative to the root (`cpu-smoke/step-00030
 be loaded, so no request can reach a folder outside the root. Half-written checkpoints (hidden `.tmp-*`
 folders, or folders missing a file) are never listed.
 """
+
 from __future__ import annotations
 
 import threading
@@ -12,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .metrics import METRIC_LABELS, format_metric
 from .adapters import METADATA_FILE, AdapterError, is_complete, read_metadata, safe_name
+from .metrics import METRIC_LABELS, format_metric
 from .paths import CHECKPOINTS_DIR
-
 
 MAX_DEPTH = 3
 
@@ -36,10 +36,20 @@ class AdapterEntry:
     def row(self) -> list[Any]:
         m = self.meta
         metrics = m.get("metrics") or {}
-        shown = ", ".join(f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}" for k, v in metrics.items()
-                          if k in ("wer", "cer", "bleu", "keyword_recall") and isinstance(v, (int, float)))
-        return [self.id, m.get("base_model", "?"), ", ".join(m.get("tasks", [])), ", ".join(m.get("languages", [])),
-                m.get("step", ""), shown or "—", m.get("created", "")]
+        shown = ", ".join(
+            f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}"
+            for k, v in metrics.items()
+            if k in ("wer", "cer", "bleu", "keyword_recall") and isinstance(v, (int, float))
+        )
+        return [
+            self.id,
+            m.get("base_model", "?"),
+            ", ".join(m.get("tasks", [])),
+            ", ".join(m.get("languages", [])),
+            m.get("step", ""),
+            shown or "—",
+            m.get("created", ""),
+        ]
 
 
 ROW_HEADERS = ["checkpoint", "base model", "tasks", "languages", "step", "metrics", "created"]
@@ -74,8 +84,9 @@ class AdapterRegistry:
     def _walk(self, folder: Path, depth: int):
         try:
             # a link could list a folder outside the checkpoints folder: only real folders are adapters
-            children = sorted(p for p in folder.iterdir()
-                              if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+            children = sorted(
+                p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+            )
         except OSError:
             return
         for child in children:
@@ -108,11 +119,12 @@ class AdapterRegistry:
             raise AdapterError(f"No complete adapter {adapter_id!r} in the checkpoints folder.")
         clash = [e.id for e in self.entries() if e.name == entry.name and e.id != entry.id]
         if clash:
-            raise AdapterError(f"{entry.id!r} and {clash[0]!r} would both be named {entry.name!r}; rename one of "
-                               "the folders.")
+            raise AdapterError(
+                f"{entry.id!r} and {clash[0]!r} would both be named {entry.name!r}; rename one of the folders."
+            )
         return entry
 
-    def start(self) -> "AdapterRegistry":
+    def start(self) -> AdapterRegistry:
         """Poll the folder in the background (new checkpoints appear within `poll_seconds`)."""
         self.scan()
         if self._thread is None:

@@ -8,15 +8,17 @@ A switch releases the old model before the new one loads. Trade-off: for the sec
 no model (requests are told to wait), but memory never holds two models at once — on a 16 GB Space two
 copies of a 2 B-parameter model would not fit.
 """
+
 from __future__ import annotations
 
 import gc
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from .engine import LocalEngine, engine_for
+from .engine import Engine, engine_for
 from .loading import LoadedModel, ModelLoadError, default_model_id, load_model
 
 
@@ -36,7 +38,7 @@ class ModelService:
     ready_at: float = 0.0
     # run on the loaded model's engine before it is declared ready (e.g. preloading adapters); each returns a
     # note for the status line, or None
-    on_ready: list[Callable[[LocalEngine], str | None]] = field(default_factory=list)
+    on_ready: list[Callable[[Engine], str | None]] = field(default_factory=list)
     # backend "openai": the model is served by an OpenAI-compatible server (vLLM, another workbench) at `server`
     backend: str = "local"
     server: str | None = None
@@ -46,6 +48,14 @@ class ModelService:
     announce: Callable[[str], None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def check(self, model_id: str) -> None:
+        """Refuse a model that cannot be found before anything is let go (loading.check_model_available; a server's
+        models are its own business)."""
+        if self.backend == "local":
+            from .loading import check_model_available
+
+            check_model_available(model_id)
 
     def start(self, model_id: str | None = None, **load_kwargs) -> None:
         """Release the current model and begin loading `model_id` (or the configured one) in the background."""
@@ -74,8 +84,11 @@ class ModelService:
         try:
             lm = load_model(model_id, **self.load_kwargs)
         except Exception as exc:  # out of memory, broken files, ...: the UI must stay up
-            reason = str(exc) if isinstance(exc, ModelLoadError) else \
-                f"Could not load {model_id}: {type(exc).__name__}: {exc}"
+            reason = (
+                str(exc)
+                if isinstance(exc, ModelLoadError)
+                else f"Could not load {model_id}: {type(exc).__name__}: {exc}"
+            )
             self._fail(reason)
             if previous and previous != model_id:
                 self._restore(previous, reason)
@@ -87,8 +100,11 @@ class ModelService:
         with self._lock:
             self.lm, self.model_id, self.state, self.ready_at = lm, lm.model_id, "ready", time.time()
             self.generation += 1
-            self.message = note + f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)" + \
-                "".join(f" {n}" for n in notes)
+            self.message = (
+                note
+                + f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)"
+                + "".join(f" {n}" for n in notes)
+            )
         self._announce()
 
     def _restore(self, previous: str, reason: str) -> None:
@@ -112,8 +128,9 @@ class ModelService:
         with self._lock:
             self.remote, self.model_id, self.state, self.ready_at = engine, engine.model, "ready", time.time()
             self.generation += 1
-            self.message = f"{engine.describe()} (connected in {self.ready_at - self.started_at:.1f} s)" + \
-                "".join(f" {n}" for n in notes)
+            self.message = f"{engine.describe()} (connected in {self.ready_at - self.started_at:.1f} s)" + "".join(
+                f" {n}" for n in notes
+            )
         self._announce()
 
     def _fail(self, message: str) -> None:
@@ -131,7 +148,7 @@ class ModelService:
             t.join(timeout)
         return self.state == "ready"
 
-    def engine(self, wait: float = 0.0) -> LocalEngine:
+    def engine(self, wait: float = 0.0) -> Engine:
         """The loaded model's engine, or ModelNotReady saying why there is none. `wait`: while the model is
         loading, wait up to that many seconds for it (a request that comes in during a restart is answered once
         the model is there, instead of being told to try again)."""
@@ -144,11 +161,14 @@ class ModelService:
             if self.state == "ready" and self.lm is not None:
                 return engine_for(self.lm)
             if self.state == "loading":
-                raise ModelNotReady(f"The model is still loading ({time.time() - self.started_at:.0f} s so far); "
-                                    "try again in a moment.")
+                raise ModelNotReady(
+                    f"The model is still loading ({time.time() - self.started_at:.0f} s so far); try again in a moment."
+                )
             if self.state == "error":
-                raise ModelNotReady(f"No model is loaded: {self.message} Use the Model panel to load a local "
-                                    "folder or the tiny smoke model.")
+                raise ModelNotReady(
+                    f"No model is loaded: {self.message} Use the Model panel to load a local "
+                    "folder or the tiny smoke model."
+                )
             raise ModelNotReady("No model is loaded yet.")
 
     def status_markdown(self) -> str:

@@ -11,6 +11,7 @@ and renamed, so a part is either whole or absent. `run.json` beside the parts ho
 different one is refused. When all processes are done the main one merges the parts in manifest order, writes
 the outputs and removes `parts/`. For several machines, OUT must be on a file system they share.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,14 +58,18 @@ class ShardedRun:
         if self.state.is_main_process:
             self.dir.mkdir(parents=True, exist_ok=True)
             if not run_file.exists():
-                atomic_write_text(run_file, json.dumps({"fingerprint": self.key, "rows": total, "run": what},
-                                                       indent=1, default=str) + "\n")
+                atomic_write_text(
+                    run_file,
+                    json.dumps({"fingerprint": self.key, "rows": total, "run": what}, indent=1, default=str) + "\n",
+                )
         self.state.wait_for_everyone()
         saved = json.loads(run_file.read_text())
         if saved.get("fingerprint") != self.key:
-            raise ResumeError(f"{self.dir.parent} holds saved results of a different run (other rows, model or "
-                              f"options: see {run_file}). Use another --out-dir, or delete {self.dir} to start "
-                              "over.")
+            raise ResumeError(
+                f"{self.dir.parent} holds saved results of a different run (other rows, model or "
+                f"options: see {run_file}). Use another --out-dir, or delete {self.dir} to start "
+                "over."
+            )
         self.done = {e["index"] for e in self._read_parts()}
         self.state.wait_for_everyone()  # nobody writes a part before every process has read the saved ones
         todo = [i for i in range(total) if i not in self.done]
@@ -86,8 +91,9 @@ class ShardedRun:
         """Save finished rows as one part (atomically)."""
         if entries:
             first = min(e["index"] for e in entries)
-            atomic_write_text(self.dir / f"{first:08d}.jsonl",
-                              "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
+            atomic_write_text(
+                self.dir / f"{first:08d}.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+            )
 
     def merged(self) -> list[dict] | None:
         """After every process has finished: all entries in row order on the main process (None elsewhere).
@@ -98,8 +104,10 @@ class ShardedRun:
         by_index = {e["index"]: e for e in self._read_parts()}
         missing = [i for i in range(self.total) if i not in by_index]
         if missing:
-            raise ResumeError(f"{len(missing)} rows have no saved result (first: row {missing[0]}); run the same "
-                              "command again to finish them.")
+            raise ResumeError(
+                f"{len(missing)} rows have no saved result (first: row {missing[0]}); run the same "
+                "command again to finish them."
+            )
         return [by_index[i] for i in range(self.total)]
 
     def cleanup(self) -> None:

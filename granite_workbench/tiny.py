@@ -15,6 +15,7 @@ so that every code path the real model takes is taken in the tests:
 
 Its text is meaningless until it is fine-tuned.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,20 +46,34 @@ _CORPUS = [
 ]
 
 
-def default_tiny_dir() -> Path:
+TINY_FOLDERS = {
+    TINY_ID: "tiny-granite-speech",
+    "tiny-plus": "tiny-granite-speech-plus",
+    "tiny-ctc": "tiny-granite-speech5-ctc",
+}
+
+
+def _build_ctc(folder):
+    from .tiny_ctc import build_tiny_ctc_model
+
+    return build_tiny_ctc_model(folder)
+
+
+def default_tiny_dir(alias: str = TINY_ID) -> Path:
     root = os.environ.get("GRANITE_WB_CACHE") or Path.home() / ".cache" / "granite_workbench"
-    return Path(root) / "tiny-granite-speech"
+    return Path(root) / TINY_FOLDERS[alias]
 
 
 def is_tiny(folder: str | os.PathLike) -> bool:
     return (Path(folder) / MARKER).is_file()
 
 
-def ensure_tiny_model(folder: str | os.PathLike | None = None) -> Path:
-    """Return the tiny model folder, building it first if it is not there yet."""
-    folder = Path(folder) if folder else default_tiny_dir()
+def ensure_tiny_model(folder: str | os.PathLike | None = None, alias: str = TINY_ID) -> Path:
+    """Return the folder of the tiny model `alias` (models.py names each architecture's), building it first if it
+    is not there yet."""
+    folder = Path(folder) if folder else default_tiny_dir(alias)
     if not is_tiny(folder):
-        build_tiny_model(folder)
+        TINY_BUILDERS[alias](folder)
     return folder
 
 
@@ -69,8 +84,9 @@ def build_tokenizer():
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=[], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=384, special_tokens=[], show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(_CORPUS, trainer=trainer)
     # the real layout: ordinary tokens, then pad and eos, and the audio token as the very last id
     tok.add_special_tokens([AddedToken(t, special=True) for t in (PAD_TOKEN, EOS_TOKEN, AUDIO_TOKEN)])
@@ -88,36 +104,78 @@ def build_tokenizer():
 
 # The language model's size: heads of 16 (fast tests), or of 64 for vLLM, whose CPU attention refuses head size
 # 16 ("Unsupported CPU attention configuration: head_dim=16"): hidden 128, 2 heads, 1 key/value head.
-LM_SIZES = {"tiny": dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2),
-            "vllm": dict(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1)}
+LM_SIZES = {
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2),
+    "vllm": dict(hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1),
+}
 
 
-def tiny_config(tokenizer, lm_size: str = "tiny"):
-    from transformers import GraniteSpeechConfig
+PLUS_CAT_LAYERS = [1]  # tiny-plus: the projector also reads the first block's output (the real one lists several)
+
+
+def tiny_config(tokenizer, lm_size: str = "tiny", plus: bool = False):
+    """The tiny config; `plus`: Granite Speech 4.1 Plus's structure (`granite_speech_plus`: the projector reads the
+    encoder's final states concatenated with those of `cat_hidden_layers`)."""
+    from transformers import GraniteSpeechConfig, GraniteSpeechPlusConfig
 
     eos = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
     pad = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
     lm = LM_SIZES[lm_size]
     head_dim = lm["hidden_size"] // lm["num_attention_heads"]
-    return GraniteSpeechConfig(
+    config_class, encoder_type = (
+        (GraniteSpeechPlusConfig, "granite_speech_plus_encoder")
+        if plus
+        else (GraniteSpeechConfig, "granite_speech_encoder")
+    )
+    cat = {"cat_hidden_layers": PLUS_CAT_LAYERS} if plus else {}
+    return config_class(
         text_config=dict(
-            model_type="granite", vocab_size=len(tokenizer), **lm,
-            num_hidden_layers=2, max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=eos,
-            eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=False, initializer_range=0.2,
+            model_type="granite",
+            vocab_size=len(tokenizer),
+            **lm,
+            num_hidden_layers=2,
+            max_position_embeddings=4096,
+            rms_norm_eps=1e-5,
+            bos_token_id=eos,
+            eos_token_id=eos,
+            pad_token_id=pad,
+            tie_word_embeddings=False,
+            initializer_range=0.2,
             # the real model's multipliers (attention: 1 / head_dim)
-            embedding_multiplier=12.0, residual_multiplier=0.22, attention_multiplier=1 / head_dim,
+            embedding_multiplier=12.0,
+            residual_multiplier=0.22,
+            attention_multiplier=1 / head_dim,
             logits_scaling=8.0,
         ),
         encoder_config=dict(
-            model_type="granite_speech_encoder", input_dim=160, num_layers=2, hidden_dim=64,
-            feedforward_mult=2, num_heads=2, dim_head=32, output_dim=CTC_LABELS, context_size=200,
-            max_pos_emb=512, dropout=0.1, conv_kernel_size=15, conv_expansion_factor=2,
+            model_type=encoder_type,
+            **cat,
+            input_dim=160,
+            num_layers=2,
+            hidden_dim=64,
+            feedforward_mult=2,
+            num_heads=2,
+            dim_head=32,
+            output_dim=CTC_LABELS,
+            context_size=200,
+            max_pos_emb=512,
+            dropout=0.1,
+            conv_kernel_size=15,
+            conv_expansion_factor=2,
         ),
         projector_config=dict(
-            model_type="blip_2_qformer", hidden_size=lm["hidden_size"], num_hidden_layers=1, num_attention_heads=2,
-            intermediate_size=lm["intermediate_size"], encoder_hidden_size=64, cross_attention_frequency=1,
-            hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
-            use_qformer_text_input=False, vocab_size=len(tokenizer),
+            model_type="blip_2_qformer",
+            hidden_size=lm["hidden_size"],
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=lm["intermediate_size"],
+            encoder_hidden_size=64 * (len(PLUS_CAT_LAYERS) + 1 if plus else 1),
+            cross_attention_frequency=1,
+            hidden_dropout_prob=0.1,
+            attention_probs_dropout_prob=0.1,
+            max_position_embeddings=512,
+            use_qformer_text_input=False,
+            vocab_size=len(tokenizer),
         ),
         audio_token_index=tokenizer.convert_tokens_to_ids(AUDIO_TOKEN),
         has_lora_adapter=False,
@@ -127,25 +185,34 @@ def tiny_config(tokenizer, lm_size: str = "tiny"):
     )
 
 
-def build_tiny_model(folder: str | os.PathLike, seed: int = 0, lm_size: str = "tiny") -> Path:
+def build_tiny_model(folder: str | os.PathLike, seed: int = 0, lm_size: str = "tiny", plus: bool = False) -> Path:
     """Build and save the tiny model, processor and tokenizer to `folder` (atomically); `lm_size` "vllm": a
-    language model vLLM's CPU attention serves (heads of 64)."""
+    language model vLLM's CPU attention serves (heads of 64); `plus`: the 4.1 Plus architecture (`tiny-plus`).
+
+    tiny-plus keeps 4.0's chat template: 4.1's could not be read here (no download). Its card sends a system turn
+    first (models.PLUS_SYSTEM_PROMPT), which 4.0's template leaves out, so the miniature's prompt lacks it."""
     import shutil
     import tempfile
 
     import torch
-    from transformers import (GraniteSpeechFeatureExtractor, GraniteSpeechForConditionalGeneration,
-                              GraniteSpeechProcessor)
+    from transformers import (
+        GraniteSpeechFeatureExtractor,
+        GraniteSpeechForConditionalGeneration,
+        GraniteSpeechPlusForConditionalGeneration,
+        GraniteSpeechProcessor,
+    )
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    processor = GraniteSpeechProcessor(audio_processor=GraniteSpeechFeatureExtractor(), tokenizer=tokenizer,
-                                       chat_template=CHAT_TEMPLATE)
+    processor = GraniteSpeechProcessor(
+        audio_processor=GraniteSpeechFeatureExtractor(), tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        model = GraniteSpeechForConditionalGeneration(tiny_config(tokenizer, lm_size)).eval()
+        model_class = GraniteSpeechPlusForConditionalGeneration if plus else GraniteSpeechForConditionalGeneration
+        model = model_class(tiny_config(tokenizer, lm_size, plus)).eval()
         # a random lm_head wide enough that LoRA on the layers below can make confident predictions
         # (the top-level initializer_range of 0.02 would cap the logit margins at about 2 nats)
         torch.nn.init.normal_(model.lm_head.weight, std=0.2)
@@ -157,13 +224,32 @@ def build_tiny_model(folder: str | os.PathLike, seed: int = 0, lm_size: str = "t
     try:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        (tmp / MARKER).write_text(json.dumps({
-            "tiny": True, "seed": seed, "lm_size": lm_size,
-            "note": "Random-weight tiny Granite Speech model for offline tests; its output is meaningless.",
-        }, indent=2))
+        (tmp / MARKER).write_text(
+            json.dumps(
+                {
+                    "tiny": True,
+                    "seed": seed,
+                    "lm_size": lm_size,
+                    "architecture": "granite_speech_plus" if plus else "granite_speech",
+                    "note": "Random-weight tiny Granite Speech model for offline tests; its output is meaningless.",
+                },
+                indent=2,
+            )
+        )
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _build_plus(folder):
+    return build_tiny_model(folder, plus=True)
+
+
+TINY_BUILDERS = {
+    TINY_ID: build_tiny_model,
+    "tiny-plus": _build_plus,
+    "tiny-ctc": _build_ctc,
+}  # alias -> builder (folder) of its miniature

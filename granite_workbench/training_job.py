@@ -1,4 +1,5 @@
 """One fine-tuning run at a time, started from the demo as a separate process through `accelerate launch`."""
+
 from __future__ import annotations
 
 import json
@@ -51,12 +52,36 @@ def config_problem(config: str) -> str | None:
     return None
 
 
-def train_command(manifest: str, config: str, output_dir: str, model: str, extra: dict[str, Any] | None = None,
-                  python: str = sys.executable) -> list[str]:
+def train_command(
+    manifest: str,
+    config: str,
+    output_dir: str,
+    model: str,
+    extra: dict[str, Any] | None = None,
+    python: str = sys.executable,
+) -> list[str]:
     """The command line of a run started from the demo (also shown there as a preview)."""
-    cmd = [python, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-           "--dynamo_backend", "no", "-m", "finetune.train", "--config", config, "--train_manifest", manifest,
-           "--output_dir", output_dir, "--model", model]
+    cmd = [
+        python,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "finetune.train",
+        "--config",
+        config,
+        "--train_manifest",
+        manifest,
+        "--output_dir",
+        output_dir,
+        "--model",
+        model,
+    ]
     for k, v in (extra or {}).items():
         cmd += [f"--{k}", str(v).lower() if isinstance(v, bool) else str(v)]
     return cmd
@@ -75,8 +100,15 @@ class TrainingJob:
     stop_timeout: float = 120.0  # seconds a stopped run gets to write its last checkpoint
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self, manifest: str, config: str, model: str, run_name: str | None = None,
-              extra: dict[str, Any] | None = None, owned: Path | None = None) -> Path:
+    def start(
+        self,
+        manifest: str,
+        config: str,
+        model: str,
+        run_name: str | None = None,
+        extra: dict[str, Any] | None = None,
+        owned: Path | None = None,
+    ) -> Path:
         with self._lock:
             self._refresh()
             if self.state == "running":
@@ -97,8 +129,9 @@ class TrainingJob:
             cmd = train_command(str(manifest), str(config_path), str(run_dir), model, extra)
             log = open(run_dir / "train.log", "w")
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
             log.close()
             self.run_dir, self.started, self.state, self.owned = run_dir, time.time(), "running", owned
             self.max_steps = int((extra or {}).get("max_steps") or config_values(config).get("max_steps") or 0)
@@ -197,10 +230,16 @@ class TrainingJob:
                 best = json.loads((self.run_dir / "best.json").read_text())
             except ValueError:
                 pass
-        return {"state": self.state, "run": self.run_dir.name if self.run_dir else None,
-                "step": steps[-1]["step"] if steps else 0, "max_steps": self.max_steps,
-                "loss": steps[-1]["loss"] if steps else None,
-                "elapsed_s": round(end - self.started, 1) if self.started else 0.0, "eta_s": eta, "best": best}
+        return {
+            "state": self.state,
+            "run": self.run_dir.name if self.run_dir else None,
+            "step": steps[-1]["step"] if steps else 0,
+            "max_steps": self.max_steps,
+            "loss": steps[-1]["loss"] if steps else None,
+            "elapsed_s": round(end - self.started, 1) if self.started else 0.0,
+            "eta_s": eta,
+            "best": best,
+        }
 
 
 def _group_alive(pgid: int) -> bool:

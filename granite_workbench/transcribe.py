@@ -9,17 +9,20 @@ Every clip is loaded (any format, rate, channels -> 16 kHz mono), split if long 
 or fixed windows), and all chunks of all clips are decoded in length-sorted batches. A clip
 that fails (unreadable, too long, a generation error) gets `error` set; the others go on.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from .audio import MAX_SECONDS, Audio, AudioError, load_audio
-from .engine import DecodingOptions, Engine, Generation, Request, engine_for
-from .loading import LoadedModel
 from .chunking import DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP, Chunk, plan_chunks, stitch
 from .ctc import Word
+from .engine import DecodingOptions, Engine, Generation, Request, engine_for
 from .language_id import detect_language
+from .loading import LoadedModel
+from .models import capability_problem
 from .prompts import TaskSpec
 from .tasks import get_task
 
@@ -31,6 +34,7 @@ class Segment:
     start: float
     end: float
     text: str
+    speaker: int | None = None  # speaker-attributed ASR: the turn's speaker (numbered per chunk by the model)
 
 
 @dataclass
@@ -66,10 +70,15 @@ class Result:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Result":
+    def from_dict(cls, d: dict[str, Any]) -> Result:
         """The Result `to_dict` gave (segments and words as objects again)."""
-        return cls(**{**d, "segments": [Segment(**s) for s in d.get("segments", [])],
-                      "words": [Word(**w) for w in d.get("words", [])]})
+        return cls(
+            **{
+                **d,
+                "segments": [Segment(**s) for s in d.get("segments", [])],
+                "words": [Word(**w) for w in d.get("words", [])],
+            }
+        )
 
 
 class Transcriber:
@@ -80,30 +89,45 @@ class Transcriber:
     `max_new_tokens`, `num_beams`, `min_new_tokens` (or a whole `DecodingOptions` as `decoding`).
     """
 
-    def __init__(self, model: LoadedModel | Engine | None = None, *, engine: Engine | None = None,
-                 batch_size: int = 8, chunking: str = "vad", max_chunk_seconds: float = DEFAULT_MAX_SECONDS,
-                 overlap_seconds: float = DEFAULT_OVERLAP, max_audio_seconds: float = MAX_SECONDS,
-                 max_new_tokens: int = 200, num_beams: int = 1, min_new_tokens: int = 0,
-                 decoding: DecodingOptions | str | None = None, word_timestamps: bool = False):
+    def __init__(
+        self,
+        model: LoadedModel | Engine | None = None,
+        *,
+        engine: Engine | None = None,
+        batch_size: int = 8,
+        chunking: str = "vad",
+        max_chunk_seconds: float | None = None,
+        overlap_seconds: float = DEFAULT_OVERLAP,
+        max_audio_seconds: float = MAX_SECONDS,
+        max_new_tokens: int = 200,
+        num_beams: int = 1,
+        min_new_tokens: int = 0,
+        decoding: DecodingOptions | str | None = None,
+        word_timestamps: bool = False,
+    ):
         if engine is None:
             if model is None:
                 raise ValueError("Give a loaded model (load_model(...)) or an engine.")
             engine = engine_for(model)
         self.engine = engine
         if not isinstance(decoding, DecodingOptions):
-            decoding = DecodingOptions(max_new_tokens=max_new_tokens, num_beams=num_beams,
-                                       min_new_tokens=min_new_tokens, decoding=decoding or "greedy",
-                                       word_timestamps=word_timestamps)
+            decoding = DecodingOptions(
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
+                min_new_tokens=min_new_tokens,
+                decoding=decoding or "greedy",
+                word_timestamps=word_timestamps,
+            )
         self.decoding = decoding
         self.batch_size = max(1, int(batch_size))
         self.chunking = chunking
-        self.max_chunk_seconds = max_chunk_seconds
+        # None: the model's own (Capabilities.chunk_seconds: 30 s for the LLM models, longer for a CTC model)
+        self.max_chunk_seconds = max_chunk_seconds or getattr(engine.capabilities, "chunk_seconds", DEFAULT_MAX_SECONDS)
         self.overlap_seconds = overlap_seconds
         self.max_audio_seconds = max_audio_seconds
 
     # -- convenience wrappers -------------------------------------------------------------
-    def transcribe(self, clips, language: str | None = None, keywords: Sequence[str] | str | None = None,
-                   **kw):
+    def transcribe(self, clips, language: str | None = None, keywords: Sequence[str] | str | None = None, **kw):
         spec = TaskSpec("asr", language=language, keywords=keywords or ())
         return self._one_or_many(clips, spec, **kw)
 
@@ -116,8 +140,15 @@ class Transcriber:
         return results[0] if single else results
 
     # -- the core ---------------------------------------------------------------------------
-    def run(self, clips: Iterable[Any], spec: TaskSpec | Sequence[TaskSpec], *, adapter: str | None = None,
-            progress: Progress | None = None, names: Sequence[str] | None = None) -> list[Result]:
+    def run(
+        self,
+        clips: Iterable[Any],
+        spec: TaskSpec | Sequence[TaskSpec],
+        *,
+        adapter: str | None = None,
+        progress: Progress | None = None,
+        names: Sequence[str] | None = None,
+    ) -> list[Result]:
         """Run one task spec (or one per clip) over many clips; one Result per clip, in order."""
         clips = list(clips)
         specs = list(spec) if isinstance(spec, (list, tuple)) else [spec] * len(clips)
@@ -127,10 +158,20 @@ class Transcriber:
         plans: list[tuple[Audio, list[Chunk]] | None] = []
         for i, (clip, sp) in enumerate(zip(clips, specs)):
             name = names[i] if names else None
-            res = Result(name=name or _name(clip, i), task=sp.task, language=sp.language, target=sp.target,
-                         keywords=list(sp.keywords), adapter=adapter)
+            res = Result(
+                name=name or _name(clip, i),
+                task=sp.task,
+                language=sp.language,
+                target=sp.target,
+                keywords=list(sp.keywords),
+                adapter=adapter,
+            )
             results.append(res)
             plans.append(None)
+            problem = capability_problem(self.engine, sp)
+            if problem:  # e.g. translation asked of a CTC model: that clip fails, with the models that can
+                res.error = problem
+                continue
             try:
                 audio = load_audio(clip, name=res.name, max_seconds=self.max_audio_seconds)
             except AudioError as exc:
@@ -156,23 +197,42 @@ class Transcriber:
                 continue
             audio, chunks = plan
             for j, c in enumerate(chunks):
-                work.append((i, j, Request(samples=audio.slice(c.start, c.end), spec=specs[i], clip=results[i].name,
-                                           offset=c.start, adapter=adapter)))
+                work.append(
+                    (
+                        i,
+                        j,
+                        Request(
+                            samples=audio.slice(c.start, c.end),
+                            spec=specs[i],
+                            clip=results[i].name,
+                            offset=c.start,
+                            adapter=adapter,
+                        ),
+                    )
+                )
         gens = self._generate_all(work, results, progress)
         for i, plan in enumerate(plans):
             if plan is None or results[i].error:
                 continue
             res, chunks = results[i], plan[1]
             chunk_gens = [gens[(i, j)] for j in range(len(chunks))]
+            if specs[i].info.tagged:
+                chunk_gens = [untag(g, c, res) for g, c in zip(chunk_gens, chunks)]
             for (s, e, text, lo, hi), chunk, g in zip(stitch(chunks, [g.text for g in chunk_gens]), chunks, chunk_gens):
                 if text:
                     res.segments.append(Segment(round(s, 3), round(e, 3), text))
-                res.words += [Word(round(w.start + chunk.start, 3), round(w.end + chunk.start, 3), w.word, w.aligned)
-                              for w in (g.words or [])[lo:hi]]
+                res.words += [
+                    Word(round(w.start + chunk.start, 3), round(w.end + chunk.start, 3), w.word, w.aligned, w.speaker)
+                    for w in (g.words or [])[lo:hi]
+                ]
                 res.decoding[g.path] = res.decoding.get(g.path, 0) + 1
                 res.decoding["llm_passes"] = res.decoding.get("llm_passes", 0) + g.llm_passes
                 if g.note and g.note not in res.info:
                     res.info.append(g.note)
+            if specs[i].task == "asr_speakers":
+                speaker_segments(res, len(chunks))
+            elif res.words and self.engine.capabilities.word_times:
+                res.info.append(f"word times: {self.engine.capabilities.word_times}")
             res.text = " ".join(s.text for s in res.segments)
             if res.language_left_to_detect:
                 detected = detect_language(res.text)
@@ -204,6 +264,39 @@ class Transcriber:
             if progress:
                 progress(done, len(work))
         return texts
+
+
+def untag(g: Generation, chunk: Chunk, res: Result) -> Generation:
+    """A tagged answer (4.1-2b-plus: speaker turns, word times) as plain text with its words; problems with the
+    tags are noted on the result, never raised."""
+    from dataclasses import replace
+
+    from .plus_tags import read_tagged
+
+    tagged = read_tagged(g.text, chunk.end - chunk.start)
+    for problem in tagged.problems:
+        note = f"tags at {chunk.start:.1f} s: {problem}"
+        if note not in res.info:
+            res.info.append(note)
+    source = "word times: the model's own tags" if tagged.timed else "word times: spread over each chunk (approximate)"
+    if source not in res.info:
+        res.info.append(source)
+    return replace(g, text=tagged.text, words=tagged.words)
+
+
+def speaker_segments(res: Result, chunks: int) -> None:
+    """One segment per speaker turn (from the words' speakers)."""
+    from .plus_tags import speaker_turns
+
+    res.segments = [
+        Segment(ws[0].start, ws[-1].end, " ".join(w.word for w in ws), speaker)
+        for speaker, ws in speaker_turns(res.words)
+    ]
+    if chunks > 1:
+        res.info.append(
+            f"speaker numbers restart in each of the {chunks} chunks: Speaker 1 of one chunk need not be Speaker 1 "
+            "of the next"
+        )
 
 
 def _name(clip: Any, i: int) -> str:

@@ -6,6 +6,7 @@ allowed, an entry that expands more than `max_ratio` times (a zip bomb), a link,
 two entries of the same name. Extraction counts the bytes it writes, so a header that lies about sizes is
 caught too.
 """
+
 from __future__ import annotations
 
 import stat
@@ -57,8 +58,10 @@ def check_zip(path: str | Path, label: str, limits: ZipLimits = ZipLimits()) -> 
             raise UploadError(f"{label}: the entry {info.filename!r} appears twice; refused.")
         seen.add(key)
         if info.file_size > 2**20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            raise UploadError(f"{label}: the entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f} "
-                              f"times (at most {limits.max_ratio:.0f}); refused as a possible zip bomb.")
+            raise UploadError(
+                f"{label}: the entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f} "
+                f"times (at most {limits.max_ratio:.0f}); refused as a possible zip bomb."
+            )
         total += info.file_size
         if total > limits.max_total_bytes:
             raise UploadError(f"{label}: more than {limits.max_total_bytes / 2**30:.1f} GiB uncompressed; refused.")
@@ -82,8 +85,9 @@ def extract_zip(path: str | Path, dest: Path, label: str, limits: ZipLimits = Zi
                     size += len(block)
                     total += len(block)
                     if size > info.file_size or total > limits.max_total_bytes:
-                        raise UploadError(f"{label}: the entry {info.filename!r} is larger than its header says; "
-                                          "refused.")
+                        raise UploadError(
+                            f"{label}: the entry {info.filename!r} is larger than its header says; refused."
+                        )
                     out.write(block)
             written.append(target)
     return written

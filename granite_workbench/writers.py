@@ -1,4 +1,5 @@
 """Writers for results: plain text, JSON, SubRip (srt) and WebVTT (vtt)."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .subtitles import cues
+from .subtitles import MAX_CUE_SECONDS, cues, timed_words, wrap
 from .transcribe import Result
 
 FORMATS = ("txt", "json", "srt", "vtt")
@@ -28,22 +29,36 @@ def to_json(result: Result) -> str:
     return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
 
-def timed_lines(result: Result) -> list[tuple[float, float, str]]:
-    """(start, end, text) of each subtitle: cues made from the word times when there are any (at most ~7 s and
-    two lines of 42 characters), else the transcript's segments."""
+def timed_lines(result: Result) -> list[tuple[float, float, str, int | None]]:
+    """(start, end, text, speaker) of each subtitle: cues made from the word times when there are any (at most ~7 s
+    and two lines of 42 characters), else the transcript's segments — a segment that breaks those limits is cut
+    into cues with its words' times spread by length."""
     if result.words:
-        return [(c.start, c.end, c.text) for c in cues(result.words)]
-    return [(s.start, s.end, s.text) for s in result.segments]
+        return [(c.start, c.end, c.text, c.speaker) for c in cues(result.words)]
+    out = []
+    for s in result.segments:
+        speaker = getattr(s, "speaker", None)
+        if s.end - s.start <= MAX_CUE_SECONDS and wrap(s.text.split()) is not None:
+            out.append((s.start, s.end, s.text, speaker))
+        else:
+            out += [(c.start, c.end, c.text, c.speaker) for c in cues(timed_words(s.start, s.end, s.text, speaker))]
+    return out
 
 
 def to_srt(result: Result) -> str:
-    blocks = [f"{i}\n{_timestamp(s, ',')} --> {_timestamp(e, ',')}\n{t}\n"
-              for i, (s, e, t) in enumerate(timed_lines(result), 1)]
+    blocks = [
+        f"{i}\n{_timestamp(s, ',')} --> {_timestamp(e, ',')}\n{'' if who is None else f'[Speaker {who}] '}{t}\n"
+        for i, (s, e, t, who) in enumerate(timed_lines(result), 1)
+    ]
     return "\n".join(blocks)
 
 
 def to_vtt(result: Result) -> str:
-    blocks = [f"{_timestamp(s, '.')} --> {_timestamp(e, '.')}\n{t}\n" for s, e, t in timed_lines(result)]
+    """WebVTT; a speaker's cue is a voice span (`<v Speaker 1>`), which players show or style."""
+    blocks = [
+        f"{_timestamp(s, '.')} --> {_timestamp(e, '.')}\n{'' if who is None else f'<v Speaker {who}>'}{t}\n"
+        for s, e, t, who in timed_lines(result)
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
@@ -74,9 +89,11 @@ def output_stems(paths: list[str | os.PathLike]) -> tuple[list[str], str | None]
     a clash that remains gets a number."""
     ps = [Path(p) for p in paths]
     stems = [p.stem or "audio" for p in ps]
-    renames = (lambda i: ps[i].name,
-               lambda i: f"{ps[i].parent.name}_{ps[i].name}" if ps[i].parent.name else ps[i].name,
-               lambda i: f"{stems[i]}-{i + 1}")
+    renames = (
+        lambda i: ps[i].name,
+        lambda i: f"{ps[i].parent.name}_{ps[i].name}" if ps[i].parent.name else ps[i].name,
+        lambda i: f"{stems[i]}-{i + 1}",
+    )
     for rename in renames:
         counts: dict[str, int] = {}
         for s in stems:
@@ -87,8 +104,14 @@ def output_stems(paths: list[str | os.PathLike]) -> tuple[list[str], str | None]
         for i in clashing:
             stems[i] = rename(i)
     changed = [f"{p} -> {s}.*" for p, s in zip(ps, stems) if s != (p.stem or "audio")]
-    note = ("inputs share a name; so that no output overwrites another, these keep their extension or get "
-            "their folder as a prefix: " + ", ".join(changed)) if changed else None
+    note = (
+        (
+            "inputs share a name; so that no output overwrites another, these keep their extension or get "
+            "their folder as a prefix: " + ", ".join(changed)
+        )
+        if changed
+        else None
+    )
     return stems, note
 
 

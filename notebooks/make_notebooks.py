@@ -1,11 +1,16 @@
 """Writes the three notebooks (without outputs). Edit here, then: python notebooks/make_notebooks.py"""
-import nbformat as nbf
+
 from pathlib import Path
+
+import nbformat as nbf
+
 
 def nb(cells):
     n = nbf.v4.new_notebook()
-    n.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                  "language_info": {"name": "python"}}
+    n.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
     out = []
     for kind, src, *tags in cells:
         c = nbf.v4.new_markdown_cell(src.strip()) if kind == "md" else nbf.v4.new_code_cell(src.strip())
@@ -15,16 +20,19 @@ def nb(cells):
     n.cells = out
     return n
 
+
 # The repository the Colab badges open (GitHub owner/name): set it where the workbench is published.
 REPOSITORY = "OWNER/granite-speech-workbench"
 
 
 def colab(name: str) -> str:
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"(https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{name}.ipynb)")
+    return (
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"(https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{name}.ipynb)"
+    )
 
 
-INSTALL = f'''
+INSTALL = f"""
 # Install: on Colab (or any machine without the workbench) fetch it and its requirements; here it is a no-op.
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("granite_workbench") is None and not os.path.exists("../granite_workbench"):
@@ -32,9 +40,9 @@ if importlib.util.find_spec("granite_workbench") is None and not os.path.exists(
                    check=True)
     os.chdir("granite-speech-workbench")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt", "-e", "."], check=True)
-'''
+"""
 
-SETUP = '''
+SETUP = """
 import os, sys
 from pathlib import Path
 # run from the repository root, wherever Jupyter was started
@@ -42,54 +50,86 @@ ROOT = Path.cwd() if (Path.cwd() / "granite_workbench").exists() else Path.cwd()
 os.chdir(ROOT); sys.path.insert(0, str(ROOT))
 if SMOKE:
     MODEL = "tiny"  # the tiny offline model of the same architecture: runs anywhere, its text is meaningless
-'''
+"""
 
-q = nb([
-("md", colab("01_quickstart") + """
+q = nb(
+    [
+        (
+            "md",
+            colab("01_quickstart")
+            + """
 # 01 · Quickstart: transcribe, translate, keyword-bias, long audio
 
 Granite 4.0 1B Speech through the workbench's one API (`granite_workbench.Transcriber`), the same code the
 CLI and the demo use. Defaults target the real model on a GPU; set `SMOKE = True` to run everything on the
 tiny offline model (meaningless text, but every step runs).
-"""),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 SMOKE = False  # True: tiny offline model (CI and machines without the real weights)
 MODEL = "ibm-granite/granite-4.0-1b-speech"
 DEVICE = "auto"
-''', ["parameters"]),
-("code", INSTALL),
-("code", SETUP),
-("code", '''
+""",
+            ["parameters"],
+        ),
+        ("code", INSTALL),
+        ("code", SETUP),
+        (
+            "code",
+            """
 from granite_workbench import TaskSpec, Transcriber, load_model
 
 lm = load_model(MODEL, device=DEVICE)
 print(lm.describe())
 tr = Transcriber(lm, batch_size=8, max_new_tokens=200)
-'''),
-("md", "## Speech recognition\nAny file format, sample rate and channel count. The prompt names no language: the model transcribes the language it hears. `language=` only checks that it is one the model supports (en, fr, de, es, pt, ja) and is recorded in the result."),
-("code", '''
+""",
+        ),
+        (
+            "md",
+            "## Speech recognition\nAny file format, sample rate and channel count. The prompt names no language: the model transcribes the language it hears. `language=` only checks that it is one the model supports (en, fr, de, es, pt, ja) and is recorded in the result.",
+        ),
+        (
+            "code",
+            """
 result = tr.transcribe("data/examples/en_welcome.flac", language="en")
 print(result.text)
 for seg in result.segments:
     print(f"{seg.start:5.1f}-{seg.end:5.1f}  {seg.text}")
-'''),
-("md", "Without `language=`, the result names the language of the transcript (`detected_language`, identified among the six ASR languages; `None` when the text is too short to tell — and always with the tiny smoke model, whose text is meaningless)."),
-("code", '''
+""",
+        ),
+        (
+            "md",
+            "Without `language=`, the result names the language of the transcript (`detected_language`, identified among the six ASR languages; `None` when the text is too short to tell — and always with the tiny smoke model, whose text is meaningless).",
+        ),
+        (
+            "code",
+            """
 for clip in ("data/examples/fr_bonjour.flac", "data/examples/de_wetter.flac"):
     auto = tr.transcribe(clip)
     print(f"{clip}: {auto.detected_language} ({auto.language_confidence}) {auto.text[:60]}")
-'''),
-("md", "## Speech translation\nX→en for fr, de, es, pt, ja; en→X for those plus it and zh. Other directions are refused with the list."),
-("code", '''
+""",
+        ),
+        (
+            "md",
+            "## Speech translation\nX→en for fr, de, es, pt, ja; en→X for those plus it and zh. Other directions are refused with the list.",
+        ),
+        (
+            "code",
+            """
 print(tr.translate("data/examples/fr_bonjour.flac", source="fr", target="en").text)
 print(tr.translate("data/examples/en_welcome.flac", source="en", target="de").text)
 try:
     tr.translate("data/examples/fr_bonjour.flac", source="fr", target="de")
 except ValueError as err:
     print("refused:", str(err)[:120], "...")
-'''),
-("md", "## Keyword biasing\nList the names and terms you expect; the prompt carries them (`Keywords: a, b`)."),
-("code", '''
+""",
+        ),
+        ("md", "## Keyword biasing\nList the names and terms you expect; the prompt carries them (`Keywords: a, b`)."),
+        (
+            "code",
+            """
 from granite_workbench.keywords import found_keywords
 
 keywords = ["metoprolol", "atorvastatin", "echocardiogram", "hypertrophy"]
@@ -97,9 +137,15 @@ plain = tr.transcribe("data/examples/en_cardiology.flac", language="en")
 biased = tr.transcribe("data/examples/en_cardiology.flac", language="en", keywords=keywords)
 print("without:", plain.text, "->", found_keywords(plain.text, keywords))
 print("with:   ", biased.text, "->", found_keywords(biased.text, keywords))
-'''),
-("md", "## Long audio\nLong recordings are split where voice activity detection finds pauses, decoded in batches and stitched back with timestamps. Here: a minute of real recorded telephone prompts."),
-("code", '''
+""",
+        ),
+        (
+            "md",
+            "## Long audio\nLong recordings are split where voice activity detection finds pauses, decoded in batches and stitched back with timestamps. Here: a minute of real recorded telephone prompts.",
+        ),
+        (
+            "code",
+            """
 import numpy as np
 from granite_workbench.audio import load_audio
 from granite_workbench.manifest import read_manifest
@@ -111,47 +157,68 @@ print(f"{len(long_audio) / 16000:.0f} s of audio")
 long_result = tr.run([(16000, long_audio)], TaskSpec("asr"))[0]
 for seg in long_result.segments:
     print(f"{seg.start:6.1f}-{seg.end:6.1f}  {seg.text[:80]}")
-'''),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 from granite_workbench.writers import write_result
 
 long_result.name = "telephone-prompts.wav"
 for fmt in ("srt", "vtt", "json", "txt"):
     print(write_result(long_result, "out/notebook01", fmt))
 print(open("out/notebook01/telephone-prompts.srt").read()[:300])
-'''),
-("md", """## Faster decoding and word timestamps from the CTC head
+""",
+        ),
+        (
+            "md",
+            """## Faster decoding and word timestamps from the CTC head
 The encoder's CTC head drafts the transcript almost for free. `speculative-exact` lets the language model check
 the draft in one forward pass and keeps greedy decoding's text; `speculative` (IBM's method) may also accept the
 draft as it is. `word_timestamps=True` aligns the final text to the same head: every word gets its start and end,
-and subtitles follow them (cues of at most 7 s, two lines of 42 characters)."""),
-("code", '''
+and subtitles follow them (cues of at most 7 s, two lines of 42 characters).""",
+        ),
+        (
+            "code",
+            """
 fast = Transcriber(lm, decoding="speculative-exact", word_timestamps=True)
 timed = fast.transcribe("data/examples/en_welcome.flac", language="en")
 print(timed.text, "| paths:", timed.decoding)
 for w in timed.words[:10]:
     print(f"{w.start:5.2f}-{w.end:5.2f}  {w.word}")
 assert timed.text == result.text  # the same text as greedy decoding
-'''),
-("md", "## Many clips, one bad\nA clip that cannot be read fails alone, with its reason."),
-("code", '''
+""",
+        ),
+        ("md", "## Many clips, one bad\nA clip that cannot be read fails alone, with its reason."),
+        (
+            "code",
+            """
 results = tr.transcribe(["data/examples/es_reunion.flac", "missing.wav", "data/examples/de_wetter.flac"])
 for r in results:
     print(r.name, "OK" if r.ok else f"FAILED: {r.error}", "|", r.text[:60])
 assert [r.ok for r in results] == [True, False, True]
-'''),
-])
+""",
+        ),
+    ]
+)
 
-d = nb([
-("md", colab("03_domain_adaptation") + """
+d = nb(
+    [
+        (
+            "md",
+            colab("03_domain_adaptation")
+            + """
 # 03 · Domain adaptation: validate, baseline, fine-tune, evaluate, hot-load
 
 The sample cardiology set in `data/domain/` (en/de/es/fr/ja, ASR + keyword-biased ASR + translation rows).
 Defaults: the real model with QLoRA 4-bit on a small GPU. `SMOKE = True`: the tiny offline model and the CPU
 smoke config; then the tiny model is evaluated on its own training rows, since a random-weight model cannot
 generalize — the point there is that every step runs and the numbers move.
-"""),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 SMOKE = False
 MODEL = "ibm-granite/granite-4.0-1b-speech"
 CONFIG = ""  # empty: chosen for the detected GPU (lora_1gpu.yaml >= 24 GB, qlora_4bit.yaml below)
@@ -159,9 +226,14 @@ TRAIN = "data/domain/train.jsonl"
 EVAL = "data/domain/dev.jsonl"
 STEPS = 600
 RUN = "checkpoints/domain-notebook"
-''', ["parameters"]),
-("code", INSTALL),
-("code", SETUP + '''
+""",
+            ["parameters"],
+        ),
+        ("code", INSTALL),
+        (
+            "code",
+            SETUP
+            + """
 import torch
 if not CONFIG:  # the config that fits this machine: LoRA on a 24 GB+ GPU, QLoRA 4-bit on a smaller one
     if torch.cuda.is_available():
@@ -173,9 +245,15 @@ if not CONFIG:  # the config that fits this machine: LoRA on a 24 GB+ GPU, QLoRA
 if SMOKE:
     CONFIG, EVAL, STEPS = "finetune/configs/cpu_smoke.yaml", TRAIN, 300
 print("config:", CONFIG)
-'''),
-("md", "## 1. Validate the data\nThe same validator the trainer runs: every bad row is reported with its line and reason."),
-("code", '''
+""",
+        ),
+        (
+            "md",
+            "## 1. Validate the data\nThe same validator the trainer runs: every bad row is reported with its line and reason.",
+        ),
+        (
+            "code",
+            """
 from granite_workbench import load_model
 from granite_workbench.manifest import read_manifest, validate
 
@@ -185,17 +263,26 @@ train_rows, report = validate(read_manifest(TRAIN), lm.tokenizer, source=TRAIN, 
 print(report.summary())
 eval_rows, eval_report = validate(read_manifest(EVAL), lm.tokenizer, source=EVAL, max_audio_seconds=30, max_label_tokens=200)
 print(eval_report.summary())
-'''),
-("md", "## 2. Baseline"),
-("code", '''
+""",
+        ),
+        ("md", "## 2. Baseline"),
+        (
+            "code",
+            """
 from granite_workbench.evaluation import run_evaluation
 
 baseline = run_evaluation(lm, eval_rows, ["base"], max_new_tokens=64)
 for group, systems in baseline.summary.items():
     print(group, {k: round(v, 3) for k, v in systems["base"].items()})
-'''),
-("md", "## 3. Fine-tune (LoRA / QLoRA)\nThe shipped config, with the manifests and the model set here. On a GPU this is the long step; progress, loss and evaluation metrics go to `RUN/metrics.jsonl` and TensorBoard."),
-("code", '''
+""",
+        ),
+        (
+            "md",
+            "## 3. Fine-tune (LoRA / QLoRA)\nThe shipped config, with the manifests and the model set here. On a GPU this is the long step; progress, loss and evaluation metrics go to `RUN/metrics.jsonl` and TensorBoard.",
+        ),
+        (
+            "code",
+            """
 from finetune.train import main as finetune
 
 rc = finetune(["--config", CONFIG, "--model", MODEL, "--train_manifest", TRAIN, "--eval_manifest", EVAL,
@@ -205,13 +292,19 @@ assert rc == 0
 import json
 best = json.load(open(f"{RUN}/best.json"))
 print(best)
-'''),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 from IPython.display import Image, display
 display(Image(f"{RUN}/curves.png"))
-'''),
-("md", "## 4. Evaluate base vs adapted, side by side"),
-("code", '''
+""",
+        ),
+        ("md", "## 4. Evaluate base vs adapted, side by side"),
+        (
+            "code",
+            """
 from granite_workbench.engine import engine_for
 from granite_workbench.evaluation import write_report
 
@@ -220,20 +313,29 @@ after = run_evaluation(lm, eval_rows, ["base", adapter], max_new_tokens=64)
 paths = write_report(after, "reports/domain-notebook", title="Cardiology set: base vs adapted")
 for group, systems in after.summary.items():
     print(group, {s: round(m.get("wer", m.get("bleu", 0.0)), 3) for s, m in systems.items()})
-'''),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 from IPython.display import Markdown
 display(Markdown(open(paths["report"]).read()[:3000]))
 display(Image(str(paths["metrics"])), Image(str(paths["deltas"])))
 asr = after.summary["all"]
 if SMOKE:  # on its own training rows the adapted tiny model must beat the base
     assert asr[adapter]["wer"] < asr["base"]["wer"]
-'''),
-("md", """## 5. Hot-load the adapter into a running demo
+""",
+        ),
+        (
+            "md",
+            """## 5. Hot-load the adapter into a running demo
 The demo (`python app.py --checkpoints <the run's parent folder>`) watches that folder: the new checkpoint is
 listed, and its API loads it into the running model without a restart. `DEMO` is its address; when nothing
-answers there, a demo is started for this notebook (and stopped at the end)."""),
-("code", '''
+answers there, a demo is started for this notebook (and stopped at the end).""",
+        ),
+        (
+            "code",
+            """
 import subprocess, time
 import httpx
 from gradio_client import Client, handle_file
@@ -263,25 +365,38 @@ print("adapted:", client.predict(clip, "", name, api_name="/transcribe")[0])
 print("reference:", eval_rows[0].text)
 if started is not None:
     started.terminate(); started.wait()
-'''),
-])
+""",
+        ),
+    ]
+)
 
-k = nb([
-("md", colab("02_keyword_biasing") + """
+k = nb(
+    [
+        (
+            "md",
+            colab("02_keyword_biasing")
+            + """
 # 02 · Keyword biasing: how the keyword list changes results
 
 Keyword-biased ASR puts `Keywords: a, b, ...` in the prompt. Here the cardiology test clips are transcribed
 with four lists — none, the clip's own terms, its terms plus distractors, distractors only — and scored with
 keyword recall / precision and B-WER / U-WER (errors on words in the list vs the rest).
-"""),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 SMOKE = False
 MODEL = "ibm-granite/granite-4.0-1b-speech"
 MANIFEST = "data/domain/test.jsonl"
-''', ["parameters"]),
-("code", INSTALL),
-("code", SETUP),
-("code", '''
+""",
+            ["parameters"],
+        ),
+        ("code", INSTALL),
+        ("code", SETUP),
+        (
+            "code",
+            """
 import json, random
 from granite_workbench import Transcriber, TaskSpec, load_model
 from granite_workbench.manifest import read_manifest
@@ -292,8 +407,11 @@ tr = Transcriber(lm, max_new_tokens=64)
 rows = [r for r in read_manifest(MANIFEST) if r.task == "asr_keywords"]
 domain = json.load(open("data/domain/keywords.json"))
 print(len(rows), "clips with keyword lists")
-'''),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 rng = random.Random(0)
 def distractors(row, n=3):
     pool = [k for k in domain[row.language] if k not in row.keywords]
@@ -315,8 +433,11 @@ for name, pick in strategies.items():
     table[name] = keyword_metrics([r.text for r in rows], hyps, [r.keywords for r in rows])
 for name, m in table.items():
     print(f"{name:22s} " + "  ".join(f"{k} {v:.2f}" for k, v in m.items()))
-'''),
-("code", '''
+""",
+        ),
+        (
+            "code",
+            """
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(8, 3.5))
 names = list(table)
@@ -325,16 +446,24 @@ for i, metric in enumerate(["keyword_recall", "b_wer", "u_wer"]):
 ax.set_xticks([x + 0.25 for x in range(len(names))], names)
 ax.set_title("Keyword lists: recall of the clip's terms, B-WER and U-WER"); ax.legend(); ax.grid(axis="y", alpha=.3)
 plt.show()
-'''),
-("md", "Recall should rise with the right terms in the list, B-WER fall, and U-WER (the other words) stay put; distractors should cost little. On the tiny smoke model the numbers are meaningless."),
-("code", '''
+""",
+        ),
+        (
+            "md",
+            "Recall should rise with the right terms in the list, B-WER fall, and U-WER (the other words) stay put; distractors should cost little. On the tiny smoke model the numbers are meaningless.",
+        ),
+        (
+            "code",
+            """
 from granite_workbench.keywords import mark_keywords
 from IPython.display import HTML, display
 r = rows[0]
 biased = tr.run([r.audio], [TaskSpec("asr_keywords", language=r.language, keywords=tuple(r.keywords))])[0]
 display(HTML("<style>mark{background:#ffd8a8}</style>" + mark_keywords(biased.text, r.keywords)))
-'''),
-])
+""",
+        ),
+    ]
+)
 
 for name, n in (("01_quickstart", q), ("02_keyword_biasing", k), ("03_domain_adaptation", d)):
     nbf.write(n, Path(__file__).resolve().parent / f"{name}.ipynb")

@@ -1,4 +1,5 @@
 """Shared fixtures: offline hub, the tiny model, and real speech (espeak-ng, Asterisk prompts)."""
+
 from __future__ import annotations
 
 import gzip
@@ -97,9 +98,26 @@ def trained_adapter(tiny_dir, tmp_path_factory):
     from finetune.train import main
 
     out = tmp_path_factory.mktemp("trained") / "run"
-    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
-               "--train_manifest", str(PHRASES), "--eval_manifest", str(PHRASES), "--output_dir", str(out),
-               "--eval_steps", "300", "--save_steps", "300", "--tensorboard", "true"])
+    rc = main(
+        [
+            "--config",
+            str(ROOT / "finetune/configs/cpu_smoke.yaml"),
+            "--model",
+            str(tiny_dir),
+            "--train_manifest",
+            str(PHRASES),
+            "--eval_manifest",
+            str(PHRASES),
+            "--output_dir",
+            str(out),
+            "--eval_steps",
+            "300",
+            "--save_steps",
+            "300",
+            "--tensorboard",
+            "true",
+        ]
+    )
     assert rc == 0
     return out, out / "step-000600"
 
@@ -121,14 +139,35 @@ def rotated_adapter(tiny_dir, tmp_path_factory):
     rows = [json.loads(line) for line in PHRASES.read_text().splitlines()]
     texts = [r["text"] for r in rows]
     manifest = work / "rotated.jsonl"
-    manifest.write_text("".join(json.dumps({**r, "audio": str(PHRASES.parent / r["audio"]),
-                                            "text": texts[(i + 1) % len(rows)]}) + "\n"
-                                for i, r in enumerate(rows)))
+    manifest.write_text(
+        "".join(
+            json.dumps({**r, "audio": str(PHRASES.parent / r["audio"]), "text": texts[(i + 1) % len(rows)]}) + "\n"
+            for i, r in enumerate(rows)
+        )
+    )
     out = work / "run"
-    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
-               "--train_manifest", str(manifest), "--eval_manifest", str(manifest), "--output_dir", str(out),
-               "--max_steps", str(ROTATED_STEPS), "--eval_steps", "100000", "--save_steps", str(ROTATED_STEPS),
-               "--tensorboard", "false"])
+    rc = main(
+        [
+            "--config",
+            str(ROOT / "finetune/configs/cpu_smoke.yaml"),
+            "--model",
+            str(tiny_dir),
+            "--train_manifest",
+            str(manifest),
+            "--eval_manifest",
+            str(manifest),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            str(ROTATED_STEPS),
+            "--eval_steps",
+            "100000",
+            "--save_steps",
+            str(ROTATED_STEPS),
+            "--tensorboard",
+            "false",
+        ]
+    )
     assert rc == 0
     return out / f"step-{ROTATED_STEPS:06d}"
 
@@ -137,10 +176,12 @@ def assert_premise_differ(outputs: dict, clips_label: str = "the clips") -> None
     """A test's premise: each system (base model, adapters) answers differently from every other on the clips.
     Checked first, so that a failed premise says so instead of looking like a failure of what the test tests."""
     names = list(outputs)
-    same = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if list(outputs[a]) == list(outputs[b])]
-    assert not same, (f"test premise failed: {' and '.join(f'{a!r} = {b!r}' for a, b in same)} give the same texts "
-                      f"on {clips_label} ({list(outputs[same[0][0]])}); the test needs systems that answer "
-                      "differently, so it cannot tell one from another")
+    same = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if list(outputs[a]) == list(outputs[b])]
+    assert not same, (
+        f"test premise failed: {' and '.join(f'{a!r} = {b!r}' for a, b in same)} give the same texts "
+        f"on {clips_label} ({list(outputs[same[0][0]])}); the test needs systems that answer "
+        "differently, so it cannot tell one from another"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +190,26 @@ def lm_only_adapter(tiny_dir, tmp_path_factory):
     from finetune.train import main
 
     out = tmp_path_factory.mktemp("lmonly") / "lm-only"
-    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
-               "--output_dir", str(out), "--train_projector", "false", "--max_steps", "30", "--eval_steps", "1000",
-               "--save_steps", "30", "--tensorboard", "false"])
+    rc = main(
+        [
+            "--config",
+            str(ROOT / "finetune/configs/cpu_smoke.yaml"),
+            "--model",
+            str(tiny_dir),
+            "--output_dir",
+            str(out),
+            "--train_projector",
+            "false",
+            "--max_steps",
+            "30",
+            "--eval_steps",
+            "1000",
+            "--save_steps",
+            "30",
+            "--tensorboard",
+            "false",
+        ]
+    )
     assert rc == 0
     return out / "step-000030"
 
@@ -167,5 +225,5 @@ def ready_workbench(model_dir, adapter=None, **kw):
     assert service.wait(60), service.message
     wb = Workbench(service, **kw)
     if adapter is not None:
-        wb.engine().adapters.load(adapter, "phrases")
+        wb.inference.engine().load_adapter(adapter, "phrases")
     return wb

@@ -1,4 +1,5 @@
 """Hot-loading adapters: registry, safety refusals, live switching, concurrency, memory."""
+
 import gc
 import json
 import random
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
+from conftest import PHRASES, assert_premise_differ
 
 from granite_workbench.adapters import AdapterError, check_adapter
 from granite_workbench.engine import engine_for
@@ -17,8 +19,6 @@ from granite_workbench.loading import load_model
 from granite_workbench.prompts import TaskSpec
 from granite_workbench.registry import AdapterRegistry
 from granite_workbench.transcribe import Transcriber
-
-from conftest import PHRASES, assert_premise_differ
 
 pytestmark = pytest.mark.slow
 CLIPS = [str(PHRASES.parent / f"phrase{i:02d}.flac") for i in range(16)]
@@ -31,8 +31,9 @@ def root(trained_adapter, rotated_adapter, tmp_path_factory):
     run, _ = trained_adapter
     root = tmp_path_factory.mktemp("checkpoints")
     shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
-    shutil.copytree(rotated_adapter, root / "rotated" / rotated_adapter.name,
-                    ignore=shutil.ignore_patterns("training_state"))
+    shutil.copytree(
+        rotated_adapter, root / "rotated" / rotated_adapter.name, ignore=shutil.ignore_patterns("training_state")
+    )
     half = root / "phrases" / ".tmp-step-000400"  # being written: hidden
     shutil.copytree(root / "phrases" / "step-000600", half)
     broken = root / "broken" / "step-000001"  # a file missing: incomplete
@@ -62,16 +63,31 @@ def outputs(lm, adapter=None, clips=CLIPS):
 def test_registry_lists_complete_adapters_only(root):
     reg = AdapterRegistry(root)
     ids = [e.id for e in reg.scan()]
-    assert sorted(ids) == ["other-base/step-000001", "phrases/step-000300", "phrases/step-000600",
-                           "rotated/step-000300"]
+    assert sorted(ids) == [
+        "other-base/step-000001",
+        "phrases/step-000300",
+        "phrases/step-000600",
+        "rotated/step-000300",
+    ]
     entry = reg.resolve("phrases/step-000600")
     assert entry.meta["step"] == 600 and entry.meta["tasks"] == ["asr"] and entry.name == "phrases-step-000600"
     row = entry.row()
     assert row[0] == "phrases/step-000600" and row[4] == 600 and re.search(r"WER \d+\.\d%", row[5])
 
 
-@pytest.mark.parametrize("bad", ["../phrases/step-000600", "/etc", "phrases/../../x", "", ".",
-                                 "phrases/.tmp-step-000400", "broken/step-000001", "pickled/step-000001"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../phrases/step-000600",
+        "/etc",
+        "phrases/../../x",
+        "",
+        ".",
+        "phrases/.tmp-step-000400",
+        "broken/step-000001",
+        "pickled/step-000001",
+    ],
+)
 def test_registry_refuses_outside_or_incomplete(root, bad):
     reg = AdapterRegistry(root)
     reg.scan()

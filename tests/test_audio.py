@@ -3,11 +3,10 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import espeak, tone
 
 from granite_workbench.audio import SAMPLE_RATE, AudioError, load_audio, to_mono_float
 from granite_workbench.prompts import audio_token_count
-
-from conftest import espeak, tone
 
 
 def test_int16_stereo_44k_wav(tmp_path):
@@ -42,8 +41,10 @@ def test_array_dtypes_scale_to_unit_range(dtype):
     x = tone(0.5, 8000, amp=0.5)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        arr = (x * (info.max - (info.max + 1) / 2 if info.min == 0 else info.max)
-               + ((info.max + 1) / 2 if info.min == 0 else 0)).astype(dtype)
+        arr = (
+            x * (info.max - (info.max + 1) / 2 if info.min == 0 else info.max)
+            + ((info.max + 1) / 2 if info.min == 0 else 0)
+        ).astype(dtype)
     else:
         arr = x.astype(dtype)
     a = load_audio(arr, 8000)
@@ -62,14 +63,17 @@ def test_float_above_one_is_rescaled_not_clipped():
     assert np.abs(a.samples).max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("bad,msg", [
-    (np.array([], dtype=np.float32), "empty audio"),
-    (np.full(16000, np.nan, dtype=np.float32), "NaN or infinite"),
-    (np.concatenate([tone(1), [np.inf]]).astype(np.float32), "NaN or infinite"),
-    (np.zeros((2, 2, 100), dtype=np.float32), "1-D or 2-D"),
-    (np.zeros(100, dtype=np.float32), "too short"),
-    (np.array(["a", "b"]), "unsupported sample type"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        (np.array([], dtype=np.float32), "empty audio"),
+        (np.full(16000, np.nan, dtype=np.float32), "NaN or infinite"),
+        (np.concatenate([tone(1), [np.inf]]).astype(np.float32), "NaN or infinite"),
+        (np.zeros((2, 2, 100), dtype=np.float32), "1-D or 2-D"),
+        (np.zeros(100, dtype=np.float32), "too short"),
+        (np.array(["a", "b"]), "unsupported sample type"),
+    ],
+)
 def test_bad_arrays(bad, msg):
     with pytest.raises(AudioError, match=msg):
         load_audio(bad, SAMPLE_RATE)

@@ -1,18 +1,17 @@
 """The benchmarks' real-shape model: the config gives the published parameter counts (built on the meta device)."""
+
 import json
 import sys
 
 import torch
-
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 
 
 def test_real_shape_config_matches_the_model_card():
-    from transformers import GraniteSpeechConfig, GraniteSpeechForConditionalGeneration
-
     from real_shape import CONFIG, parameter_counts
+    from transformers import GraniteSpeechConfig, GraniteSpeechForConditionalGeneration
 
     cfg = json.loads(CONFIG.read_text())
     config = GraniteSpeechConfig(**{k: v for k, v in cfg.items() if k not in ("architectures", "model_type")})

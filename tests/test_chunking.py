@@ -4,16 +4,16 @@ The long clip is real recorded speech: Debian's Asterisk prompts strung together
 A fake "oracle" recognizer answers each chunk with the words actually spoken inside it (a word
 counts when its centre lies in the chunk), so any lost or doubled word is the stitcher's fault.
 """
+
 import numpy as np
 import pytest
+from conftest import asterisk_audio, asterisk_transcripts
 
 from granite_workbench.audio import SAMPLE_RATE, Audio, load_audio
-from granite_workbench.engine import FakeEngine
 from granite_workbench.chunking import Chunk, fixed_windows, plan_chunks, seam, stitch, vad_chunks
+from granite_workbench.engine import FakeEngine
 from granite_workbench.prompts import TaskSpec
 from granite_workbench.transcribe import Transcriber
-
-from conftest import asterisk_audio, asterisk_transcripts
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_vad_cuts_only_in_silence(long_speech):
         assert a.end <= b.start
         for cut in (a.end, b.start):
             around = audio.slice(max(cut - 0.05, 0), cut + 0.05)
-            assert np.sqrt(np.mean(around ** 2)) < 0.01, cut
+            assert np.sqrt(np.mean(around**2)) < 0.01, cut
     for s, e, _ in layout:  # every prompt is covered by the chunks
         covered = sum(max(0.0, min(e, c.end) - max(s, c.start)) for c in chunks)
         assert covered >= (e - s) - 0.1, (s, e)
@@ -119,7 +119,10 @@ def test_vad_groups_regions_and_splits_long_speech():
     assert all(c.duration <= 20 + 1e-6 for c in chunks)
     # the 45 s region (30-75) is split into overlapping fixed windows
     assert [(round(c.start, 1), round(c.end, 1), c.overlap_before) for c in chunks[1:4]] == [
-        (29.7, 49.7, 0.0), (47.7, 67.7, 2.0), (65.7, 75.3, 2.0)]
+        (29.7, 49.7, 0.0),
+        (47.7, 67.7, 2.0),
+        (65.7, 75.3, 2.0),
+    ]
     assert chunks[-1].start == pytest.approx(79.7) and chunks[-1].end == pytest.approx(82.3)
 
 

@@ -1,4 +1,5 @@
 """The Dataset tab's actions, called directly: add clips, draft with the model, correct, listen, save with splits."""
+
 import json
 
 import pytest
@@ -7,6 +8,7 @@ import soundfile as sf
 gr = pytest.importorskip("gradio")
 
 from conftest import PHRASES, ready_workbench
+
 from granite_workbench.dataset_builder import split_counts
 from granite_workbench.manifest import read_manifest, validate
 from granite_workbench.service import ModelService
@@ -19,8 +21,9 @@ TEXTS = [json.loads(x)["text"] for x in PHRASES.read_text().splitlines()[:5]]
 
 @pytest.fixture(scope="module")
 def wb(tiny_dir, trained_adapter, tmp_path_factory):
-    return ready_workbench(tiny_dir, trained_adapter[1], max_new_tokens=24,
-                           data_roots=[tmp_path_factory.mktemp("root")])
+    return ready_workbench(
+        tiny_dir, trained_adapter[1], max_new_tokens=24, data_roots=[tmp_path_factory.mktemp("root")]
+    )
 
 
 def test_the_loop_add_draft_correct_save(wb, tmp_path):
@@ -29,7 +32,7 @@ def test_the_loop_add_draft_correct_save(wb, tmp_path):
     table, clips, msg = add_clips(wb, None, [], CLIPS[:4] + [str(bad)], None, "asr", "en", "", "")
     assert len(table) == 4 and len(clips) == 4 and "notes.wav" in msg  # the bad clip is named, not added
     table, clips, msg = add_clips(wb, table, clips, None, CLIPS[4], "asr", "en", "", "")  # a "recording"
-    assert len(table) == 5 and list(table["seconds"]) == pytest.approx([sf.info(c).duration for c in CLIPS], abs=.01)
+    assert len(table) == 5 and list(table["seconds"]) == pytest.approx([sf.info(c).duration for c in CLIPS], abs=0.01)
     table, msg = draft(wb, table, clips, "phrases")
     assert sum(t == e for t, e in zip(table["text"], TEXTS)) >= 4  # the adapter knows these phrases
     table.at[2, "text"] = "corrected by hand"
@@ -38,7 +41,7 @@ def test_the_loop_add_draft_correct_save(wb, tmp_path):
     assert len(table) == len(clips) == 4
 
     report = save(wb, "kitchen", table, clips, 25, 25)
-    folder = wb.data_roots[0] / "datasets" / "kitchen"
+    folder = wb.files.data_roots[0] / "datasets" / "kitchen"
     assert "Saved **4 rows**" in report and "train 2, dev 1, test 1" in report and "every row is usable" in report
     rows = read_manifest(folder / "all.jsonl")
     assert [r.text for r in rows][2] == "corrected by hand" and len(rows) == 4
@@ -48,8 +51,8 @@ def test_the_loop_add_draft_correct_save(wb, tmp_path):
     assert info.samplerate == 16000 and info.channels == 1
     splits = {s: [r.text for r in read_manifest(folder / f"{s}.jsonl")] for s in ("train", "dev", "test")}
     assert sorted(sum(splits.values(), [])) == sorted(r.text for r in rows)  # each row in exactly one split
-    label = f"{wb.data_roots[0].name}/datasets/kitchen/train.jsonl"
-    assert label in wb.manifest_choices()  # offered in the Train and Evaluate tabs
+    label = f"{wb.files.data_roots[0].name}/datasets/kitchen/train.jsonl"
+    assert label in wb.files.manifest_choices()  # offered in the Train and Evaluate tabs
 
     with pytest.raises(gr.Error, match="exists already"):
         save(wb, "kitchen", table, clips, 0, 0)
@@ -66,9 +69,9 @@ def test_rows_without_text_are_reported_not_dropped(wb):
 
 
 def test_splits_keep_training_rows():
-    assert split_counts(10, .1, .1) == {"train": 8, "dev": 1, "test": 1}
-    assert split_counts(2, .5, .4) == {"train": 2, "dev": 0, "test": 0}
-    assert split_counts(3, .4, .4) == {"train": 1, "dev": 1, "test": 1}
+    assert split_counts(10, 0.1, 0.1) == {"train": 8, "dev": 1, "test": 1}
+    assert split_counts(2, 0.5, 0.4) == {"train": 2, "dev": 0, "test": 0}
+    assert split_counts(3, 0.4, 0.4) == {"train": 1, "dev": 1, "test": 1}
 
 
 def test_showcase_cannot_build_datasets(tiny_dir):
@@ -85,7 +88,7 @@ def test_a_clip_added_after_a_removal_keeps_every_rows_audio(wb):
     assert len(clips) == len(set(clips)) == 3  # three distinct files
     durations = [round(sf.info(c).duration, 2) for c in clips]
     assert durations == [round(sf.info(c).duration, 2) for c in CLIPS[1:4]]  # each row still plays its own clip
-    assert list(table["seconds"]) == pytest.approx(durations, abs=.01)
+    assert list(table["seconds"]) == pytest.approx(durations, abs=0.01)
 
 
 def test_drafts_are_removed_with_their_session_or_when_abandoned(wb):
@@ -94,10 +97,14 @@ def test_drafts_are_removed_with_their_session_or_when_abandoned(wb):
 
     _, clips, _ = add_clips(wb, None, [], CLIPS[:1], None, "asr", "en", "", "")
     folder = os.path.dirname(clips[0])
-    assert os.path.basename(folder).startswith("dataset-") and os.path.dirname(folder) == str(wb.downloads)
-    assert not wb.remove_draft(wb.downloads) and not wb.remove_draft(PHRASES.parent)  # only draft folders
+    assert os.path.basename(folder).startswith("dataset-") and os.path.dirname(folder) == str(wb.files.downloads)
+    assert not wb.files.remove_draft(wb.files.downloads) and not wb.files.remove_draft(
+        PHRASES.parent
+    )  # only draft folders
     assert PHRASES.parent.exists()
-    assert wb.remove_draft(folder) and not os.path.exists(folder)  # what the tab's state does when Gradio drops it
+    assert wb.files.remove_draft(folder) and not os.path.exists(
+        folder
+    )  # what the tab's state does when Gradio drops it
 
     _, old, _ = add_clips(wb, None, [], CLIPS[:1], None, "asr", "en", "", "")
     _, fresh, _ = add_clips(wb, None, [], CLIPS[:1], None, "asr", "en", "", "")
@@ -115,8 +122,11 @@ def test_the_tabs_session_state_removes_its_draft(wb):
     from granite_workbench.ui import build_demo
 
     demo = build_demo(wb)
-    callbacks = [b.delete_callback for b in demo.blocks.values()
-                 if isinstance(b, gr.State) and b.delete_callback.__module__.endswith("tabs.dataset")]
+    callbacks = [
+        b.delete_callback
+        for b in demo.blocks.values()
+        if isinstance(b, gr.State) and b.delete_callback.__module__.endswith("tabs.dataset")
+    ]
     assert len(callbacks) == 1
     _, clips, _ = add_clips(wb, None, [], CLIPS[:2], None, "asr", "en", "", "")
     callbacks[0]([])  # a session that added nothing

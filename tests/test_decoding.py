@@ -6,12 +6,12 @@ emissions carry real word boundaries; the base model's head is random (drafts ar
 The tiny language model memorizes its training clips (drafts accepted there) but not new word orders (drafts
 rejected there), while the CTC head generalizes to the held-out clips (new orders, new pauses).
 """
+
 import json
 import math
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 WORDTIMES = ROOT / "data/wordtimes"
@@ -24,10 +24,30 @@ def ctc_adapter(tiny_dir, tmp_path_factory):
     from finetune.train import main
 
     out = tmp_path_factory.mktemp("ctc") / "run"
-    rc = main(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
-               "--train_manifest", str(WORDTIMES / "train.jsonl"), "--eval_manifest", str(WORDTIMES / "test.jsonl"),
-               "--output_dir", str(out), "--train_ctc", "encoder", "--max_steps", "500", "--eval_steps", "500",
-               "--save_steps", "500", "--tensorboard", "false"])
+    rc = main(
+        [
+            "--config",
+            str(ROOT / "finetune/configs/cpu_smoke.yaml"),
+            "--model",
+            str(tiny_dir),
+            "--train_manifest",
+            str(WORDTIMES / "train.jsonl"),
+            "--eval_manifest",
+            str(WORDTIMES / "test.jsonl"),
+            "--output_dir",
+            str(out),
+            "--train_ctc",
+            "encoder",
+            "--max_steps",
+            "500",
+            "--eval_steps",
+            "500",
+            "--save_steps",
+            "500",
+            "--tensorboard",
+            "false",
+        ]
+    )
     assert rc == 0
     return out, out / "step-000500"
 
@@ -57,7 +77,7 @@ def decode(engine, reqs, batch_size, **options):
     opts = DecodingOptions(max_new_tokens=MAX_TOKENS, **options)
     out = []
     for b in range(0, len(reqs), batch_size):
-        out += engine.generate(reqs[b:b + batch_size], opts)
+        out += engine.generate(reqs[b : b + batch_size], opts)
     return out
 
 
@@ -81,8 +101,11 @@ def test_ctc_alphabet_and_drafts():
 
 
 # -- speculative-exact equals greedy ----------------------------------------------------------------------------
-@pytest.mark.parametrize("manifest", [PHRASES, WORDTIMES / "test.jsonl", ROOT / "data/asterisk/test.jsonl"],
-                         ids=["phrases", "wordtimes", "asterisk"])
+@pytest.mark.parametrize(
+    "manifest",
+    [PHRASES, WORDTIMES / "test.jsonl", ROOT / "data/asterisk/test.jsonl"],
+    ids=["phrases", "wordtimes", "asterisk"],
+)
 def test_exact_equals_greedy_batched_and_alone_base_and_adapter(engine, manifest):
     e, name = engine
     for adapter in (None, name):
@@ -112,9 +135,11 @@ def test_exact_accepts_trained_drafts_in_one_pass(engine):
         else:
             assert x.path == "fallback" and x.llm_passes > 1
     agree = sum(g.text == d == r.text for g, d, r in zip(greedy, drafts, rows))
-    assert agree >= 6, ("test premise failed: the CTC-trained adapter's draft and greedy answer should agree with the "
-                        f"transcript on >= 6 of 8 training clips (convergence of the 500-step fixture): {agree}",
-                        [(g.text, d) for g, d in zip(greedy, drafts)])
+    assert agree >= 6, (
+        "test premise failed: the CTC-trained adapter's draft and greedy answer should agree with the "
+        f"transcript on >= 6 of 8 training clips (convergence of the 500-step fixture): {agree}",
+        [(g.text, d) for g, d in zip(greedy, drafts)],
+    )
     assert sum(x.llm_passes for x in exact) * 3 <= sum(g.llm_passes for g in greedy)
 
 
@@ -125,8 +150,9 @@ def test_exact_with_keyword_prompts(engine):
     spec = TaskSpec("asr", language="en", keywords=("kitchen", "window"))
     for adapter in (None, name):
         reqs, _ = requests(WORDTIMES / "test.jsonl", adapter, spec=spec)
-        assert [g.text for g in decode(e, reqs, 4, decoding="speculative-exact")] == \
-            [g.text for g in decode(e, reqs, 4)]
+        assert [g.text for g in decode(e, reqs, 4, decoding="speculative-exact")] == [
+            g.text for g in decode(e, reqs, 4)
+        ]
 
 
 # -- IBM's speculative decoding: the three paths, forced --------------------------------------------------------
@@ -142,8 +168,9 @@ def test_speculative_paths_are_taken_and_counted(engine):
     with e.adapters.use(name):
         drafts = [greedy_draft(e.audio_pass(r.samples).ctc_logits)[0] for r in reqs]
     assert [g.text for g in ctc] == drafts
-    assert [ctc_text(d, 348) for d in drafts] == [r.text for r in rows], \
+    assert [ctc_text(d, 348) for d in drafts] == [r.text for r in rows], (
         "test premise failed: the trained CTC head should write these 6 training transcripts exactly"
+    )
     # 2. verified: the LLM's one pass accepts every draft token (any probability passes)
     verified = decode(e, reqs, 3, decoding="speculative", ctc_threshold=-1.0, confidence_threshold=0.0)
     assert all(g.path == "verified" and g.llm_passes == 1 for g in verified)
@@ -216,14 +243,17 @@ def test_word_times_within_a_tenth_of_a_second(engine):
         assert [w.word for w in words] == row["text"].split()
         for w, (start, end, _) in zip(words, row["words"]):
             assert w.aligned and w.start < w.end
-            errors += [(abs(w.start - start), f"{row['audio']} {w.word} start {w.start} vs {start}"),
-                       (abs(w.end - end), f"{row['audio']} {w.word} end {w.end} vs {end}")]
+            errors += [
+                (abs(w.start - start), f"{row['audio']} {w.word} start {w.start} vs {start}"),
+                (abs(w.end - end), f"{row['audio']} {w.word} end {w.end} vs {end}"),
+            ]
     assert max(e for e, _ in errors) <= 0.1, sorted(errors)[-3:]
     assert np.mean([e for e, _ in errors]) <= 0.04
 
     options = DecodingOptions(decoding="speculative", ctc_threshold=math.inf, word_timestamps=True)
-    results = Transcriber(e, decoding=options).run([str(WORDTIMES / r["audio"]) for r in rows],
-                                                   TaskSpec("asr", language="en"), adapter=name)
+    results = Transcriber(e, decoding=options).run(
+        [str(WORDTIMES / r["audio"]) for r in rows], TaskSpec("asr", language="en"), adapter=name
+    )
     assert character_error_rate([r.text for r in results], [r["text"] for r in rows]) <= 0.15
     for res, row in zip(results, rows):
         assert res.decoding == {"ctc": 1, "llm_passes": 0}
@@ -289,7 +319,8 @@ def test_subtitle_cues_follow_the_conventions_and_parse(engine, tmp_path):
     e, name = engine
     clips = [str(WORDTIMES / f"test0{i}.flac") for i in range(2)]
     res = Transcriber(e, word_timestamps=True, max_new_tokens=MAX_TOKENS).run(
-        clips, TaskSpec("asr", language="en"), adapter=name)[0]
+        clips, TaskSpec("asr", language="en"), adapter=name
+    )[0]
     blocks = list(srt.parse(to_srt(res)))
     assert " ".join(b.content.replace("\n", " ") for b in blocks) == res.text
     assert blocks[0].start.total_seconds() == pytest.approx(res.words[0].start, abs=1e-3)
@@ -309,12 +340,14 @@ def test_ctc_training_makes_drafts_match_the_transcripts(engine, ctc_adapter):
         after = [greedy_draft(e.audio_pass(r.samples).ctc_logits)[0] for r in reqs]
     assert character_error_rate(before, refs) > 0.8
     assert character_error_rate(after, refs) <= 0.02
-    evals = [json.loads(line) for line in (ctc_adapter[0] / "metrics.jsonl").read_text().splitlines()
-             if "ctc_cer" in line]
+    evals = [
+        json.loads(line) for line in (ctc_adapter[0] / "metrics.jsonl").read_text().splitlines() if "ctc_cer" in line
+    ]
     # held-out clips (an untrained head is near 1.0; 0.11 seen on Intel, less on AMD: the margin holds on both)
     assert evals and evals[-1]["ctc_cer"] <= 0.2
-    logged = [json.loads(line) for line in (ctc_adapter[0] / "metrics.jsonl").read_text().splitlines()
-              if '"ctc_loss"' in line]
+    logged = [
+        json.loads(line) for line in (ctc_adapter[0] / "metrics.jsonl").read_text().splitlines() if '"ctc_loss"' in line
+    ]
     assert logged[-1]["ctc_loss"] < logged[0]["ctc_loss"] / 5
 
 
@@ -323,19 +356,48 @@ def test_cli_decoding_word_timestamps_and_path_shares(tiny_dir, ctc_adapter, tmp
     from granite_workbench.cli import main
 
     clip = str(WORDTIMES / "train00.flac")  # a clip the adapter learned: its draft is accepted
-    rc = main(["transcribe", clip, "--model", str(tiny_dir), "--adapter", str(ctc_adapter[1]), "--quiet",
-               "--decoding", "speculative-exact", "--word-timestamps", "--format", "json,srt",
-               "--out-dir", str(tmp_path)])
+    rc = main(
+        [
+            "transcribe",
+            clip,
+            "--model",
+            str(tiny_dir),
+            "--adapter",
+            str(ctc_adapter[1]),
+            "--quiet",
+            "--decoding",
+            "speculative-exact",
+            "--word-timestamps",
+            "--format",
+            "json,srt",
+            "--out-dir",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0
     data = json.loads((tmp_path / "train00.json").read_text())
     assert [w["word"] for w in data["words"]] == data["text"].split() and data["words"][0]["start"] > 0.1
     path = next(p for p in data["decoding"] if p != "llm_passes")
     assert path in ("verified", "fallback") and data["decoding"]["llm_passes"] >= 1
-    assert (f"decoding speculative-exact: 1 chunk: {path} 100%; {data['decoding']['llm_passes']} LLM forward "
-            "passes") in err
-    rc = main(["translate", clip, "--model", str(tiny_dir), "--to", "fr", "--quiet", "--decoding", "speculative",
-               "--max-new-tokens", "8"])
+    assert (
+        f"decoding speculative-exact: 1 chunk: {path} 100%; {data['decoding']['llm_passes']} LLM forward passes"
+    ) in err
+    rc = main(
+        [
+            "translate",
+            clip,
+            "--model",
+            str(tiny_dir),
+            "--to",
+            "fr",
+            "--quiet",
+            "--decoding",
+            "speculative",
+            "--max-new-tokens",
+            "8",
+        ]
+    )
     assert rc == 0 and "note: translation decodes greedily" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["transcribe", clip, "--model", str(tiny_dir), "--decoding", "magic"])

@@ -1,11 +1,11 @@
 """The evaluation command end to end: tiny model + an adapter from the fine-tuning module."""
+
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-
 from conftest import PHRASES, ROOT
 
 pytestmark = pytest.mark.slow
@@ -19,8 +19,10 @@ def mixed_manifest(tmp_path_factory):
     for r in rows:
         r["audio"] = str(PHRASES.parent / r["audio"])
     extra = [dict(rows[i], task="asr_keywords", keywords=["kitchen", "garage"]) for i in (0, 7)]
-    extra += [dict(rows[1], task="ast", target_language="fr", text="règle une minuterie de dix minutes"),
-              dict(rows[3], task="ast", target_language="de", text="spiel etwas jazzmusik")]
+    extra += [
+        dict(rows[1], task="ast", target_language="fr", text="règle une minuterie de dix minutes"),
+        dict(rows[3], task="ast", target_language="de", text="spiel etwas jazzmusik"),
+    ]
     (d / "broken.wav").write_text("not audio")
     extra.append({"audio": str(d / "broken.wav"), "text": "broken", "language": "en"})
     (d / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + extra))
@@ -30,9 +32,28 @@ def mixed_manifest(tmp_path_factory):
 def test_evaluate_command_shows_the_adapter_improvement(trained_adapter, tiny_dir, mixed_manifest, tmp_path):
     _, final = trained_adapter
     out = tmp_path / "report"
-    p = subprocess.run([sys.executable, "-m", "granite_workbench", "evaluate", str(mixed_manifest), "--model",
-                        str(tiny_dir), "--adapter", str(final), "--out-dir", str(out), "--max-new-tokens", "24"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "granite_workbench",
+            "evaluate",
+            str(mixed_manifest),
+            "--model",
+            str(tiny_dir),
+            "--adapter",
+            str(final),
+            "--out-dir",
+            str(out),
+            "--max-new-tokens",
+            "24",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ,
+    )
     assert p.returncode == 1, p.stderr  # the broken clip is reported, not fatal
     assert "line 21: unreadable audio" in p.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -42,7 +63,9 @@ def test_evaluate_command_shows_the_adapter_improvement(trained_adapter, tiny_di
     assert asr[adapter]["utterances"] == 16
     kw = summary["groups"]["asr_keywords en"]
     # the adapter was trained on plain ASR prompts only; the keyword measures are reported for both systems
-    assert {"keyword_recall", "keyword_precision", "b_wer", "u_wer"} <= set(kw[adapter]) and kw[adapter]["utterances"] == 2
+    assert {"keyword_recall", "keyword_precision", "b_wer", "u_wer"} <= set(kw[adapter]) and kw[adapter][
+        "utterances"
+    ] == 2
     assert set(summary["groups"]) == {"asr en", "asr_keywords en", "ast en->fr", "ast en->de", "all"}
     assert "bleu" in summary["groups"]["ast en->fr"]["base"]
     utts = [json.loads(l) for l in (out / "utterances.jsonl").read_text().splitlines()]
@@ -60,9 +83,29 @@ def test_numbers_match_the_training_log(trained_adapter, tiny_dir, tmp_path):
     """The final WER logged by fine-tuning equals the evaluation command's WER on the same data."""
     run, final = trained_adapter
     out = tmp_path / "r"
-    subprocess.run([sys.executable, "-m", "granite_workbench", "evaluate", str(PHRASES), "--model", str(tiny_dir),
-                    "--adapter", str(final), "--no-base", "--out-dir", str(out), "--max-new-tokens", "24",
-                    "--quiet"], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "granite_workbench",
+            "evaluate",
+            str(PHRASES),
+            "--model",
+            str(tiny_dir),
+            "--adapter",
+            str(final),
+            "--no-base",
+            "--out-dir",
+            str(out),
+            "--max-new-tokens",
+            "24",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     summary = json.loads((out / "summary.json").read_text())
     logged = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if "wer" in l][-1]
     assert summary["groups"]["all"][summary["systems"][0]]["wer"] == pytest.approx(logged["wer"], abs=1e-12)

@@ -1,15 +1,17 @@
 """Exports for serving (tiny model): vLLM LoRA naming, merged checkpoints, Hub model cards, the CLI."""
+
 import json
 import re
 import subprocess
 
 import pytest
+from conftest import ROOT
 from safetensors import safe_open
 
-from conftest import ROOT
-
-VLLM_KEY = re.compile(r"^base_model\.model\.language_model\.model\.layers\.\d+\."
-                      r"(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)\.lora_(A|B)\.weight$")
+VLLM_KEY = re.compile(
+    r"^base_model\.model\.language_model\.model\.layers\.\d+\."
+    r"(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)\.lora_(A|B)\.weight$"
+)
 
 
 def keys(path):
@@ -28,7 +30,7 @@ def test_vllm_export_renames_every_lora_key(lm_only_adapter, tmp_path, tiny_dir)
     assert len(after) == len(before) and all(VLLM_KEY.match(k) for k in after), sorted(after)[:3]
     old, new = VLLM_RENAMES[0]
     for k, t in before.items():
-        assert (after[new + k[len(old):]] == t).all()
+        assert (after[new + k[len(old) :]] == t).all()
     modules = {k.split(".lora_")[0].rsplit(".", 1)[1] for k in after}
     assert modules == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}  # not packed
     config = json.loads((out / "adapter_config.json").read_text())
@@ -85,8 +87,9 @@ def test_hub_export_has_a_model_card(trained_adapter, tmp_path):
     from granite_workbench.loading import DEFAULT_MODEL_ID
 
     out = export(trained_adapter[1], "hub", tmp_path / "hub")
-    assert {"adapter_config.json", "adapter_model.safetensors", "workbench.json", "README.md"} <= \
-        {p.name for p in out.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "workbench.json", "README.md"} <= {
+        p.name for p in out.iterdir()
+    }
     card = ModelCard.load(out / "README.md")
     assert card.data.base_model == DEFAULT_MODEL_ID and card.data.library_name == "peft"
     assert card.data.pipeline_tag == "automatic-speech-recognition" and card.data.language == ["en"]
@@ -142,8 +145,10 @@ def test_adapters_tab_exports_to_a_zip(tiny_dir, trained_adapter, lm_only_adapte
     lm_only.scan()
     wb_lm = Workbench(service, registry=lm_only)
     path, note = export_adapter(wb, ids[trained_adapter[1].resolve()], "zip")
-    assert set(zipfile.ZipFile(path).namelist()) >= {"adapter_config.json", "adapter_model.safetensors",
-                                                     "workbench.json"} and "ready to download" in note
+    assert (
+        set(zipfile.ZipFile(path).namelist()) >= {"adapter_config.json", "adapter_model.safetensors", "workbench.json"}
+        and "ready to download" in note
+    )
     path, _ = export_adapter(wb_lm, lm_only.entries()[0].id, "vllm")
     assert "serve.sh" in zipfile.ZipFile(path).namelist()
     with pytest.raises(gr.Error, match="also trained projector"):

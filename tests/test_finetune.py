@@ -1,4 +1,5 @@
 """Fine-tuning: learning proof, accelerate multi-process, exact resume, validation, adapter format."""
+
 import json
 import os
 import subprocess
@@ -9,14 +10,29 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import PHRASES, ROOT, espeak
 
 from finetune.config import TrainConfig, build_parser, field_docs, load_config
 from finetune.data import DataError, read_manifest, validate
 
-from conftest import PHRASES, ROOT, espeak
-
-A_FEW = ["--train_manifest", str(PHRASES), "--lr", "5e-4", "--lora_dropout", "0", "--projector_dropout", "0",
-         "--warmup_steps", "2", "--save_steps", "3", "--max_steps", "6", "--tensorboard", "false"]
+A_FEW = [
+    "--train_manifest",
+    str(PHRASES),
+    "--lr",
+    "5e-4",
+    "--lora_dropout",
+    "0",
+    "--projector_dropout",
+    "0",
+    "--warmup_steps",
+    "2",
+    "--save_steps",
+    "3",
+    "--max_steps",
+    "6",
+    "--tensorboard",
+    "false",
+]
 
 
 def metrics(run: Path) -> list[dict]:
@@ -30,8 +46,9 @@ def phrase_audiofolder(tmp_path: Path, n: int, text_column: str) -> tuple[Path, 
     rows = [json.loads(l) for l in PHRASES.read_text().splitlines()][:n]
     for r in rows:
         (folder / r["audio"]).write_bytes((PHRASES.parent / r["audio"]).read_bytes())
-    (folder / "metadata.csv").write_text(f"file_name,{text_column}\n" +
-                                         "".join(f"{r['audio']},{r['text']}\n" for r in rows))
+    (folder / "metadata.csv").write_text(
+        f"file_name,{text_column}\n" + "".join(f"{r['audio']},{r['text']}\n" for r in rows)
+    )
     return folder, rows
 
 
@@ -54,15 +71,19 @@ def phrase_wer(tiny_lm, adapter: Path | None, dtype: str = "auto") -> tuple[floa
     rows = [json.loads(l) for l in PHRASES.read_text().splitlines()]
     lm = load_model(str(tiny_lm.model.name_or_path), dtype=dtype)
     name = engine_for(lm).adapters.load(adapter) if adapter else None
-    out = [r.text for r in Transcriber(lm, max_new_tokens=24).run([str(PHRASES.parent / r["audio"]) for r in rows],
-                                                                   TaskSpec("asr"), adapter=name)]
+    out = [
+        r.text
+        for r in Transcriber(lm, max_new_tokens=24).run(
+            [str(PHRASES.parent / r["audio"]) for r in rows], TaskSpec("asr"), adapter=name
+        )
+    ]
     return wer([r["text"] for r in rows], out), out
 
 
 def loss_fall(run: Path, step: int) -> float:
     """Mean loss of the first 5 steps over the mean of the 5 steps up to `step`."""
     losses = [m["loss"] for m in metrics(run) if "loss" in m]
-    return float(np.mean(losses[:5]) / max(np.mean(losses[step - 5:step]), 1e-12))
+    return float(np.mean(losses[:5]) / max(np.mean(losses[step - 5 : step]), 1e-12))
 
 
 @pytest.mark.slow
@@ -88,9 +109,22 @@ def test_learning_proof_fails_when_learning_is_broken(breakage, tiny_dir, tiny_l
     from finetune import examples
     from finetune.train import main
 
-    args = ["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--model", str(tiny_dir),
-            "--max_steps", "600", "--stop_after_steps", str(EARLY_STEP), "--eval_steps", "0",
-            "--output_dir", str(tmp_path / "run"), "--tensorboard", "false"]
+    args = [
+        "--config",
+        str(ROOT / "finetune/configs/cpu_smoke.yaml"),
+        "--model",
+        str(tiny_dir),
+        "--max_steps",
+        "600",
+        "--stop_after_steps",
+        str(EARLY_STEP),
+        "--eval_steps",
+        "0",
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--tensorboard",
+        "false",
+    ]
     if breakage == "learning rate 0":
         args += ["--lr", "0"]
     elif breakage == "LoRA contributes nothing":  # LoRA scaling alpha / r = 0, and the projector frozen
@@ -140,11 +174,14 @@ def test_checkpoint_folder_and_rotation(trained_adapter):
     run, final = trained_adapter
     assert sorted(p.name for p in run.iterdir() if p.name.startswith("step-")) == ["step-000300", "step-000600"]
     assert not [p for p in run.iterdir() if p.name.startswith(".tmp")]
-    assert {"adapter_config.json", "adapter_model.safetensors", "workbench.json", "training_state"} <= \
-        {p.name for p in final.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "workbench.json", "training_state"} <= {
+        p.name for p in final.iterdir()
+    }
     meta = json.loads((final / "workbench.json").read_text())
     assert meta["step"] == 600 and meta["tasks"] == ["asr"] and meta["languages"] == ["en"]
-    assert meta["metrics"]["wer"] <= 0.1 and meta["signature"]["architecture"] == "GraniteSpeechForConditionalGeneration"
+    assert (
+        meta["metrics"]["wer"] <= 0.1 and meta["signature"]["architecture"] == "GraniteSpeechForConditionalGeneration"
+    )
     evals = {m["step"]: m["wer"] for m in metrics(run) if "wer" in m}
     best = min(evals, key=lambda st: (evals[st], st))  # the lowest WER, the earliest on a tie
     assert json.loads((run / "best.json").read_text())["path"] == f"step-{best:06d}"
@@ -166,13 +203,15 @@ def test_adapter_opens_with_peft_and_changes_output(trained_adapter, tiny_dir):
     audio, _ = sf.read(PHRASES.parent / "phrase00.flac", dtype="float32")
     prompt = proc.tokenizer.apply_chat_template(
         [{"role": "user", "content": "<|audio|>can you transcribe the speech into a written format?"}],
-        tokenize=False, add_generation_prompt=True)
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     inputs = proc(text=prompt, audio=audio, return_tensors="pt")
 
     def run(model):
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=20, do_sample=False)
-        return proc.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        return proc.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
     before = run(base)
     adapted = PeftModel.from_pretrained(base, str(final)).eval()
@@ -187,15 +226,56 @@ def test_accelerate_two_processes_match_one(tmp_path, tiny_dir):
     float summation order, which Adam amplifies a little: each step within 3%, on average within 1%."""
     env = {**os.environ, "ACCELERATE_USE_CPU": "true"}
     single = tmp_path / "single"
-    p = subprocess.run([sys.executable, "-m", "finetune.train", *A_FEW, "--model", str(tiny_dir), "--batch_size", "8",
-                        "--output_dir", str(single)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "finetune.train",
+            *A_FEW,
+            "--model",
+            str(tiny_dir),
+            "--batch_size",
+            "8",
+            "--output_dir",
+            str(single),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     dist = tmp_path / "dist"
     # `accelerate launch --cpu --num_processes 2` starts one process (accelerate#2741); this starts two on the CPU
-    p = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "finetune.train", *A_FEW,
-                        "--model", str(tiny_dir), "--batch_size", "4", "--output_dir", str(dist)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            "accelerate",
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "finetune.train",
+            *A_FEW,
+            "--model",
+            str(tiny_dir),
+            "--batch_size",
+            "4",
+            "--output_dir",
+            str(dist),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     assert (dist / "step-000006" / "training_state" / "rng_1.pt").exists()  # really two processes
     a = [m["loss"] for m in metrics(single) if "loss" in m]
@@ -208,12 +288,30 @@ def test_accelerate_two_processes_match_one(tmp_path, tiny_dir):
 
 @pytest.mark.slow
 def test_resume_is_exact(tmp_path, tiny_dir):
-    from finetune.train import main
     from safetensors.torch import load_file
 
-    common = ["--model", str(tiny_dir), "--train_manifest", str(PHRASES), "--max_steps", "8", "--save_steps", "0",
-              "--lr", "3e-3", "--warmup_steps", "2", "--batch_size", "3", "--keyword_augment", "0.5",
-              "--tensorboard", "false"]  # dropout on, keyword sampling on, stop mid-epoch
+    from finetune.train import main
+
+    common = [
+        "--model",
+        str(tiny_dir),
+        "--train_manifest",
+        str(PHRASES),
+        "--max_steps",
+        "8",
+        "--save_steps",
+        "0",
+        "--lr",
+        "3e-3",
+        "--warmup_steps",
+        "2",
+        "--batch_size",
+        "3",
+        "--keyword_augment",
+        "0.5",
+        "--tensorboard",
+        "false",
+    ]  # dropout on, keyword sampling on, stop mid-epoch
     assert main([*common, "--output_dir", str(tmp_path / "whole")]) == 0
     assert main([*common, "--output_dir", str(tmp_path / "parts"), "--stop_after_steps", "4"]) == 0
     assert [p.name for p in (tmp_path / "parts").iterdir() if p.name.startswith("step-")] == ["step-000004"]
@@ -240,8 +338,9 @@ def write_bad_manifest(tmp_path: Path) -> Path:
         {"audio": "good.wav", "text": "x", "task": "summarize"},  # 9 unknown task
     ]
     lines = [json.dumps(r) for r in rows] + ["{not json"]  # 10 bad line
-    lines.append(json.dumps({"audio": "good.wav", "text": "bonjour", "task": "ast", "language": "en",
-                             "target_language": "fr"}))  # 11 good
+    lines.append(
+        json.dumps({"audio": "good.wav", "text": "bonjour", "task": "ast", "language": "en", "target_language": "fr"})
+    )  # 11 good
     (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
     return tmp_path / "m.jsonl"
 
@@ -251,9 +350,17 @@ def test_validation_report_names_each_bad_row(tmp_path, tiny_lm):
     good, report = validate(rows, tiny_lm.tokenizer, source="m.jsonl", max_audio_seconds=10, max_label_tokens=100)
     assert [r.line for r in good] == [1, 11]
     kinds = {p.line: p.problem for p in report.problems}
-    assert kinds == {2: "missing audio", 3: "unreadable audio", 4: "empty text", 5: "clip too long",
-                     6: "label too long", 7: "unsupported language", 8: "unsupported direction",
-                     9: "unknown task", 10: "bad line"}
+    assert kinds == {
+        2: "missing audio",
+        3: "unreadable audio",
+        4: "empty text",
+        5: "clip too long",
+        6: "label too long",
+        7: "unsupported language",
+        8: "unsupported direction",
+        9: "unknown task",
+        10: "bad line",
+    }
     assert report.total == 11 and report.ok == 2
     text = report.summary()
     assert "11 rows, 2 usable, 9 with problems" in text and "line 5: clip too long" in text
@@ -264,8 +371,22 @@ def test_bad_row_policy(tmp_path, tiny_dir):
 
     manifest = write_bad_manifest(tmp_path)
     out = tmp_path / "run"
-    base = ["--model", str(tiny_dir), "--train_manifest", str(manifest), "--max_audio_seconds", "10",
-            "--max_label_tokens", "100", "--max_steps", "1", "--output_dir", str(out), "--tensorboard", "false"]
+    base = [
+        "--model",
+        str(tiny_dir),
+        "--train_manifest",
+        str(manifest),
+        "--max_audio_seconds",
+        "10",
+        "--max_label_tokens",
+        "100",
+        "--max_steps",
+        "1",
+        "--output_dir",
+        str(out),
+        "--tensorboard",
+        "false",
+    ]
     assert main([*base, "--on_bad_rows", "stop"]) == 2
     assert not (out / "step-000001").exists()
     assert main([*base, "--on_bad_rows", "skip"]) == 0
@@ -283,9 +404,11 @@ def test_missing_columns_fail_early(tmp_path):
 
 
 def test_csv_manifest_and_keywords(tmp_path):
-    (tmp_path / "m.csv").write_text("audio,text,task,language,target_language,keywords\n"
-                                    "a.wav,take metoprolol,asr_keywords,en,,metoprolol|aspirin\n"
-                                    "b.wav,hola,ast,es,en,\n")
+    (tmp_path / "m.csv").write_text(
+        "audio,text,task,language,target_language,keywords\n"
+        "a.wav,take metoprolol,asr_keywords,en,,metoprolol|aspirin\n"
+        "b.wav,hola,ast,es,en,\n"
+    )
     rows = read_manifest(tmp_path / "m.csv")
     assert rows[0].keywords == ["metoprolol", "aspirin"] and rows[0].audio == str(tmp_path / "a.wav")
     assert rows[1].task == "ast" and rows[1].target_language == "en" and rows[1].line == 2
@@ -325,9 +448,12 @@ def test_keyword_examples_draw_from_text_and_add_distractors():
     from finetune.data import Row
     from finetune.examples import ExampleBuilder, candidate_keywords
 
-    builder = ExampleBuilder(processor=type("P", (), {"tokenizer": None, "audio_token": "<|audio|>"})(),
-                             keywords_from_transcript=2, keyword_distractors=3,
-                             distractor_pool=["aspirin", "warfarin", "ibuprofen", "metoprolol", "insulin"])
+    builder = ExampleBuilder(
+        processor=type("P", (), {"tokenizer": None, "audio_token": "<|audio|>"})(),
+        keywords_from_transcript=2,
+        keyword_distractors=3,
+        distractor_pool=["aspirin", "warfarin", "ibuprofen", "metoprolol", "insulin"],
+    )
     row = Row(audio="", text="the patient takes metoprolol and lisinopril daily", task="asr_keywords")
     kws = builder.keywords_for(row, random.Random(1))
     in_text = [k for k in kws if k.lower() in row.text]
@@ -339,8 +465,18 @@ def test_keyword_examples_draw_from_text_and_add_distractors():
 
 
 def test_config_yaml_overrides_and_help(tmp_path):
-    cfg = load_config(["--config", str(ROOT / "finetune/configs/cpu_smoke.yaml"), "--lr", "1e-3",
-                       "--lora_targets", "q_proj,v_proj", "--train_projector", "false"])
+    cfg = load_config(
+        [
+            "--config",
+            str(ROOT / "finetune/configs/cpu_smoke.yaml"),
+            "--lr",
+            "1e-3",
+            "--lora_targets",
+            "q_proj,v_proj",
+            "--train_projector",
+            "false",
+        ]
+    )
     assert cfg.model == "tiny" and cfg.lr == 1e-3 and cfg.max_steps == 600
     assert cfg.lora_targets == ["q_proj", "v_proj"] and cfg.train_projector is False
     (tmp_path / "bad.yaml").write_text("model: tiny\nlearning_rate: 1\n")
@@ -358,8 +494,14 @@ def test_config_yaml_overrides_and_help(tmp_path):
 
 def test_help_prints_every_field():
     """`python -m finetune.train --help` prints each field with its help (a '%' in a help text once broke it)."""
-    p = subprocess.run([sys.executable, "-m", "finetune.train", "--help"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120, env={**os.environ, "COLUMNS": "2000"})  # no line wrapping inside words
+    p = subprocess.run(
+        [sys.executable, "-m", "finetune.train", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "2000"},
+    )  # no line wrapping inside words
     assert p.returncode == 0 and not p.stderr.strip(), p.stderr
     out = " ".join(p.stdout.split())
     for name, text in field_docs().items():
@@ -372,20 +514,36 @@ DATA_CASES = [
     ({"train_manifest": "a.jsonl"}, [], "a.jsonl", None),
     ({"train_manifest": "a.jsonl", "eval_manifest": "e.jsonl"}, [], "a.jsonl", "e.jsonl"),
     ({"train_manifest": "a.jsonl"}, ["--train_manifest", "b.jsonl"], "b.jsonl", None),
-    ({"train_manifest": "a.jsonl", "eval_manifest": "e.jsonl"}, ["--dataset", "audiofolder:D"],
-     "audiofolder:D[train]", "e.jsonl"),
+    (
+        {"train_manifest": "a.jsonl", "eval_manifest": "e.jsonl"},
+        ["--dataset", "audiofolder:D"],
+        "audiofolder:D[train]",
+        "e.jsonl",
+    ),
     ({"dataset": "ds", "eval_split": "test"}, ["--train_manifest", "b.jsonl"], "refused", "eval_split"),
-    ({"dataset": "ds", "eval_split": "test"}, ["--train_manifest", "b.jsonl", "--eval_manifest", "e.jsonl"],
-     "b.jsonl", "e.jsonl"),
+    (
+        {"dataset": "ds", "eval_split": "test"},
+        ["--train_manifest", "b.jsonl", "--eval_manifest", "e.jsonl"],
+        "b.jsonl",
+        "e.jsonl",
+    ),
     ({"dataset": "ds", "eval_split": "test"}, [], "ds[train]", "ds[test]"),
     ({"dataset": "ds", "eval_split": "test"}, ["--dataset_split", "dev"], "ds[dev]", "ds[test]"),
     ({"train_manifest": "a.jsonl", "eval_manifest": "e.jsonl"}, ["--eval_manifest", ""], "a.jsonl", None),
     ({"dataset": "ds", "eval_manifest": "e.jsonl"}, ["--eval_split", "test"], "ds[train]", "ds[test]"),
-    ({"train_manifest": "a.jsonl"}, ["--train_manifest", "b.jsonl", "--dataset", "ds"], "refused",
-     "train_manifest and dataset are both set"),
+    (
+        {"train_manifest": "a.jsonl"},
+        ["--train_manifest", "b.jsonl", "--dataset", "ds"],
+        "refused",
+        "train_manifest and dataset are both set",
+    ),
     ({"train_manifest": "a.jsonl", "dataset": "ds"}, [], "refused", "train_manifest and dataset are both set"),
-    ({"train_manifest": "a.jsonl"}, ["--eval_manifest", "e.jsonl", "--eval_split", "x"], "refused",
-     "eval_manifest and eval_split are both set"),
+    (
+        {"train_manifest": "a.jsonl"},
+        ["--eval_manifest", "e.jsonl", "--eval_split", "x"],
+        "refused",
+        "eval_manifest and eval_split are both set",
+    ),
     ({}, ["--dataset", "ds"], "ds[train]", None),
     (None, ["--train_manifest", "b.jsonl", "--eval_manifest", "e.jsonl"], "b.jsonl", "e.jsonl"),
 ]
@@ -416,10 +574,33 @@ def test_dataset_flag_over_a_config_trains_on_the_dataset(tmp_path, tiny_dir):
     """The case from the issue: --dataset over cpu_smoke.yaml trains on the audiofolder, and says so."""
     folder, _ = phrase_audiofolder(tmp_path, 6, "transcription")
     out = tmp_path / "run"
-    p = subprocess.run([sys.executable, "-m", "finetune.train", "--config", "finetune/configs/cpu_smoke.yaml",
-                        "--model", str(tiny_dir), "--dataset", f"audiofolder:{folder}", "--text_column",
-                        "transcription", "--max_steps", "1", "--eval_manifest", "", "--output_dir", str(out),
-                        "--tensorboard", "false"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "finetune.train",
+            "--config",
+            "finetune/configs/cpu_smoke.yaml",
+            "--model",
+            str(tiny_dir),
+            "--dataset",
+            f"audiofolder:{folder}",
+            "--text_column",
+            "transcription",
+            "--max_steps",
+            "1",
+            "--eval_manifest",
+            "",
+            "--output_dir",
+            str(out),
+            "--tensorboard",
+            "false",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     assert f"train data: audiofolder:{folder}[train] — 6 rows, 6 usable (from command line)" in p.stderr
     assert "eval data: none" in p.stderr
@@ -439,8 +620,21 @@ def test_shipped_configs_start_with_their_command(name):
 def test_qlora_without_cuda_is_refused_clearly(tiny_dir, capsys):
     from finetune.train import main
 
-    assert main(["--model", str(tiny_dir), "--train_manifest", str(PHRASES), "--quantization", "4bit",
-                 "--output_dir", "/tmp/never"]) == 2
+    assert (
+        main(
+            [
+                "--model",
+                str(tiny_dir),
+                "--train_manifest",
+                str(PHRASES),
+                "--quantization",
+                "4bit",
+                "--output_dir",
+                "/tmp/never",
+            ]
+        )
+        == 2
+    )
     assert "needs a CUDA GPU" in capsys.readouterr().err
 
 
@@ -455,14 +649,33 @@ def test_hf_dataset_inputs(tmp_path, tiny_dir):
     folder, rows = phrase_audiofolder(tmp_path, 4, "text")
     got = read_dataset(f"audiofolder:{folder}", "train")
     assert sorted(r.text for r in got) == sorted(r["text"] for r in rows)
-    ds = datasets.Dataset.from_dict({"audio": [str(folder / r["audio"]) for r in rows],
-                                     "sentence": [r["text"] for r in rows]}).cast_column("audio", datasets.Audio())
+    ds = datasets.Dataset.from_dict(
+        {"audio": [str(folder / r["audio"]) for r in rows], "sentence": [r["text"] for r in rows]}
+    ).cast_column("audio", datasets.Audio())
     ds.save_to_disk(str(tmp_path / "saved"))
     with pytest.raises(DataError, match="has no column\\(s\\) text"):
         read_dataset(str(tmp_path / "saved"), "train")
-    assert main(["--model", str(tiny_dir), "--dataset", str(tmp_path / "saved"), "--text_column", "sentence",
-                 "--max_steps", "2", "--batch_size", "2", "--output_dir", str(tmp_path / "run"),
-                 "--tensorboard", "false"]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                str(tiny_dir),
+                "--dataset",
+                str(tmp_path / "saved"),
+                "--text_column",
+                "sentence",
+                "--max_steps",
+                "2",
+                "--batch_size",
+                "2",
+                "--output_dir",
+                str(tmp_path / "run"),
+                "--tensorboard",
+                "false",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "run" / "step-000002" / "adapter_model.safetensors").exists()
 
 
@@ -470,8 +683,22 @@ def test_gradient_checkpointing_trains_the_same(tmp_path, tiny_dir):
     """Checkpointing recomputes activations: the loss curve is the one without it."""
     from finetune.train import main
 
-    common = ["--model", str(tiny_dir), "--train_manifest", str(PHRASES), "--max_steps", "3", "--save_steps", "0",
-              "--lora_dropout", "0", "--projector_dropout", "0", "--tensorboard", "false"]
+    common = [
+        "--model",
+        str(tiny_dir),
+        "--train_manifest",
+        str(PHRASES),
+        "--max_steps",
+        "3",
+        "--save_steps",
+        "0",
+        "--lora_dropout",
+        "0",
+        "--projector_dropout",
+        "0",
+        "--tensorboard",
+        "false",
+    ]
     assert main([*common, "--output_dir", str(tmp_path / "plain")]) == 0
     assert main([*common, "--output_dir", str(tmp_path / "ckpt"), "--gradient_checkpointing", "true"]) == 0
     a = [m["loss"] for m in metrics(tmp_path / "plain")]

@@ -1,23 +1,29 @@
 """The detected language: which of the model's ASR languages a transcript is in (Transcribe tab, CLI, JSON)."""
+
 import json
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from granite_workbench.engine import FakeEngine
 from granite_workbench.language_id import detect_language
 from granite_workbench.prompts import TaskSpec
 from granite_workbench.transcribe import Transcriber
 
-PORTUGUESE = ["O paciente tem pressão alta e toma os remédios todos os dias.",
-              "A consulta de cardiologia foi marcada para a próxima semana."]
+PORTUGUESE = [
+    "O paciente tem pressão alta e toma os remédios todos os dias.",
+    "A consulta de cardiologia foi marcada para a próxima semana.",
+]
 
 
 def sample_sentences():
     """The sample domain set's transcripts in five languages, and two Portuguese sentences (no voice for pt)."""
-    rows = [json.loads(line) for split in ("train", "dev", "test")
-            for line in (ROOT / f"data/domain/{split}.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for split in ("train", "dev", "test")
+        for line in (ROOT / f"data/domain/{split}.jsonl").read_text().splitlines()
+    ]
     pairs = {(r["language"], r["text"]) for r in rows if r.get("task", "asr") == "asr"}
     return sorted(pairs) + [("pt", s) for s in PORTUGUESE]
 
@@ -25,8 +31,11 @@ def sample_sentences():
 def test_every_asr_language_of_the_sample_data_is_recognised():
     pairs = sample_sentences()
     assert {lang for lang, _ in pairs} == {"en", "fr", "de", "es", "ja", "pt"}
-    wrong = [(lang, text, detect_language(text)) for lang, text in pairs
-             if (d := detect_language(text)) is not None and d.code != lang]
+    wrong = [
+        (lang, text, detect_language(text))
+        for lang, text in pairs
+        if (d := detect_language(text)) is not None and d.code != lang
+    ]
     unsure = [(lang, text) for lang, text in pairs if detect_language(text) is None]
     assert not wrong, wrong  # never a wrong answer
     assert len(unsure) <= len(pairs) // 10, unsure  # and an answer for nearly all
@@ -73,7 +82,7 @@ def test_the_transcribe_tab_shows_it():
     *_, details = transcribe(wb, audio(), "de")
     assert "Detected language" not in details  # asked for: nothing to detect
     Service.answer = "OK"
-    wb.cache.clear()
+    wb.inference.cache.clear()
     *_, details = transcribe(wb, audio(), "")
     assert "Detected language: unclear" in details
 
@@ -84,9 +93,11 @@ def test_the_cli_summary_counts_the_detected_languages(capsys):
     from granite_workbench.cli import summarize
     from granite_workbench.transcribe import Result
 
-    results = [Result("a.wav", "asr", "x", duration=1.0, detected_language="fr", language_confidence=0.99),
-               Result("b.wav", "asr", "x", duration=1.0, detected_language="fr", language_confidence=0.97),
-               Result("c.wav", "asr", "x", duration=1.0, detected_language="en", language_confidence=0.95),
-               Result("d.wav", "asr", "x", duration=1.0)]
+    results = [
+        Result("a.wav", "asr", "x", duration=1.0, detected_language="fr", language_confidence=0.99),
+        Result("b.wav", "asr", "x", duration=1.0, detected_language="fr", language_confidence=0.97),
+        Result("c.wav", "asr", "x", duration=1.0, detected_language="en", language_confidence=0.95),
+        Result("d.wav", "asr", "x", duration=1.0),
+    ]
     assert summarize(SimpleNamespace(out_dir=None, decoding="greedy"), results) == 0
     assert "detected language (from the transcripts): fr 2 clips, en 1 clip" in capsys.readouterr().err

@@ -1,15 +1,32 @@
 import pytest
 
-from granite_workbench.languages import (ASR_LANGUAGES, TRANSLATION_DIRECTIONS, UnsupportedLanguageError,
-                                         check_asr_language, check_direction, sources, targets_for)
+from granite_workbench.languages import (
+    ASR_LANGUAGES,
+    TRANSLATION_DIRECTIONS,
+    UnsupportedLanguageError,
+    check_asr_language,
+    check_direction,
+    sources,
+    targets_for,
+)
 from granite_workbench.prompts import MAX_KEYWORDS, TaskSpec, clean_keywords, instruction, render_prompt
 
 
 def test_language_table_matches_model_card():
     assert ASR_LANGUAGES == ("en", "fr", "de", "es", "pt", "ja")
     assert set(TRANSLATION_DIRECTIONS) == {
-        ("fr", "en"), ("de", "en"), ("es", "en"), ("pt", "en"), ("ja", "en"),
-        ("en", "fr"), ("en", "de"), ("en", "es"), ("en", "pt"), ("en", "ja"), ("en", "it"), ("en", "zh"),
+        ("fr", "en"),
+        ("de", "en"),
+        ("es", "en"),
+        ("pt", "en"),
+        ("ja", "en"),
+        ("en", "fr"),
+        ("en", "de"),
+        ("en", "es"),
+        ("en", "pt"),
+        ("en", "ja"),
+        ("en", "it"),
+        ("en", "zh"),
     }
     assert targets_for("en") == ["fr", "de", "es", "pt", "ja", "it", "zh"]
     assert targets_for("fr") == ["en"] and targets_for("it") == []
@@ -42,8 +59,9 @@ def test_asr_and_keyword_prompts():
     assert instruction(TaskSpec("asr")) == "<|audio|>can you transcribe the speech into a written format?"
     spec = TaskSpec("asr_keywords", keywords=("Granite", " watsonx ", "granite", "LoRA"))
     assert spec.keywords == ("Granite", "watsonx", "LoRA")
-    assert instruction(spec) == ("<|audio|>can you transcribe the speech into a written format? "
-                                 "Keywords: Granite, watsonx, LoRA")
+    assert instruction(spec) == (
+        "<|audio|>can you transcribe the speech into a written format? Keywords: Granite, watsonx, LoRA"
+    )
     # plain ASR with keywords given becomes keyword-biased ASR
     assert instruction(TaskSpec("asr", keywords=("a",))).endswith("Keywords: a")
 
@@ -66,11 +84,17 @@ def test_prompt_goes_through_chat_template(tiny_lm):
 
 # granite-4.0-1b-speech's chat template as IBM's notebooks show it (the project's notes, "The real chat
 # template"); typed here independently of granite_workbench.tiny, so the comparison can fail.
-REAL_TEMPLATE = ("{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }}\n"
-                 " ASSISTANT:{% elif message['role'] == 'assistant' %}{{ message['content'] }}{% endif %}"
-                 "{% endfor %}")
-SPECS = [TaskSpec("asr"), TaskSpec("asr_keywords", keywords=("metoprolol", "Holter")),
-         TaskSpec("ast", language="en", target="ja"), TaskSpec("ast", language="fr", target="en")]
+REAL_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }}\n"
+    " ASSISTANT:{% elif message['role'] == 'assistant' %}{{ message['content'] }}{% endif %}"
+    "{% endfor %}"
+)
+SPECS = [
+    TaskSpec("asr"),
+    TaskSpec("asr_keywords", keywords=("metoprolol", "Holter")),
+    TaskSpec("ast", language="en", target="ja"),
+    TaskSpec("ast", language="fr", target="en"),
+]
 
 
 def real_render(messages) -> str:
@@ -86,16 +110,22 @@ def test_tiny_template_renders_like_the_real_one(tiny_lm, spec):
 
     import numpy as np
 
-    from finetune.examples import ExampleBuilder
     from finetune.data import Row
+    from finetune.examples import ExampleBuilder
     from granite_workbench.prompts import audio_token_count
 
     tok = tiny_lm.tokenizer
     user = {"role": "user", "content": instruction(spec)}
     assert render_prompt(tok, spec) == real_render([user])
     text = "the patient takes metoprolol"
-    row = Row(audio="", text=text, task=spec.task, language=spec.language or "en", target_language=spec.target,
-              keywords=list(spec.keywords))
+    row = Row(
+        audio="",
+        text=text,
+        task=spec.task,
+        language=spec.language or "en",
+        target_language=spec.target,
+        keywords=list(spec.keywords),
+    )
     samples = np.zeros(32000, dtype=np.float32) + 0.01
     ex = ExampleBuilder(tiny_lm.processor, keyword_distractors=0).build(row, samples, random.Random(0))
     expected = real_render([user, {"role": "assistant", "content": text}])
@@ -114,8 +144,9 @@ def test_tiny_model_has_the_real_layout(tiny_lm):
     from pathlib import Path
 
     tok, cfg = tiny_lm.tokenizer, tiny_lm.model.config
-    real = json.loads((Path(__file__).resolve().parent.parent / "bench" / "granite-4.0-1b-speech.config.json")
-                      .read_text())
+    real = json.loads(
+        (Path(__file__).resolve().parent.parent / "bench" / "granite-4.0-1b-speech.config.json").read_text()
+    )
     assert tok.eos_token == tok.bos_token == "<|end_of_text|>" and tok.pad_token == "<|pad|>"
     # real: pad 100256, eos 100257, audio 100352 = the last id of the 100353-token vocabulary
     assert tok.convert_tokens_to_ids("<|audio|>") == cfg.audio_token_index == cfg.text_config.vocab_size - 1
@@ -137,6 +168,14 @@ def test_tiny_model_has_the_real_layout(tiny_lm):
 @pytest.mark.parametrize("src,tgt", TRANSLATION_DIRECTIONS)
 def test_translation_prompt_matches_the_sources(src, tgt):
     """vLLM / IBM unitxt: 'translate the speech to {Language}', the English name (never the code, e.g. 'ja')."""
-    names = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "pt": "Portuguese",
-             "ja": "Japanese", "it": "Italian", "zh": "Chinese"}
+    names = {
+        "en": "English",
+        "fr": "French",
+        "de": "German",
+        "es": "Spanish",
+        "pt": "Portuguese",
+        "ja": "Japanese",
+        "it": "Italian",
+        "zh": "Chinese",
+    }
     assert instruction(TaskSpec("ast", language=src, target=tgt)) == f"<|audio|>translate the speech to {names[tgt]}"

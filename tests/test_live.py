@@ -1,5 +1,6 @@
 """Live transcription: a recording fed in one-second pieces, as Gradio's streaming microphone sends it — the text
 grows phrase by phrase, and the final text equals transcribing the whole recording."""
+
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import soundfile as sf
 gr = pytest.importorskip("gradio")
 
 from conftest import PHRASES, ready_workbench
+
 from granite_workbench import TaskSpec
 from granite_workbench.audio import load_audio
 from granite_workbench.ui.tabs.live import live_final, live_piece
@@ -39,7 +41,7 @@ def test_text_grows_while_speaking_and_final_equals_the_file(wb, recording):
     path, (rate, samples) = recording
     live, seen = None, []
     for k in range(0, len(samples), rate):  # one-second pieces
-        text, live = live_piece(wb, (rate, samples[k:k + rate]), live, "en", "", "phrases")
+        text, live = live_piece(wb, (rate, samples[k : k + rate]), live, "en", "", "phrases")
         seen.append(text.removesuffix(" …"))
     words = [len(t.split()) for t in seen]
     assert words == sorted(words) and words[len(words) // 2] > 0  # grows, and starts before the end
@@ -48,7 +50,7 @@ def test_text_grows_while_speaking_and_final_equals_the_file(wb, recording):
     # different point and it garbles them — the real model does not care, the final pass below is exact)
     final, state, (rec_rate, rec) = live_final(wb, live, "en", "", "phrases")
     assert state is None
-    assert final == wb.run(str(path), TaskSpec("asr", language="en"), None, "phrases").text  # as an upload
+    assert final == wb.inference.run(str(path), TaskSpec("asr", language="en"), None, "phrases").text  # as an upload
     assert rec_rate == rate and np.array_equal(rec, samples)  # the recording offered is the stream as it came
 
 
@@ -80,7 +82,7 @@ def test_pieces_are_taken_at_once_while_phrases_decode_in_the_background(recordi
         took, seen = [], []
         for k in range(0, len(samples), rate):
             started = time.perf_counter()
-            seen.append(live.feed((rate, samples[k:k + rate])))
+            seen.append(live.feed((rate, samples[k : k + rate])))
             took.append(time.perf_counter() - started)
             time.sleep(1.0)  # the pieces come in real time
         assert max(took) < 1.0, took  # never the 1.5 s of a decode (the VAD look runs in the background)

@@ -1,14 +1,13 @@
 import platform
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 import torch
+from conftest import ROOT
 
 from granite_workbench.loading import ModelLoadError, load_model, pick_device, pick_dtype, resolve_model_path
 from granite_workbench.tiny import build_tiny_model, is_tiny
-
-from conftest import ROOT
 
 
 def test_tiny_model_builds_offline_and_reloads(tmp_path):
@@ -44,27 +43,33 @@ NATIVE = lambda: (True, "this CPU computes bfloat16 natively (amx_bf16)")  # noq
 EMULATED = lambda: (False, "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16)")  # noqa: E731
 
 
-@pytest.mark.parametrize("cpu,stored,want", [
-    (NATIVE, "bfloat16", "bfloat16"),  # the real model on a Sapphire Rapids / Zen 4 CPU
-    (EMULATED, "bfloat16", "float32"),  # the real model on an AVX2 CPU
-    (NATIVE, "float32", "float32"),  # never round float32 weights down (the tiny model)
-    (EMULATED, "float32", "float32"),
-    (NATIVE, None, "bfloat16"),  # unknown storage: the CPU decides
-])
+@pytest.mark.parametrize(
+    "cpu,stored,want",
+    [
+        (NATIVE, "bfloat16", "bfloat16"),  # the real model on a Sapphire Rapids / Zen 4 CPU
+        (EMULATED, "bfloat16", "float32"),  # the real model on an AVX2 CPU
+        (NATIVE, "float32", "float32"),  # never round float32 weights down (the tiny model)
+        (EMULATED, "float32", "float32"),
+        (NATIVE, None, "bfloat16"),  # unknown storage: the CPU decides
+    ],
+)
 def test_auto_dtype_on_cpu_follows_the_cpu_and_the_weights(cpu, stored, want):
     dtype, why = pick_dtype("cpu", "auto", stored=stored, cpu_bf16=cpu)
     assert dtype == want and why.startswith("auto: ")
     assert (cpu()[1] in why) if stored != "float32" else ("stored in float32" in why or cpu()[1] in why)
 
 
-@pytest.mark.parametrize("flags,machine,native", [
-    ({"avx2", "avx512f", "avx512_bf16"}, "x86_64", True),  # AMD Zen 4, Intel Cooper Lake
-    ({"avx2", "amx_bf16", "amx_tile"}, "x86_64", True),  # Intel Sapphire Rapids
-    ({"avx2", "fma"}, "x86_64", False),  # AVX2 only
-    ({"avx2", "avx512f"}, "x86_64", False),  # AVX-512 without its bf16 extension
-    ({"fp", "asimd", "bf16"}, "aarch64", True),  # Graviton 3, Neoverse V1
-    ({"fp", "asimd"}, "aarch64", False),
-])
+@pytest.mark.parametrize(
+    "flags,machine,native",
+    [
+        ({"avx2", "avx512f", "avx512_bf16"}, "x86_64", True),  # AMD Zen 4, Intel Cooper Lake
+        ({"avx2", "amx_bf16", "amx_tile"}, "x86_64", True),  # Intel Sapphire Rapids
+        ({"avx2", "fma"}, "x86_64", False),  # AVX2 only
+        ({"avx2", "avx512f"}, "x86_64", False),  # AVX-512 without its bf16 extension
+        ({"fp", "asimd", "bf16"}, "aarch64", True),  # Graviton 3, Neoverse V1
+        ({"fp", "asimd"}, "aarch64", False),
+    ],
+)
 def test_native_bf16_detection(flags, machine, native):
     from granite_workbench.cpu import native_bf16
 
@@ -88,8 +93,9 @@ def test_the_status_line_and_cli_header_name_the_dtype(tiny_dir):
     svc.start()
     assert svc.wait(60)
     status = svc.status_markdown()
-    assert "(float32 — auto: " in status and ("natively" in status or "stored in float32" in status
-                                               or "no native bfloat16" in status)
+    assert "(float32 — auto: " in status and (
+        "natively" in status or "stored in float32" in status or "no native bfloat16" in status
+    )
     lm = load_model(str(tiny_dir), dtype="bfloat16")
     assert "(bfloat16; decoding's one-row products: " in lm.describe()  # asked for: no reason for the dtype
 
@@ -152,7 +158,9 @@ def test_bf16_on_cpu_decodes_one_row_with_the_row_kernel(tiny_dir, monkeypatch):
     layer = core.language_model.layers[0].mlp.down_proj
     calls = []
     real_mv = torch.mv
-    monkeypatch.setattr(SingleRowLinear, "row_product", staticmethod(lambda w, x: calls.append(w.shape) or real_mv(w, x)))
+    monkeypatch.setattr(
+        SingleRowLinear, "row_product", staticmethod(lambda w, x: calls.append(w.shape) or real_mv(w, x))
+    )
     plain = torch.nn.Linear(layer.in_features, layer.out_features, bias=False, dtype=torch.bfloat16)
     plain.weight = layer.weight
     row = torch.randn(1, 1, layer.in_features, dtype=torch.bfloat16)
@@ -172,9 +180,7 @@ def test_bf16_on_cpu_decodes_one_row_with_the_row_kernel(tiny_dir, monkeypatch):
 
 def test_intel_mkl_row_product_equals_float32_rounded_once():
     """Intel MKL's bf16 GEMM for one row: float32 accumulation, one rounding to bf16, like torch.mv."""
-    from granite_workbench.cpu import row_kernel
-
-    from granite_workbench.cpu import mkl_library
+    from granite_workbench.cpu import mkl_library, row_kernel
 
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("Intel MKL is an x86-64 library")
@@ -188,12 +194,12 @@ def test_intel_mkl_row_product_equals_float32_rounded_once():
         exact = w.float() @ x.float()
         got = kernel.fn(w, x)
         assert got.dtype == torch.bfloat16 and got.shape == (n,)
-        torch.testing.assert_close(got.float(), exact.to(torch.bfloat16).float(), rtol=2 ** -7, atol=1e-3)
-        torch.testing.assert_close(got, torch.mv(w, x), rtol=2 ** -7, atol=1e-3)
+        torch.testing.assert_close(got.float(), exact.to(torch.bfloat16).float(), rtol=2**-7, atol=1e-3)
+        torch.testing.assert_close(got, torch.mv(w, x), rtol=2**-7, atol=1e-3)
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # MKL follows torch's thread setting
     try:
-        torch.testing.assert_close(kernel.fn(w, x), torch.mv(w, x), rtol=2 ** -7, atol=1e-3)
+        torch.testing.assert_close(kernel.fn(w, x), torch.mv(w, x), rtol=2**-7, atol=1e-3)
     finally:
         torch.set_num_threads(before)
 
@@ -244,11 +250,11 @@ def test_a_request_during_the_load_waits_for_the_model(tiny_dir, monkeypatch):
     wb = Workbench(ModelService(str(tiny_dir)))
     wb.service.start()
     with pytest.raises(ModelNotReady, match="still loading"):
-        wb.engine()  # looking: no wait
-    assert wb.loaded_adapters() == []
+        wb.inference.engine()  # looking: no wait
+    assert wb.adapters.loaded() == []
     silence = (16_000, np.zeros(16_000, dtype=np.float32))
-    res = wb.run(silence, TaskSpec("asr"))  # waits for the load, then runs
-    assert wb.service.state == "ready" and res.ok
+    res = wb.inference.run(silence, TaskSpec("asr"))  # waits for the load, then runs
+    assert wb.inference.ready and res.ok
 
     def broken(*a, **k):
         _time.sleep(0.5)
@@ -257,7 +263,7 @@ def test_a_request_during_the_load_waits_for_the_model(tiny_dir, monkeypatch):
     monkeypatch.setattr(service_mod, "load_model", broken)
     wb.service.start("elsewhere")
     with pytest.raises(ModelNotReady, match="no such model"):
-        wb.run(silence, TaskSpec("asr"))
+        wb.inference.run(silence, TaskSpec("asr"))
 
 
 def test_max_new_tokens_flag_bounds_every_answer(tiny_dir, tmp_path):
@@ -275,9 +281,9 @@ def test_max_new_tokens_flag_bounds_every_answer(tiny_dir, tmp_path):
     texts = []
     for n in ("3", "40"):
         wb = wb_for("--max-new-tokens", n)
-        assert wb.max_new_tokens == int(n)
+        assert wb.limits.max_new_tokens == int(n)
         wb.service.start()
-        texts.append(wb.run(clip, TaskSpec("asr")).text)
+        texts.append(wb.inference.run(clip, TaskSpec("asr")).text)
     short, long = texts  # greedy: the 3-token answer is where the 40-token one starts
     assert long.startswith(short) and 0 < len(short) < len(long) / 4, texts
 
@@ -301,8 +307,13 @@ def test_row_kernel_speeds_are_measured_on_disjoint_groups_of_the_weights():
 
     seen = []
     weights = [torch.full((64, 32), float(i), dtype=torch.bfloat16) for i in range(12)]
-    speeds = _bandwidths({"a": lambda w, x: seen.append(("a", int(w[0, 0]))) or torch.mv(w, x),
-                          "b": lambda w, x: seen.append(("b", int(w[0, 0]))) or torch.mv(w, x)}, weights)
+    speeds = _bandwidths(
+        {
+            "a": lambda w, x: seen.append(("a", int(w[0, 0]))) or torch.mv(w, x),
+            "b": lambda w, x: seen.append(("b", int(w[0, 0]))) or torch.mv(w, x),
+        },
+        weights,
+    )
     assert set(speeds) == {"a", "b"} and all(v > 0 for v in speeds.values())
     timed = seen[2:]  # after one start-up call each
     assert sorted(i for _, i in timed) == list(range(12))  # every matrix read once, by one kernel

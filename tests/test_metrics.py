@@ -1,4 +1,5 @@
 """Metric values: hand-computed cases, agreement with jiwer / sacrebleu, normalization edge cases."""
+
 import jiwer
 import pytest
 import sacrebleu
@@ -11,8 +12,9 @@ def test_wer_hand_computed():
     assert (c.substitutions, c.deletions, c.insertions, c.hits) == (1, 0, 1, 5)
     c = M.word_errors("the cat sat on the mat", "the cat on the mat")  # 1 deletion
     assert (c.substitutions, c.deletions, c.insertions, c.hits) == (0, 1, 0, 5)
-    assert M.wer(["the cat sat on the mat", "the cat sat on the mat"],
-                 ["the cat sit on the mat today", "the cat on the mat"]) == pytest.approx(3 / 12)
+    assert M.wer(
+        ["the cat sat on the mat", "the cat sat on the mat"], ["the cat sit on the mat today", "the cat on the mat"]
+    ) == pytest.approx(3 / 12)
 
 
 def test_wer_is_corpus_level_not_mean_of_rates():
@@ -27,12 +29,15 @@ def test_agrees_with_jiwer_on_normalized_text():
     assert M.cer(refs, hyps) == pytest.approx(jiwer.cer(refs, hyps))
 
 
-@pytest.mark.parametrize("ref,hyp", [
-    ("Hello, World!", "hello world"),  # punctuation and casing
-    ("It's twenty-one degrees.", "it is 21 degrees"),  # contractions and spelled-out numbers
-    ("Mr. Smith's colour", "mister smith's color"),  # titles and British spelling
-    ("  lots   of    space ", "lots of space"),
-])
+@pytest.mark.parametrize(
+    "ref,hyp",
+    [
+        ("Hello, World!", "hello world"),  # punctuation and casing
+        ("It's twenty-one degrees.", "it is 21 degrees"),  # contractions and spelled-out numbers
+        ("Mr. Smith's colour", "mister smith's color"),  # titles and British spelling
+        ("  lots   of    space ", "lots of space"),
+    ],
+)
 def test_english_normalization_makes_these_equal(ref, hyp):
     assert M.wer([ref], [hyp], "en") == 0.0
 
@@ -62,7 +67,8 @@ def test_bleu_and_chrf_equal_sacrebleu():
     assert M.chrf(refs, hyps) == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
     assert M.bleu(["猫はマットの上にいる"], ["猫はマットの上にいる"], "ja") == pytest.approx(100.0)
     assert M.bleu(["我爱北京天安门"], ["我爱北京"], "zh") == pytest.approx(
-        sacrebleu.corpus_bleu(["我爱北京"], [["我爱北京天安门"]], tokenize="zh").score)
+        sacrebleu.corpus_bleu(["我爱北京"], [["我爱北京天安门"]], tokenize="zh").score
+    )
 
 
 def test_keyword_recall_precision():
@@ -82,8 +88,11 @@ def test_multiword_and_repeated_keywords():
 
 def test_b_wer_u_wer():
     # bias words: metoprolol, atorvastatin (2 ref words); other ref words: take, and, daily (3)
-    m = M.keyword_metrics(["take metoprolol and atorvastatin daily"], ["take metro prolol and atorvastatin"],
-                          [["metoprolol", "atorvastatin"]])
+    m = M.keyword_metrics(
+        ["take metoprolol and atorvastatin daily"],
+        ["take metro prolol and atorvastatin"],
+        [["metoprolol", "atorvastatin"]],
+    )
     # alignment: metoprolol -> metro (sub, biased), + prolol (insertion, unbiased), daily deleted (unbiased)
     assert m["b_wer"] == pytest.approx(1 / 2)
     assert m["u_wer"] == pytest.approx(2 / 3)

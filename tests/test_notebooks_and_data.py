@@ -1,16 +1,21 @@
 """The notebooks run top to bottom on the tiny model; the data sets validate and are reproduced by their scripts."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 import soundfile as sf
-
 from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-MANIFESTS = ["data/domain/train.jsonl", "data/domain/dev.jsonl", "data/domain/test.jsonl", "data/asterisk/test.jsonl",
-             "data/phrases/train.jsonl"]
+MANIFESTS = [
+    "data/domain/train.jsonl",
+    "data/domain/dev.jsonl",
+    "data/domain/test.jsonl",
+    "data/asterisk/test.jsonl",
+    "data/phrases/train.jsonl",
+]
 
 
 def test_three_notebooks_without_outputs():
@@ -22,7 +27,7 @@ def test_three_notebooks_without_outputs():
         assert len(params) == 1 and "SMOKE = False" in "".join(params[0]["source"])
         assert 'MODEL = "ibm-granite/granite-4.0-1b-speech"' in "".join(params[0]["source"])
         text = "".join("".join(c["source"]) for c in nb["cells"])
-        assert "colab-badge.svg" in "".join(nb["cells"][0]["source"]) and "pip\", \"install" in text
+        assert "colab-badge.svg" in "".join(nb["cells"][0]["source"]) and 'pip", "install' in text
         assert "granite_workbench.ui" not in text  # public modules only
 
 
@@ -34,8 +39,15 @@ def test_notebook_runs_on_tiny_model(path, tmp_path, tiny_dir):
     params = {"SMOKE": True}
     if path.stem == "03_domain_adaptation":
         params["RUN"] = str(tmp_path / "checkpoints" / "domain-notebook")
-    papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=params, cwd=str(ROOT / "notebooks"),
-                               kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False)
+    papermill.execute_notebook(
+        str(path),
+        str(tmp_path / path.name),
+        parameters=params,
+        cwd=str(ROOT / "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
+        request_save_on_cell_execute=False,
+    )
     out = json.loads((tmp_path / path.name).read_text())
     errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
@@ -45,13 +57,18 @@ def test_notebook_runs_on_tiny_model(path, tmp_path, tiny_dir):
 def test_shipped_manifests_validate(manifest, tiny_lm):
     from finetune.data import read_manifest, validate
 
-    good, report = validate(read_manifest(ROOT / manifest), tiny_lm.tokenizer, source=manifest,
-                            max_audio_seconds=30, max_label_tokens=200)
+    good, report = validate(
+        read_manifest(ROOT / manifest), tiny_lm.tokenizer, source=manifest, max_audio_seconds=30, max_label_tokens=200
+    )
     assert report.problems == [] and len(good) == report.total > 0
 
 
 def test_domain_set_shape():
-    rows = [json.loads(l) for s in ("train", "dev", "test") for l in (ROOT / f"data/domain/{s}.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(l)
+        for s in ("train", "dev", "test")
+        for l in (ROOT / f"data/domain/{s}.jsonl").read_text().splitlines()
+    ]
     assert {r["language"] for r in rows} == {"en", "de", "es", "fr", "ja"}
     assert {r["task"] for r in rows} == {"asr", "asr_keywords", "ast"}
     assert {r["target_language"] for r in rows if r["task"] == "ast"} == {"en", "de", "fr", "es", "it"}
@@ -62,8 +79,13 @@ def test_domain_set_shape():
 
 @pytest.mark.slow
 def test_domain_generator_reproduces_the_shipped_set(tmp_path):
-    subprocess.run([sys.executable, "data/domain/make_domain.py", "--out", str(tmp_path)], cwd=ROOT, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "data/domain/make_domain.py", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "keywords.json"):
         assert (tmp_path / name).read_text() == (ROOT / "data/domain" / name).read_text(), name
     # Pico is plain C and reproduces byte for byte on any CPU; Kokoro is a neural network whose predicted
@@ -84,8 +106,13 @@ def test_domain_generator_reproduces_the_shipped_set(tmp_path):
 
 @pytest.mark.slow
 def test_asterisk_converter_reproduces_the_shipped_split(tmp_path):
-    subprocess.run([sys.executable, "data/asterisk/make_asterisk.py", "--out", str(tmp_path)], cwd=ROOT, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "data/asterisk/make_asterisk.py", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     assert (tmp_path / "test.jsonl").read_text() == (ROOT / "data/asterisk/test.jsonl").read_text()
     rows = [json.loads(l) for l in (tmp_path / "test.jsonl").read_text().splitlines()]
     assert {r["language"] for r in rows} == {"en", "es", "fr"} and len(rows) == 45
@@ -96,8 +123,10 @@ def test_asterisk_converter_reproduces_the_shipped_split(tmp_path):
 def test_phrase_and_example_generators_reproduce(tmp_path):
     import shutil
 
-    for folder, script, outputs in (("phrases", "make_phrases.py", ["train.jsonl"]),
-                                    ("examples", "make_examples.py", ["examples.json"])):
+    for folder, script, outputs in (
+        ("phrases", "make_phrases.py", ["train.jsonl"]),
+        ("examples", "make_examples.py", ["examples.json"]),
+    ):
         copy = tmp_path / folder
         shutil.copytree(ROOT / "data" / folder, copy)
         for f in copy.glob("*.flac"):

@@ -1,10 +1,10 @@
 """The workbench speaks the OpenAI API (official `openai` client against `python app.py`), and the remote backend
 against that server gives the local backend's text."""
+
 import base64
 import json
 
 import pytest
-
 from conftest import ROOT
 
 openai = pytest.importorskip("openai")
@@ -74,8 +74,13 @@ def test_transcriptions_in_every_format(client, fmt):
 def test_word_timestamps_and_keywords(client):
     path, text = phrase(1)
     with open(path, "rb") as f:
-        out = client.audio.transcriptions.create(model="phrases", file=f, response_format="verbose_json",
-                                                 timestamp_granularities=["word"], prompt="timer, minutes")
+        out = client.audio.transcriptions.create(
+            model="phrases",
+            file=f,
+            response_format="verbose_json",
+            timestamp_granularities=["word"],
+            prompt="timer, minutes",
+        )
     assert [w.word for w in out.words] == out.text.split()
     assert all(0 <= w.start < w.end <= out.duration + 0.05 for w in out.words)
 
@@ -97,13 +102,24 @@ def test_translations_and_chat_with_audio(client, local):
     path, text = phrase(3)
     with open(path, "rb") as f:
         translated = client.audio.translations.create(model="phrases", file=f).text
-    want = local.generate([Request(load_audio(path).samples, TaskSpec("ast", target="en"), adapter="phrases")],
-                          DecodingOptions())[0].text
+    want = local.generate(
+        [Request(load_audio(path).samples, TaskSpec("ast", target="en"), adapter="phrases")], DecodingOptions()
+    )[0].text
     assert translated == want
     audio = base64.b64encode(open(path, "rb").read()).decode()
-    answer = client.chat.completions.create(model="phrases", temperature=0, messages=[{"role": "user", "content": [
-        {"type": "input_audio", "input_audio": {"data": audio, "format": "flac"}},
-        {"type": "text", "text": "can you transcribe the speech into a written format?"}]}])
+    answer = client.chat.completions.create(
+        model="phrases",
+        temperature=0,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_audio", "input_audio": {"data": audio, "format": "flac"}},
+                    {"type": "text", "text": "can you transcribe the speech into a written format?"},
+                ],
+            }
+        ],
+    )
     assert answer.choices[0].message.content == text and answer.choices[0].message.role == "assistant"
 
 
@@ -119,10 +135,24 @@ def test_errors_come_back_in_openai_shape(client, server):
     with pytest.raises(openai.BadRequestError, match="not a readable audio file"):
         client.audio.transcriptions.create(model="phrases", file=("notes.wav", b"this is not audio"))
     with pytest.raises(openai.BadRequestError, match="Unknown instruction 'tell me a joke'"):
-        client.chat.completions.create(model="phrases", messages=[{"role": "user", "content": [
-            {"type": "input_audio", "input_audio": {"data": base64.b64encode(open(path, "rb").read()).decode(),
-                                                    "format": "flac"}},
-            {"type": "text", "text": "tell me a joke"}]}])
+        client.chat.completions.create(
+            model="phrases",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "input_audio",
+                            "input_audio": {
+                                "data": base64.b64encode(open(path, "rb").read()).decode(),
+                                "format": "flac",
+                            },
+                        },
+                        {"type": "text", "text": "tell me a joke"},
+                    ],
+                }
+            ],
+        )
     r = httpx.post(server.url + "/v1/chat/completions", content=b"{not json")
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
 
@@ -149,8 +179,10 @@ def test_remote_backend_from_the_command_line(server, tmp_path, capsys):
     from granite_workbench.cli import main
 
     path, text = phrase(4)
-    assert main(["transcribe", path, "--backend", "openai", "--server", server.url, "--adapter", "phrases",
-                 "--quiet"]) == 0
+    assert (
+        main(["transcribe", path, "--backend", "openai", "--server", server.url, "--adapter", "phrases", "--quiet"])
+        == 0
+    )
     captured = capsys.readouterr()
     assert captured.out.strip() == text and "OpenAI-compatible server" in captured.err
     assert main(["transcribe", path, "--backend", "openai", "--quiet"]) == 2

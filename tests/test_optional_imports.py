@@ -1,20 +1,26 @@
 """Heavy optional packages are imported only when what needs them is asked for: bitsandbytes only for 8/4-bit
 base weights (peft imports it eagerly when installed; on a CPU that import printed a kernel warning in every
 run, and it costs the demo's cold start)."""
+
 import json
 import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 
 def run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def test_a_cpu_load_and_a_cpu_fine_tuning_run_do_not_import_bitsandbytes(tiny_dir, tmp_path):

@@ -4,6 +4,7 @@ A /v1 upload over --max-upload-size is refused before it lands whole in /tmp; a 
 answered 429 at once while the page stays fast; the runtime adapter route takes exactly the Adapters tab's
 checks; API arguments are read by type. (The live stream's forged sample rates: test_live.py; hub exports
 without local paths: test_export.py; Gradio's upload folder: test_ui_server.py.)"""
+
 import base64
 import io
 import shutil
@@ -16,7 +17,6 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import PHRASES
 from ui_helpers import DemoServer
 
@@ -34,8 +34,9 @@ def wav_bytes(seconds: float, rate: int = 16_000) -> bytes:
 @pytest.fixture(scope="module")
 def ckpts(trained_adapter, tmp_path_factory):
     root = tmp_path_factory.mktemp("safety-ckpts")
-    shutil.copytree(trained_adapter[1], root / "phrases" / "step-000600",
-                    ignore=shutil.ignore_patterns("training_state"))
+    shutil.copytree(
+        trained_adapter[1], root / "phrases" / "step-000600", ignore=shutil.ignore_patterns("training_state")
+    )
     outside = tmp_path_factory.mktemp("outside") / "step-000001"
     shutil.copytree(trained_adapter[1], outside, ignore=shutil.ignore_patterns("training_state"))
     (root / "linked").symlink_to(outside)  # a link inside the folder to an adapter outside it
@@ -45,8 +46,19 @@ def ckpts(trained_adapter, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tiny_dir, ckpts, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("server-tmp")
-    with DemoServer("--model", str(tiny_dir), "--checkpoints", str(ckpts), "--max-upload-size", "1mb",
-                    "--concurrency", "1", "--queue-size", "2", env={"TMPDIR": str(tmp)}) as srv:
+    with DemoServer(
+        "--model",
+        str(tiny_dir),
+        "--checkpoints",
+        str(ckpts),
+        "--max-upload-size",
+        "1mb",
+        "--concurrency",
+        "1",
+        "--queue-size",
+        "2",
+        env={"TMPDIR": str(tmp)},
+    ) as srv:
         srv.wait_ready(srv.client())
         srv.tmp = tmp
         yield srv
@@ -67,16 +79,22 @@ def test_an_upload_over_the_limit_never_lands_whole(server, chunked):
     body = wav_bytes(250)  # 8 MB of real audio
     assert len(body) > 7 * 2**20
     boundary = "b0undary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n"
-            "Content-Type: audio/wav\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode()
     payload = head + body + f"\r\n--{boundary}--\r\n".encode()
     stop, seen = threading.Event(), []
     watcher = threading.Thread(target=largest_file_watch, args=(server.tmp, stop, seen))
     watcher.start()
     try:
-        content = (payload[i:i + 65536] for i in range(0, len(payload), 65536)) if chunked else payload
-        r = httpx.post(server.url + "/v1/audio/transcriptions", content=content, timeout=60,
-                       headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        content = (payload[i : i + 65536] for i in range(0, len(payload), 65536)) if chunked else payload
+        r = httpx.post(
+            server.url + "/v1/audio/transcriptions",
+            content=content,
+            timeout=60,
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
     finally:
         stop.set()
         watcher.join()
@@ -89,13 +107,23 @@ def test_the_configured_upload_limit_holds_for_v1_as_for_the_ui(server):
     r = httpx.post(server.url + "/v1/audio/transcriptions", files={"file": ("a.wav", big)}, timeout=60)
     assert r.status_code == 413, r.text
     audio = {"data": base64.b64encode(big).decode(), "format": "wav"}
-    b64 = {"model": "x", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "can you transcribe the speech into a written format?"},
-        {"type": "input_audio", "input_audio": audio}]}]}
+    b64 = {
+        "model": "x",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "can you transcribe the speech into a written format?"},
+                    {"type": "input_audio", "input_audio": audio},
+                ],
+            }
+        ],
+    }
     r = httpx.post(server.url + "/v1/chat/completions", json=b64, timeout=60)
     assert r.status_code == 413, r.text
-    small = httpx.post(server.url + "/v1/audio/transcriptions", files={"file": ("a.flac", CLIP.read_bytes())},
-                       timeout=60)
+    small = httpx.post(
+        server.url + "/v1/audio/transcriptions", files={"file": ("a.flac", CLIP.read_bytes())}, timeout=60
+    )
     assert small.status_code == 200 and small.json()["text"], small.text
 
 
@@ -140,16 +168,19 @@ def lora(server, action, body):
     return httpx.post(f"{server.url}/v1/{action}_lora_adapter", json=body, timeout=60)
 
 
-@pytest.mark.parametrize("body,status,message", [
-    ({"lora_name": "a", "lora_path": "linked"}, 400, "not an adapter in the checkpoints folder"),
-    ({"lora_name": "a", "lora_path": "/etc"}, 404, "not an adapter in this workbench's checkpoints folder"),
-    ({"lora_name": "a", "lora_path": "phrases/../../.."}, 404, "not an adapter"),
-    ({"lora_name": "base", "lora_path": "phrases/step-000600"}, 400, "'base' is taken"),
-    ({"lora_name": "<b>x</b>", "lora_path": "phrases/step-000600"}, 400, "letters, digits"),
-    ({"lora_name": "x" * 10_000, "lora_path": "phrases/step-000600"}, 400, "too long"),
-    ({"lora_name": "a", "lora_path": "phrases/step-000600\0"}, 400, "NUL character"),
-    ({"lora_name": ["a"], "lora_path": "phrases/step-000600"}, 400, "must be text"),
-])
+@pytest.mark.parametrize(
+    "body,status,message",
+    [
+        ({"lora_name": "a", "lora_path": "linked"}, 400, "not an adapter in the checkpoints folder"),
+        ({"lora_name": "a", "lora_path": "/etc"}, 404, "not an adapter in this workbench's checkpoints folder"),
+        ({"lora_name": "a", "lora_path": "phrases/../../.."}, 404, "not an adapter"),
+        ({"lora_name": "base", "lora_path": "phrases/step-000600"}, 400, "'base' is taken"),
+        ({"lora_name": "<b>x</b>", "lora_path": "phrases/step-000600"}, 400, "letters, digits"),
+        ({"lora_name": "x" * 10_000, "lora_path": "phrases/step-000600"}, 400, "too long"),
+        ({"lora_name": "a", "lora_path": "phrases/step-000600\0"}, 400, "NUL character"),
+        ({"lora_name": ["a"], "lora_path": "phrases/step-000600"}, 400, "must be text"),
+    ],
+)
 def test_runtime_adapter_loading_refuses_what_the_tab_refuses(server, body, status, message):
     r = lora(server, "load", body)
     assert r.status_code == status and message in r.json()["error"]["message"], r.text
@@ -172,11 +203,19 @@ def test_runtime_adapter_loading_names_and_folders(server, tiny_dir, ckpts):
 
 
 def test_errors_name_the_right_field_and_do_not_echo_huge_input(server):
-    r = httpx.post(server.url + "/v1/audio/transcriptions", files={"file": ("a.flac", CLIP.read_bytes())},
-                   data={"prompt": ",".join(f"w{i}" for i in range(500))}, timeout=60)
+    r = httpx.post(
+        server.url + "/v1/audio/transcriptions",
+        files={"file": ("a.flac", CLIP.read_bytes())},
+        data={"prompt": ",".join(f"w{i}" for i in range(500))},
+        timeout=60,
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "prompt", r.text
-    r = httpx.post(server.url + "/v1/audio/transcriptions", files={"file": ("a.flac", CLIP.read_bytes())},
-                   data={"model": "m" * 200_000}, timeout=60)
+    r = httpx.post(
+        server.url + "/v1/audio/transcriptions",
+        files={"file": ("a.flac", CLIP.read_bytes())},
+        data={"model": "m" * 200_000},
+        timeout=60,
+    )
     assert r.status_code == 404 and len(r.text) < 2000, len(r.text)
 
 

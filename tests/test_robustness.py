@@ -1,5 +1,6 @@
 """What a hostile visitor or an unlucky moment could break, checked piece by piece: uploads, adapter files,
 shared VAD state, streaming audio, output names, checkpoint rotation and resume."""
+
 import json
 import os
 import shutil
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import PHRASES, ROOT
 
 
@@ -24,21 +24,24 @@ def make_zip(path: Path, entries: dict, links: dict | None = None, level: int = 
             zf.writestr(name, data)
         for name, target in (links or {}).items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)  # a symbolic link
+            info.external_attr = 0o120777 << 16  # a symbolic link
             zf.writestr(info, target)
     return path
 
 
-@pytest.mark.parametrize("case,message", [
-    ("slip", "has a '..' in its name"),
-    ("absolute", "has an absolute name"),
-    ("link", "is a link"),
-    ("bomb", "zip bomb"),
-    ("twice", "appears twice"),
-    ("too many", "entries; at most"),
-    ("too big", "uncompressed; refused"),
-    ("not a zip", "not a readable zip archive"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("slip", "has a '..' in its name"),
+        ("absolute", "has an absolute name"),
+        ("link", "is a link"),
+        ("bomb", "zip bomb"),
+        ("twice", "appears twice"),
+        ("too many", "entries; at most"),
+        ("too big", "uncompressed; refused"),
+        ("not a zip", "not a readable zip archive"),
+    ],
+)
 def test_bad_archives_are_refused_before_anything_is_written(tmp_path, case, message):
     from granite_workbench.uploads import UploadError, ZipLimits, extract_zip
 
@@ -80,7 +83,7 @@ def test_a_good_archive_unpacks_and_its_folder_goes_with_the_request(tmp_path, t
     z = make_zip(tmp_path / "mine.zip", entries)
     wb = Workbench(ModelService(str(tiny_dir)), downloads=tmp_path / "dl")
     (tmp_path / "dl").mkdir()
-    with wb.manifest(None, str(z)) as (path, roots, label, folder):
+    with wb.files.manifest(None, str(z)) as (path, roots, label, folder):
         assert label == "mine.zip" and path.name == "m.jsonl" and folder in roots
         assert (path.parent / rows[0]["audio"]).exists()
     assert not folder.exists()  # deleted when the request ended
@@ -96,21 +99,30 @@ def test_manifests_are_chosen_from_the_list_never_by_path(tmp_path, tiny_dir):
     shutil.copy(PHRASES, root / "set" / "phrases.jsonl")
     (root / "set" / "leak.jsonl").symlink_to("/etc/hostname")  # a link out of the root is not offered
     wb = Workbench(ModelService(str(tiny_dir)), data_roots=[root])
-    choices = wb.manifest_choices()
+    choices = wb.files.manifest_choices()
     assert "data/phrases/train.jsonl" in choices and "root/set/phrases.jsonl" in choices
     assert "root/set/leak.jsonl" not in choices
-    for bad in ("/etc/passwd", "../../../etc/passwd", "data/../../etc/passwd", "root/set/leak.jsonl",
-                "data/phrases/missing.jsonl"):
+    for bad in (
+        "/etc/passwd",
+        "../../../etc/passwd",
+        "data/../../etc/passwd",
+        "root/set/leak.jsonl",
+        "data/phrases/missing.jsonl",
+    ):
         with pytest.raises(DataError, match="is not one of the available manifests") as err:
-            with wb.manifest(bad, None):
+            with wb.files.manifest(bad, None):
                 pass
         assert str(tmp_path) not in str(err.value) and str(ROOT) not in str(err.value)
     # audio of a listed manifest must stay inside its folder or a data folder
-    (root / "set" / "out.jsonl").write_text(json.dumps({"audio": "/etc/hostname", "text": "x"}) + "\n"
-                                            + json.dumps({"audio": "../../../../etc/hostname", "text": "x"}) + "\n"
-                                            + json.dumps({"audio": str(PHRASES.parent / "phrase00.flac"),
-                                                          "text": "ok"}) + "\n")
-    with wb.manifest("root/set/out.jsonl", None) as (path, roots, label, _):
+    (root / "set" / "out.jsonl").write_text(
+        json.dumps({"audio": "/etc/hostname", "text": "x"})
+        + "\n"
+        + json.dumps({"audio": "../../../../etc/hostname", "text": "x"})
+        + "\n"
+        + json.dumps({"audio": str(PHRASES.parent / "phrase00.flac"), "text": "ok"})
+        + "\n"
+    )
+    with wb.files.manifest("root/set/out.jsonl", None) as (path, roots, label, _):
         rows = read_manifest(path, label=label, confine_to=roots)
     assert [r.error_kind for r in rows[:2]] == ["audio outside the data folders"] * 2
     assert rows[2].error is None  # the bundled data folder is a data folder
@@ -136,8 +148,9 @@ def tampered(src: Path, dst: Path, config: dict | None = None, drop_tail: int = 
         for old, new in rename.items():
             key = next(k for k in weights if old in k)
             value = weights.pop(key)
-            weights[key.replace(old, new[0]) if isinstance(new, tuple) else key] = \
+            weights[key.replace(old, new[0]) if isinstance(new, tuple) else key] = (
                 new[1](value) if isinstance(new, tuple) else new(value)
+            )
         save_file(weights, dst / "adapter_model.safetensors")
     if drop_tail:
         data = (dst / "adapter_model.safetensors").read_bytes()
@@ -146,26 +159,34 @@ def tampered(src: Path, dst: Path, config: dict | None = None, drop_tail: int = 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case,message", [
-    ("rank 200000", "LoRA rank 200000 is out of range"),
-    ("not lora", "not a LoRA adapter"),
-    ("saves the encoder", "modules_to_save"),
-    ("wrong shape", "has shape"),
-    ("unknown layer", "does not have"),
-    ("truncated", "truncated or inconsistent"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("rank 200000", "LoRA rank 200000 is out of range"),
+        ("not lora", "not a LoRA adapter"),
+        ("saves the encoder", "modules_to_save"),
+        ("wrong shape", "has shape"),
+        ("unknown layer", "does not have"),
+        ("truncated", "truncated or inconsistent"),
+    ],
+)
 def test_adapter_files_are_checked_before_anything_is_allocated(adapter_copy, tiny_lm, tmp_path, case, message):
     import tracemalloc
 
     from granite_workbench.adapters import AdapterError, check_adapter
 
-    kw = {"rank 200000": dict(config={"r": 200000}), "not lora": dict(config={"peft_type": "PREFIX_TUNING"}),
-          "saves the encoder": dict(config={"modules_to_save": ["projector", "encoder"]}),
-          "wrong shape": dict(rename={"layers.0.self_attn.q_proj.lora_A": lambda t: torch.zeros(t.shape[0] + 1,
-                                                                                                   t.shape[1])}),
-          "unknown layer": dict(rename={"layers.0.self_attn.q_proj.lora_A": ("layers.0.self_attn.zz_proj.lora_A",
-                                                                              lambda t: t)}),
-          "truncated": dict(drop_tail=100)}[case]
+    kw = {
+        "rank 200000": dict(config={"r": 200000}),
+        "not lora": dict(config={"peft_type": "PREFIX_TUNING"}),
+        "saves the encoder": dict(config={"modules_to_save": ["projector", "encoder"]}),
+        "wrong shape": dict(
+            rename={"layers.0.self_attn.q_proj.lora_A": lambda t: torch.zeros(t.shape[0] + 1, t.shape[1])}
+        ),
+        "unknown layer": dict(
+            rename={"layers.0.self_attn.q_proj.lora_A": ("layers.0.self_attn.zz_proj.lora_A", lambda t: t)}
+        ),
+        "truncated": dict(drop_tail=100),
+    }[case]
     bad = tampered(adapter_copy, tmp_path / "bad", **kw)
     tracemalloc.start()
     with pytest.raises(AdapterError, match=message) as err:
@@ -207,7 +228,7 @@ def test_vad_is_safe_under_concurrent_use():
     phrases = [sf.read(PHRASES.parent / f"phrase{i:02d}.flac", dtype="float32")[0] for i in range(16)]
     rng = np.random.default_rng(0)
     clips = []
-    for k in range(3):  # about 25 s of real speech each, with pauses the VAD cuts at
+    for _ in range(3):  # about 25 s of real speech each, with pauses the VAD cuts at
         parts = []
         for i in rng.permutation(16)[:11]:
             parts += [phrases[i], np.zeros(int(16000 * rng.uniform(0.4, 0.9)), dtype=np.float32)]
@@ -253,9 +274,19 @@ def test_cli_never_overwrites_an_output_and_honours_the_umask(tmp_path, tiny_dir
     sf.write(tmp_path / "x" / "a.wav", data, sr)
     out = tmp_path / "out"
     env = {**os.environ}
-    p = subprocess.run(["sh", "-c", f"umask 022 && {sys.executable} -m granite_workbench transcribe "
-                        f"x/a.flac x/a.wav y/a.flac --model {tiny_dir} --out-dir {out} --format txt,json --quiet"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    p = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f"umask 022 && {sys.executable} -m granite_workbench transcribe "
+            f"x/a.flac x/a.wav y/a.flac --model {tiny_dir} --out-dir {out} --format txt,json --quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr
     names = sorted(f.name for f in out.iterdir())
     assert names == ["a.wav.json", "a.wav.txt", "x_a.flac.json", "x_a.flac.txt", "y_a.flac.json", "y_a.flac.txt"]
@@ -266,8 +297,20 @@ def test_cli_never_overwrites_an_output_and_honours_the_umask(tmp_path, tiny_dir
 
 
 # -- training runs that lose nothing --------------------------------------------------------------------------
-COMMON = ["--train_manifest", str(PHRASES), "--lr", "3e-3", "--warmup_steps", "1", "--batch_size", "4",
-          "--tensorboard", "false", "--eval_steps", "0"]
+COMMON = [
+    "--train_manifest",
+    str(PHRASES),
+    "--lr",
+    "3e-3",
+    "--warmup_steps",
+    "1",
+    "--batch_size",
+    "4",
+    "--tensorboard",
+    "false",
+    "--eval_steps",
+    "0",
+]
 
 
 def test_kill_during_rotation_leaves_no_half_checkpoint(tmp_path, tiny_dir, monkeypatch):
@@ -278,8 +321,19 @@ def test_kill_during_rotation_leaves_no_half_checkpoint(tmp_path, tiny_dir, monk
     from granite_workbench.registry import AdapterRegistry
 
     out = tmp_path / "run"
-    args = ["--model", str(tiny_dir), *COMMON, "--output_dir", str(out), "--save_steps", "1", "--keep_last", "1",
-            "--max_steps", "4"]
+    args = [
+        "--model",
+        str(tiny_dir),
+        *COMMON,
+        "--output_dir",
+        str(out),
+        "--save_steps",
+        "1",
+        "--keep_last",
+        "1",
+        "--max_steps",
+        "4",
+    ]
     assert main([*args, "--stop_after_steps", "2"]) == 0
     real_rmtree = shutil.rmtree
 
@@ -309,8 +363,19 @@ def test_resumed_run_logs_every_step_once(tmp_path, tiny_dir):
     from finetune.train import main
 
     out = tmp_path / "run"
-    args = ["--model", str(tiny_dir), *COMMON, "--output_dir", str(out), "--save_steps", "4", "--keep_last", "3",
-            "--max_steps", "8"]
+    args = [
+        "--model",
+        str(tiny_dir),
+        *COMMON,
+        "--output_dir",
+        str(out),
+        "--save_steps",
+        "4",
+        "--keep_last",
+        "3",
+        "--max_steps",
+        "8",
+    ]
     assert main([*args, "--stop_after_steps", "6"]) == 0
     shutil.rmtree(out / "step-000006")  # as if the run had crashed before its step-6 checkpoint
     assert main([*args, "--resume_from", "latest"]) == 0
@@ -326,8 +391,9 @@ def test_stop_saves_the_current_step_and_says_which(tmp_path, tiny_dir):
     from granite_workbench.training_job import TrainingJob
 
     job = TrainingJob(tmp_path / "ckpts")
-    run = job.start(str(PHRASES), "cpu_smoke.yaml", str(tiny_dir), extra={"max_steps": 5000, "save_steps": 1000,
-                                                                           "eval_steps": 0})
+    run = job.start(
+        str(PHRASES), "cpu_smoke.yaml", str(tiny_dir), extra={"max_steps": 5000, "save_steps": 1000, "eval_steps": 0}
+    )
     deadline = time.time() + 180
     while time.time() < deadline and job.status()["step"] < 5:
         time.sleep(0.5)

@@ -1,5 +1,6 @@
 """Manifest batch work (transcribe --manifest, evaluate): sharded across processes with `accelerate launch`,
 saved per part, resumed after a kill, equal to a single-process run."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,26 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import PHRASES, ROOT
 
-ACCELERATE_2 = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", "29517", "-m", "granite_workbench"]
+ACCELERATE_2 = [
+    sys.executable,
+    "-m",
+    "accelerate.commands.launch",
+    "--multi_gpu",
+    "--num_processes",
+    "2",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+    "--main_process_port",
+    "29517",
+    "-m",
+    "granite_workbench",
+]
 
 
 def lines(path: Path) -> list[dict]:
@@ -40,8 +55,22 @@ def manifest(tmp_path_factory) -> Path:
 
 
 def args_for(manifest, out, tiny_dir, adapter, batch_size=4):
-    return ["transcribe", "--manifest", str(manifest), "--model", str(tiny_dir), "--adapter", str(adapter),
-            "--out-dir", str(out), "--batch-size", str(batch_size), "--max-new-tokens", "24", "--quiet"]
+    return [
+        "transcribe",
+        "--manifest",
+        str(manifest),
+        "--model",
+        str(tiny_dir),
+        "--adapter",
+        str(adapter),
+        "--out-dir",
+        str(out),
+        "--batch-size",
+        str(batch_size),
+        "--max-new-tokens",
+        "24",
+        "--quiet",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +102,21 @@ def test_manifest_equals_transcribing_the_files(single, tiny_dir, trained_adapte
 
     got = [g for g in lines(single[1] / "transcripts.jsonl") if g["error"] is None][:4]
     files = [g["name"] for g in got]
-    rc = main(["transcribe", *[str(PHRASES.parent / f) for f in files], "--model", str(tiny_dir), "--adapter",
-               str(trained_adapter[1]), "--out-dir", str(tmp_path), "--max-new-tokens", "24", "--quiet"])
+    rc = main(
+        [
+            "transcribe",
+            *[str(PHRASES.parent / f) for f in files],
+            "--model",
+            str(tiny_dir),
+            "--adapter",
+            str(trained_adapter[1]),
+            "--out-dir",
+            str(tmp_path),
+            "--max-new-tokens",
+            "24",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     assert [(tmp_path / f"{Path(f).stem}.txt").read_text().strip() for f in files] == [g["text"] for g in got]
 
@@ -109,8 +151,9 @@ def test_manifest_usage_errors(tmp_path, manifest):
     from granite_workbench.cli import main
 
     assert main(["transcribe", "--manifest", str(manifest), "--model", "tiny"]) == 2  # no --out-dir
-    assert main(["transcribe", "a.wav", "--manifest", str(manifest), "--model", "tiny", "--out-dir",
-                 str(tmp_path)]) == 2  # both
+    assert (
+        main(["transcribe", "a.wav", "--manifest", str(manifest), "--model", "tiny", "--out-dir", str(tmp_path)]) == 2
+    )  # both
 
 
 @pytest.mark.slow
@@ -118,8 +161,14 @@ def test_killed_run_resumes_on_two_processes_and_equals_one(single, manifest, ti
     out = tmp_path / "out"
     argv = args_for(manifest, out, tiny_dir, trained_adapter[1], batch_size=1)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "granite_workbench", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "granite_workbench", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     parts = out / "parts"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(parts.glob("[0-9]*.jsonl"))) < 3 and proc.poll() is None:
@@ -142,11 +191,28 @@ def test_killed_run_resumes_on_two_processes_and_equals_one(single, manifest, ti
 def test_evaluate_on_two_processes_equals_one(manifest, tiny_dir, trained_adapter, tmp_path):
     from granite_workbench.cli import main
 
-    common = ["evaluate", str(manifest), "--model", str(tiny_dir), "--adapter", str(trained_adapter[1]),
-              "--batch-size", "3", "--max-new-tokens", "24", "--quiet"]
+    common = [
+        "evaluate",
+        str(manifest),
+        "--model",
+        str(tiny_dir),
+        "--adapter",
+        str(trained_adapter[1]),
+        "--batch-size",
+        "3",
+        "--max-new-tokens",
+        "24",
+        "--quiet",
+    ]
     assert main(common + ["--out-dir", str(tmp_path / "one")]) == 1  # the two bad rows are reported
-    p = subprocess.run(ACCELERATE_2 + common + ["--out-dir", str(tmp_path / "two")], cwd=ROOT, capture_output=True,
-                       text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.run(
+        ACCELERATE_2 + common + ["--out-dir", str(tmp_path / "two")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.returncode == 1, p.stderr[-3000:]
     assert "line 6: missing audio" in p.stderr and "line 10: unsupported language" in p.stderr
     one, two = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "two"))

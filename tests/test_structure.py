@@ -1,5 +1,6 @@
 """The structure newcomers rely on: the tab registry, the API's parameter names, the task table, state outside
 the UI, and no dependence on the current directory."""
+
 import re
 import time
 
@@ -10,7 +11,7 @@ gr = pytest.importorskip("gradio")
 from conftest import ROOT
 
 API = {  # endpoint -> parameter names a gradio_client user sees (documented in the README)
-    "/transcribe": ["audio", "language", "model", "decoding", "word_timestamps"],
+    "/transcribe": ["audio", "language", "model", "decoding", "word_timestamps", "speakers"],
     "/translate": ["audio", "source", "target", "model"],
     "/keyword_compare": ["audio", "keywords", "model"],
     "/compare": ["audio", "adapter", "language"],
@@ -19,8 +20,19 @@ API = {  # endpoint -> parameter names a gradio_client user sees (documented in 
     "/export_adapter": ["checkpoint", "kind"],
     "/list_adapters": [],
     "/loaded_adapters": [],
-    "/start_training": ["manifest", "upload", "config", "steps", "eval_set", "run_name", "lr", "lora_r",
-                        "batch_size", "epochs", "train_projector"],
+    "/start_training": [
+        "manifest",
+        "upload",
+        "config",
+        "steps",
+        "eval_set",
+        "run_name",
+        "lr",
+        "lora_r",
+        "batch_size",
+        "epochs",
+        "train_projector",
+    ],
     "/stop_training": [],
     "/training_status": [],
     "/evaluate": ["manifest", "upload", "systems", "limit"],
@@ -75,8 +87,14 @@ def test_task_table_drives_prompts_validation_and_metrics():
     from granite_workbench.tasks import TASKS
 
     for name, task in TASKS.items():
-        row = Row(audio="a.wav", text="x y", task=name, language="en",
-                  target_language="fr" if task.translation else None, keywords=["x"] if task.keywords else [])
+        row = Row(
+            audio="a.wav",
+            text="x y",
+            task=name,
+            language="en",
+            target_language="fr" if task.translation else None,
+            keywords=["x"] if task.keywords else [],
+        )
         spec = row.spec()
         assert spec.task == name and spec.info is task
         assert set(task.metrics) >= {task.primary_metric("en")} | ({"keyword_recall"} if task.keywords else set())
@@ -87,15 +105,15 @@ def test_result_cache_follows_the_loaded_model(wb, tiny_dir):
     from granite_workbench.prompts import TaskSpec
 
     clip = str(ROOT / "data" / "phrases" / "phrase00.flac")
-    wb.cache.clear()
-    first = wb.run(clip, TaskSpec("asr"))
-    assert len(wb.cache) == 1 and wb.run(clip, TaskSpec("asr")) is first
+    wb.inference.cache.clear()
+    first = wb.inference.run(clip, TaskSpec("asr"))
+    assert len(wb.inference.cache) == 1 and wb.inference.run(clip, TaskSpec("asr")) is first
     generation = wb.service.generation
-    wb.load_model(str(tiny_dir))
-    assert len(wb.cache) == 0 and wb.service.lm is None  # the old model is released before the next loads
+    wb.inference.load_model(str(tiny_dir))
+    assert len(wb.inference.cache) == 0 and wb.service.lm is None  # the old model is released before the next loads
     assert wb.service.wait(60)
     assert wb.service.generation == generation + 1
-    again = wb.run(clip, TaskSpec("asr"))
+    again = wb.inference.run(clip, TaskSpec("asr"))
     assert again is not first and again.text == first.text
 
 

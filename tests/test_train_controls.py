@@ -1,8 +1,8 @@
 """The Train tab's controls, called directly: sets, settings, hardware-filtered configs, the command, the status."""
+
 import re
 
 import pytest
-
 from conftest import ready_workbench
 
 gr = pytest.importorskip("gradio")
@@ -16,7 +16,7 @@ from granite_workbench.ui.tabs.train import NO_EVAL, command_preview, config_not
 @pytest.fixture(scope="module")
 def wb(tiny_dir, tmp_path_factory):
     w = ready_workbench(tiny_dir, max_new_tokens=8)
-    w.job.checkpoints = tmp_path_factory.mktemp("runs")
+    w.training.job.checkpoints = tmp_path_factory.mktemp("runs")
     return w
 
 
@@ -45,11 +45,23 @@ def test_start_passes_eval_set_name_settings_and_epochs(wb, monkeypatch):
 
     def fake_start(manifest, config, model, run_name=None, extra=None, owned=None):
         seen.update(manifest=manifest, config=config, run_name=run_name, extra=extra)
-        return wb.job.checkpoints / run_name
+        return wb.training.job.checkpoints / run_name
 
-    monkeypatch.setattr(wb.job, "start", fake_start)
-    msg = start_training(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", None, "data/domain/test.jsonl",
-                         "my-run", "1e-3", "8", "", "3", False)
+    monkeypatch.setattr(wb.training.job, "start", fake_start)
+    msg = start_training(
+        wb,
+        "data/phrases/train.jsonl",
+        None,
+        "cpu_smoke.yaml",
+        None,
+        "data/domain/test.jsonl",
+        "my-run",
+        "1e-3",
+        "8",
+        "",
+        "3",
+        False,
+    )
     assert "Started **my-run**" in msg and "scored on `data/domain/test.jsonl`" in msg
     extra = seen["extra"]
     assert extra["eval_manifest"].endswith("data/domain/test.jsonl") and extra["lr"] == 1e-3
@@ -58,8 +70,9 @@ def test_start_passes_eval_set_name_settings_and_epochs(wb, monkeypatch):
     start_training(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "", NO_EVAL, "", "", "", "", "", True)
     # "none" declines the config's own evaluation set too (cpu_smoke.yaml names one)
     assert seen["extra"]["eval_manifest"] == "" and "max_steps" not in seen["extra"]
-    preview = command_preview(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "", NO_EVAL, "", "", "", "",
-                              "", True)
+    preview = command_preview(
+        wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "", NO_EVAL, "", "", "", "", "", True
+    )
     assert "--eval_manifest ''" in preview
     start_training(wb, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "", NO_EVAL, "", "", "", "", "", "false")
     assert seen["extra"]["train_projector"] is False  # an API client's "false" is false
@@ -79,11 +92,23 @@ def test_cuda_config_is_refused_with_the_reason(wb):
 
 def test_command_preview_is_the_command():
     class W:
-        class service:
+        class inference:
             model_id = "tiny"
 
-    text = command_preview(W, "data/phrases/train.jsonl", None, "cpu_smoke.yaml", "50", "data/domain/test.jsonl",
-                           "my-run", "1e-3", "", "", "", True)
+    text = command_preview(
+        W,
+        "data/phrases/train.jsonl",
+        None,
+        "cpu_smoke.yaml",
+        "50",
+        "data/domain/test.jsonl",
+        "my-run",
+        "1e-3",
+        "",
+        "",
+        "",
+        True,
+    )
     assert "-m finetune.train" in text and "--train_manifest data/phrases/train.jsonl" in text
     assert "--max_steps 50" in text and "--lr 0.001" in text and "--eval_manifest data/domain/test.jsonl" in text
     assert "--output_dir checkpoints/my-run" in text and "--train_projector" not in text  # the config's value
@@ -93,11 +118,19 @@ def test_status_reads_at_a_glance(wb, monkeypatch):
     base = {"run": "r", "step": 150, "max_steps": 600, "loss": 0.25, "elapsed_s": 75.0, "best": {}}
     running = status_markdown(wb, {**base, "state": "running", "eta_s": 225.0})
     assert "step 150 of 600 (25%)" in running and "about 3 min 45 s left" in running
-    monkeypatch.setattr(wb.job, "failure", lambda: "RuntimeError: needs a CUDA GPU")
+    monkeypatch.setattr(wb.training.job, "failure", lambda: "RuntimeError: needs a CUDA GPU")
     failed = status_markdown(wb, {**base, "state": "failed", "step": 0, "eta_s": None})
     assert "failed" in failed and "needs a CUDA GPU" in failed
-    done = status_markdown(wb, {**base, "state": "finished", "step": 600, "eta_s": None,
-                                "best": {"path": "step-000450", "metric": "wer", "value": 0.05}})
+    done = status_markdown(
+        wb,
+        {
+            **base,
+            "state": "finished",
+            "step": 600,
+            "eta_s": None,
+            "best": {"path": "step-000450", "metric": "wer", "value": 0.05},
+        },
+    )
     assert "finished, step 600 of 600" in done and "step-000450 (WER 5.0%)" in done and "Adapters" in done
 
 

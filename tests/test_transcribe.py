@@ -1,21 +1,27 @@
 import numpy as np
 import pytest
+from conftest import asterisk_audio, espeak, tone
 
 from granite_workbench.engine import FakeEngine
 from granite_workbench.prompts import TaskSpec, render_prompt
 from granite_workbench.transcribe import Transcriber
 
-from conftest import asterisk_audio, espeak, tone
-
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("clips")
-    texts = ["hello world", "please leave a message after the tone",
-             "the quick brown fox jumps over the lazy dog near the river bank", "thank you", "goodbye for now",
-             "one two three four five six seven"]
+    texts = [
+        "hello world",
+        "please leave a message after the tone",
+        "the quick brown fox jumps over the lazy dog near the river bank",
+        "thank you",
+        "goodbye for now",
+        "one two three four five six seven",
+    ]
     return [espeak(t, d / f"c{i}.wav", speed=150 + 10 * i) for i, t in enumerate(texts)] + [
-        asterisk_audio("agent-pass"), asterisk_audio("vm-goodbye")]
+        asterisk_audio("agent-pass"),
+        asterisk_audio("vm-goodbye"),
+    ]
 
 
 def test_batched_equals_one_at_a_time(tiny_lm, clips):
@@ -41,14 +47,13 @@ def test_matches_model_card_loop(tiny_lm, clips):
         inputs = proc(text=prompt, audio=load_audio(clip).samples, return_tensors="pt")
         with torch.inference_mode():
             out = model.generate(**inputs, max_new_tokens=10, do_sample=False, num_beams=1)
-        ref = proc.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        ref = proc.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
         assert res.text == " ".join(ref.split())  # the workbench normalises whitespace
 
 
 def test_bad_clip_fails_alone(tiny_lm, clips, tmp_path):
     (tmp_path / "junk.wav").write_bytes(b"not audio" * 100)
-    inputs = [clips[0], tmp_path / "junk.wav", np.zeros(16000, dtype=np.float32), clips[1],
-              tmp_path / "missing.wav"]
+    inputs = [clips[0], tmp_path / "junk.wav", np.zeros(16000, dtype=np.float32), clips[1], tmp_path / "missing.wav"]
     res = Transcriber(tiny_lm, max_new_tokens=5).run(inputs, TaskSpec("asr"))
     assert [r.ok for r in res] == [True, False, False, True, False]
     assert "not a readable audio file" in res[1].error and "file not found" in res[4].error
@@ -85,8 +90,9 @@ def test_per_clip_specs_and_progress():
     backend = FakeEngine(fn=lambda r: f"{r.spec.task}:{r.spec.target}")
     ticks = []
     specs = [TaskSpec("asr"), TaskSpec("ast", language="en", target="de"), TaskSpec("asr_keywords", keywords=("a",))]
-    res = Transcriber(engine=backend, batch_size=2).run([(16000, tone(1))] * 3, specs,
-                                                         progress=lambda d, t: ticks.append((d, t)))
+    res = Transcriber(engine=backend, batch_size=2).run(
+        [(16000, tone(1))] * 3, specs, progress=lambda d, t: ticks.append((d, t))
+    )
     assert [r.text for r in res] == ["asr:None", "ast:de", "asr_keywords:None"]
     assert ticks == [(2, 3), (3, 3)]
 

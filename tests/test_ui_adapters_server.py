@@ -1,4 +1,5 @@
 """Adapters and training through the running demo, with gradio_client (tiny model)."""
+
 import json
 import random
 import shutil
@@ -6,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import PHRASES, assert_premise_differ
 from ui_helpers import DemoServer, raw_refusal
 
@@ -20,8 +20,9 @@ def root(trained_adapter, rotated_adapter, tmp_path_factory):
     run, _ = trained_adapter
     root = tmp_path_factory.mktemp("ckpts")
     shutil.copytree(run, root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
-    shutil.copytree(rotated_adapter, root / "rotated" / rotated_adapter.name,
-                    ignore=shutil.ignore_patterns("training_state"))
+    shutil.copytree(
+        rotated_adapter, root / "rotated" / rotated_adapter.name, ignore=shutil.ignore_patterns("training_state")
+    )
     pickled = root / "pickled" / "step-000001"
     shutil.copytree(root / "phrases" / "step-000600", pickled)
     (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
@@ -108,13 +109,16 @@ def test_checkpoint_written_while_running_appears(client, root):
     assert "later/step-000007" in ids(client)
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ("../../../etc", "is not an adapter in the checkpoints folder"),
-    ("/etc/passwd", "is not an adapter in the checkpoints folder"),
-    ("pickled/step-000001", "No complete adapter"),
-    ("other-base/step-000001", "different base model"),
-    ("phrases/nothing", "No complete adapter"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        ("../../../etc", "is not an adapter in the checkpoints folder"),
+        ("/etc/passwd", "is not an adapter in the checkpoints folder"),
+        ("pickled/step-000001", "No complete adapter"),
+        ("other-base/step-000001", "different base model"),
+        ("phrases/nothing", "No complete adapter"),
+    ],
+)
 def test_refusals(server, client, bad, msg):
     assert msg in raw_refusal(server.url, "/load_adapter", bad)  # over plain HTTP: the string as sent
     assert transcribe(client, CLIP, "base")  # still serving
@@ -156,7 +160,8 @@ def test_training_can_be_stopped(client):
 def test_evaluate_endpoint_base_vs_adapter(client):
     client.predict("phrases/step-000600", api_name="/load_adapter")
     note, table, chart, deltas, worst, files = client.predict(
-        "data/phrases/train.jsonl", None, ["base", A], 6, api_name="/evaluate")
+        "data/phrases/train.jsonl", None, ["base", A], 6, api_name="/evaluate"
+    )
     assert note.startswith("6 utterances × 2 systems")
     rows = {(r[0], r[1]): r for r in table["data"]}
     assert rows[("asr en", A)][2] <= 10 < rows[("asr en", "base")][2]  # WER % columns

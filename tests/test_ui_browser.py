@@ -2,8 +2,8 @@
 
 Screenshots of every tab land in test-output/ for a person to check.
 """
-import pytest
 
+import pytest
 from conftest import espeak
 from ui_helpers import browser_page
 
@@ -54,6 +54,7 @@ def _chooser(page):
             opts.first.wait_for()
             return {o.replace("✓", "").strip() for o in opts.all_inner_texts()}
         opts.filter(has_text=option).first.click()
+
     return choose
 
 
@@ -61,8 +62,15 @@ def test_translate_tab(page, clip, out_dir):
     page.get_by_role("tab", name="Translate").click()
     tab = page.locator("#tab-translate")
     # only supported directions are offered: from English the seven en->X targets, from French only English
-    en_targets = {"French (fr)", "German (de)", "Spanish (es)", "Portuguese (pt)", "Japanese (ja)", "Italian (it)",
-                  "Chinese (zh)"}
+    en_targets = {
+        "French (fr)",
+        "German (de)",
+        "Spanish (es)",
+        "Portuguese (pt)",
+        "Japanese (ja)",
+        "Italian (it)",
+        "Chinese (zh)",
+    }
     choose = _chooser(page)
     options = choose("#tgt-lang", None)
     assert options == en_targets, options
@@ -99,7 +107,8 @@ def test_error_is_visible_and_server_survives(page, tmp_path, out_dir):
     page.get_by_role("tab", name="Keyword biasing").click()
     tab = page.locator("#tab-keywords")
     page.locator("#keywords-input textarea, #keywords-input input").first.fill(
-        ", ".join(f"term{i}" for i in range(100)))
+        ", ".join(f"term{i}" for i in range(100))
+    )
     tab.get_by_role("button", name="Compare without / with keywords").click()
     page.get_by_text("Too many keywords: 100").first.wait_for(timeout=30_000)
     page.screenshot(path=str(out_dir / "error-too-many-keywords.png"), full_page=True)
@@ -127,7 +136,9 @@ def test_an_example_clip_fills_the_inputs_and_transcribes(page, out_dir):
     page.get_by_role("tab", name="Keyword biasing").click()
     kw = page.locator("#tab-keywords")
     kw.get_by_text("en_cardiology.flac").first.click()
-    page.wait_for_function("() => document.querySelector('#keywords-audio').innerHTML.includes('en_cardiology') && "
-                           "document.querySelector('#keywords-input textarea').value === "
-                           "'metoprolol, atorvastatin, echocardiogram, hypertrophy'")
+    page.wait_for_function(
+        "() => document.querySelector('#keywords-audio').innerHTML.includes('en_cardiology') && "
+        "document.querySelector('#keywords-input textarea').value === "
+        "'metoprolol, atorvastatin, echocardiogram, hypertrophy'"
+    )
     page.screenshot(path=str(out_dir / "examples-picked.png"), full_page=True)

@@ -1,11 +1,11 @@
 """Adapters and Train tabs in headless Chromium: load an adapter, use it, start a run and see its curves."""
-import shutil
+
 import re
+import shutil
 import time
 from pathlib import Path
 
 import pytest
-
 from conftest import PHRASES
 from test_ui_browser import upload, wait_text
 from ui_helpers import browser_page
@@ -25,8 +25,9 @@ def page(tiny_dir, trained_adapter, tmp_path_factory):
 
 def wait_contains(page, selector, text, timeout=60_000):
     try:
-        page.wait_for_function(f"() => document.querySelector('{selector}')?.innerText.includes('{text}')",
-                               timeout=timeout)
+        page.wait_for_function(
+            f"() => document.querySelector('{selector}')?.innerText.includes('{text}')", timeout=timeout
+        )
     except Exception:
         page.screenshot(path=str(OUT / f"failed-{selector.strip('#')}.png"), full_page=True)
         shown = page.evaluate(f"() => document.querySelector('{selector}')?.innerText")
@@ -70,8 +71,9 @@ def test_adapters_tab_load_and_use(page, out_dir):
     upload(page, tab, str(PHRASES.parent / "phrase00.flac"))
     choose(page, "#model-transcribe", "phrases-step-000600")
     page.get_by_role("button", name="Transcribe", exact=True).click()
-    page.wait_for_function("() => document.querySelector('#transcript textarea')?.value === "
-                           "'turn on the kitchen lights'", timeout=120_000)
+    page.wait_for_function(
+        "() => document.querySelector('#transcript textarea')?.value === 'turn on the kitchen lights'", timeout=120_000
+    )
     assert wait_text(page, "#transcript") == "turn on the kitchen lights"
 
 

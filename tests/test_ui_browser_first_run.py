@@ -1,11 +1,11 @@
 """A fresh install's first training run, in headless Chromium: the Train tab's curves draw their lines while the
 run goes and after it, although the charts started out empty (an empty checkpoints folder)."""
+
 import io
 import time
 
 import numpy as np
 import pytest
-
 from ui_helpers import browser_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -2,6 +2,7 @@
 upload clips in the Dataset tab, correct the drafts, save; train on that set with its dev split as the evaluation
 set and watch the step counter reach the end; load the new adapter, compare it side by side with the base model;
 evaluate on the test split. Then the Live tab with Chromium playing a file as the microphone."""
+
 import json
 import re
 import shutil
@@ -11,7 +12,6 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import PHRASES
 from test_ui_browser_adapters import choose, wait_contains
 from ui_helpers import browser_page
@@ -50,9 +50,18 @@ def workspace(tmp_path_factory, trained_adapter):
 
 @pytest.fixture(scope="module")
 def page(tiny_dir, workspace, microphone):
-    with browser_page("--model", str(tiny_dir), "--checkpoints", str(workspace / "checkpoints"),
-                      "--data-root", str(workspace / "team"), "--adapters", f"phrases={workspace / 'phrases'}",
-                      height=1000, microphone=str(microphone)) as pg:
+    with browser_page(
+        "--model",
+        str(tiny_dir),
+        "--checkpoints",
+        str(workspace / "checkpoints"),
+        "--data-root",
+        str(workspace / "team"),
+        "--adapters",
+        f"phrases={workspace / 'phrases'}",
+        height=1000,
+        microphone=str(microphone),
+    ) as pg:
         yield pg
 
 
@@ -62,13 +71,14 @@ def loudness_match(recorded, played, frame=4800):
     capture processes it, and under load its fake device slips by a few milliseconds.) Measured here: 0.81-0.99
     for whole recordings; the same recordings with a second cut out of their middle: 0.30-0.60 (half a second, or
     a cut near either end, is not told apart)."""
+
     def envelope(x):
         n = len(x) // frame
         return np.sqrt((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
 
     rec, loop = envelope(recorded), envelope(np.tile(played, 1 + len(recorded) // len(played) + 1))
     period = len(played) // frame
-    return max(np.corrcoef(rec, loop[k: k + len(rec)])[0, 1] for k in range(period))
+    return max(np.corrcoef(rec, loop[k : k + len(rec)])[0, 1] for k in range(period))
 
 
 def rows(page, table):
@@ -81,8 +91,9 @@ def edit_cell(page, table, row, column, text):
     for _ in range(3):
         cell.dblclick()
         page.wait_for_timeout(200)
-        if page.evaluate("() => document.activeElement?.tagName === 'TEXTAREA' && "
-                         "(document.activeElement.select(), true)"):  # the editor is open, its text selected
+        if page.evaluate(
+            "() => document.activeElement?.tagName === 'TEXTAREA' && (document.activeElement.select(), true)"
+        ):  # the editor is open, its text selected
             break
         page.keyboard.press("Escape")
     page.keyboard.type(text)
@@ -111,8 +122,10 @@ def test_the_loop_from_the_browser(page, workspace, out_dir):
     wanted = [TEXTS[n] for n in UPLOADED] + [TEXTS[RECORDED]]
     for i, text in enumerate(wanted):  # the base model's drafts are wrong: correct each one
         edit_cell(page, "#dataset-table", i, 1, text)
-    shown = [rows(page, "#dataset-table").nth(i).locator("[role=gridcell]").nth(1).inner_text().replace("⋮", "").strip()
-             for i in range(4)]  # (⋮: the menu of a selected cell)
+    shown = [
+        rows(page, "#dataset-table").nth(i).locator("[role=gridcell]").nth(1).inner_text().replace("⋮", "").strip()
+        for i in range(4)
+    ]  # (⋮: the menu of a selected cell)
     assert shown == wanted, shown
     tab.locator("#dataset-name input, #dataset-name textarea").first.fill("loop")
     tab.get_by_role("button", name="Save dataset", exact=True).click()
@@ -124,8 +137,11 @@ def test_the_loop_from_the_browser(page, workspace, out_dir):
     assert all((saved / r["audio"]).is_file() for r in manifest)
     recorded = next(r for r in manifest if r["text"] == TEXTS[RECORDED])
     assert 1.6 < sf.info(str(saved / recorded["audio"])).duration < 6  # the microphone's clip, kept
-    assert {s: len((saved / f"{s}.jsonl").read_text().splitlines()) for s in ("train", "dev", "test")} == \
-        {"train": 2, "dev": 1, "test": 1}
+    assert {s: len((saved / f"{s}.jsonl").read_text().splitlines()) for s in ("train", "dev", "test")} == {
+        "train": 2,
+        "dev": 1,
+        "test": 1,
+    }
 
     # 2. Train on it, scored on its dev split; the step counter runs to the end
     page.get_by_role("tab", name="Train", exact=True).click()

@@ -1,9 +1,12 @@
 """The demo's callbacks, called directly (no server)."""
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 gr = pytest.importorskip("gradio")
+
+from conftest import espeak
 
 from granite_workbench.paths import EXAMPLES_DIR
 from granite_workbench.service import ModelService
@@ -13,8 +16,6 @@ from granite_workbench.ui.layout import build_demo, load_model_action
 from granite_workbench.ui.tabs.keywords import keyword_compare
 from granite_workbench.ui.tabs.transcribe import transcribe
 from granite_workbench.ui.tabs.translate import translate
-
-from conftest import espeak
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_transcribe_decoding_setting_and_word_times(wb, clip):
     assert words.count("class='w'") == len(text.split()) and "Decoding: 1 chunk:" in words
     data = json.loads(open([f for f in files if f.endswith(".json")][0]).read())
     assert [w["word"] for w in data["words"]] == text.split()
-    assert len(wb.cache) >= 2
+    assert len(wb.inference.cache) >= 2
     with pytest.raises(gr.Error, match="Unknown decoding 'magic'"):
         transcribe(wb, clip, "en", None, None, "magic")
 
@@ -62,10 +63,10 @@ def test_translate_and_refused_direction(wb, clip):
 
 
 def test_results_are_cached_lazily(wb, clip):
-    wb.cache.clear()
+    wb.inference.cache.clear()
     first = transcribe(wb, clip, "")
-    assert len(wb.cache) == 1
-    assert transcribe(wb, clip, "")[0] == first[0] and len(wb.cache) == 1
+    assert len(wb.inference.cache) == 1
+    assert transcribe(wb, clip, "")[0] == first[0] and len(wb.inference.cache) == 1
 
 
 def test_keyword_compare_highlights_and_counts(monkeypatch, wb, clip):
@@ -76,7 +77,7 @@ def test_keyword_compare_highlights_and_counts(monkeypatch, wb, clip):
         text = "the patient takes metoprolol daily" if spec.keywords else "the patient takes metro prolol daily"
         return Result(name="clip", task=spec.task, text=text + " with Atorvastatin.")
 
-    monkeypatch.setattr(wb, "run", fake_run)
+    monkeypatch.setattr(wb.inference, "run", fake_run)
     plain, biased, summary = keyword_compare(wb, clip, "metoprolol, atorvastatin")
     assert plain.count("<mark") == 1 and biased.count("<mark") == 2
     assert "<mark class='kw'>Atorvastatin</mark>" in biased
@@ -137,8 +138,9 @@ def test_layout_builds_with_named_endpoints(wb):
     assert {"transcribe", "translate", "keyword_compare", "load_model", "model_status"} <= names
 
 
-@pytest.mark.parametrize("given,rows", [("", None), ("  ", None), (None, None), ("0", None), ("8", 8), (3, 3),
-                                        (2.0, 2)])
+@pytest.mark.parametrize(
+    "given,rows", [("", None), ("  ", None), (None, None), ("0", None), ("8", 8), (3, 3), (2.0, 2)]
+)
 def test_evaluate_row_limit_reads_an_empty_field_as_every_row(given, rows):
     from granite_workbench.ui.tabs.evaluate import row_limit
 

@@ -1,25 +1,45 @@
 """Layout in a real headless Chromium: side by side on a desktop, stacked on a phone, no tab wider than a 375 px
 screen; screenshots of the main tabs (docs/screenshots/ when UPDATE_SCREENSHOTS=1, else test-output/)."""
+
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import PHRASES, ROOT
 from ui_helpers import browser_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CLIP = str(PHRASES.parent / "phrase00.flac")
-TABS = ["Transcribe", "Live", "Translate", "Keyword biasing", "Compare", "Adapters", "Dataset", "Train", "Evaluate", "About"]
+TABS = [
+    "Transcribe",
+    "Live",
+    "Translate",
+    "Keyword biasing",
+    "Compare",
+    "Adapters",
+    "Dataset",
+    "Train",
+    "Evaluate",
+    "About",
+]
 
 
 @pytest.fixture(scope="module")
 def page(tiny_dir, trained_adapter, tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpts")
-    shutil.copytree(trained_adapter[0], root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard"))
-    with browser_page("--model", str(tiny_dir), "--checkpoints", str(root),
-                      "--adapters", f"phrases={root / 'phrases' / 'step-000600'}", height=800) as pg:
+    shutil.copytree(
+        trained_adapter[0], root / "phrases", ignore=shutil.ignore_patterns("training_state", "tensorboard")
+    )
+    with browser_page(
+        "--model",
+        str(tiny_dir),
+        "--checkpoints",
+        str(root),
+        "--adapters",
+        f"phrases={root / 'phrases' / 'step-000600'}",
+        height=800,
+    ) as pg:
         yield pg
 
 
@@ -51,8 +71,9 @@ def test_compare_is_side_by_side_on_a_desktop_and_stacked_on_a_phone(page):
     page.locator("#compare-adapter [role=option]").filter(has_text="phrases").first.click()
     tab.get_by_role("button", name="Compare", exact=True).click()
     try:
-        page.wait_for_function("() => /changed|same text/.test(document.querySelector('#compare-summary')?.innerText)",
-                               timeout=120_000)
+        page.wait_for_function(
+            "() => /changed|same text/.test(document.querySelector('#compare-summary')?.innerText)", timeout=120_000
+        )
     except Exception:
         page.screenshot(path=str(ROOT / "test-output" / "compare-failed.png"), full_page=True)
         raise
@@ -124,10 +145,11 @@ def test_a_click_on_a_segment_plays_the_clip_from_there(page, long_clip):
     tab.locator(".play-pause-button").first.wait_for(timeout=30_000)
     tab.get_by_role("button", name="Transcribe", exact=True).click()
     rows = page.locator("#segments .virtual-body [role=row]")
-    page.wait_for_function("() => document.querySelectorAll('#segments .virtual-body [role=row]').length >= 2",
-                           timeout=120_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#segments .virtual-body [role=row]').length >= 2", timeout=120_000
+    )
     starts = [rows.nth(i).locator("[role=gridcell]").first.inner_text().strip() for i in range(rows.count())]
-    second = sum(float(x) * 60 ** i for i, x in enumerate(reversed(starts[1].split(":"))))
+    second = sum(float(x) * 60**i for i, x in enumerate(reversed(starts[1].split(":"))))
     assert second > 10, starts
     media = "() => { const m = window.gwbMedia(); return m ? [m.currentTime, m.paused] : null }"
     assert page.evaluate(media) is None  # nothing has played yet

@@ -1,11 +1,11 @@
 """The real demo server on loopback, every API endpoint called with gradio_client (tiny model)."""
+
 import concurrent.futures as cf
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import espeak
 from ui_helpers import DemoServer
 
@@ -56,8 +56,9 @@ def test_transcribe_endpoint_decoding_and_word_times(client, clip):
     from gradio_client import handle_file
 
     greedy = client.predict(handle_file(clip), "en", api_name="/transcribe")[0]
-    text, _, _, words = client.predict(handle_file(clip), "en", "base", "speculative-exact", True,
-                                       api_name="/transcribe")
+    text, _, _, words = client.predict(
+        handle_file(clip), "en", "base", "speculative-exact", True, api_name="/transcribe"
+    )
     assert text == greedy
     spans = re.findall(r"data-s='([\d.]+)' data-e='([\d.]+)'[^>]*>([^<]*)</span>", words)
     assert [w for _, _, w in spans] == text.split()
@@ -116,8 +117,10 @@ def test_a_model_that_cannot_be_loaded_does_not_cost_the_working_one(client, ser
     before = client.predict(handle_file(clip), "en", api_name="/transcribe")[0]
     ready = client.predict(api_name="/model_status")
     assert ready.startswith("**● Model ready**"), ready
-    for bad, said in (("/no/such/model", "does not exist"),
-                      ("nonexistent-org/no-such-model", "No model 'nonexistent-org/no-such-model' was found")):
+    for bad, said in (
+        ("/no/such/model", "does not exist"),
+        ("nonexistent-org/no-such-model", "No model 'nonexistent-org/no-such-model' was found"),
+    ):
         with pytest.raises(Exception, match=said):
             client.predict(bad, api_name="/load_model")
         assert client.predict(api_name="/model_status") == ready  # untouched: no reload, same model

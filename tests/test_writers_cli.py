@@ -5,29 +5,35 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import espeak
 
 from granite_workbench.transcribe import Result, Segment
 from granite_workbench.writers import render, write_result
-
-from conftest import espeak
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def sample_result():
-    return Result(name="talk.wav", task="asr", text="Hello there. General Kenobi!", duration=3725.5,
-                  segments=[Segment(0.0, 1.25, "Hello there."), Segment(3661.5, 3725.5, "General Kenobi!")])
+    return Result(
+        name="talk.wav",
+        task="asr",
+        text="Hello there. General Kenobi!",
+        duration=3725.5,
+        segments=[Segment(0.0, 1.25, "Hello there."), Segment(3661.5, 3665.5, "General Kenobi!")],
+    )
 
 
 def test_srt_and_vtt_exact():
     r = sample_result()
-    assert render(r, "srt") == ("1\n00:00:00,000 --> 00:00:01,250\nHello there.\n\n"
-                                "2\n01:01:01,500 --> 01:02:05,500\nGeneral Kenobi!\n")
-    assert render(r, "vtt") == ("WEBVTT\n\n00:00:00.000 --> 00:00:01.250\nHello there.\n\n"
-                                "01:01:01.500 --> 01:02:05.500\nGeneral Kenobi!\n")
+    assert render(r, "srt") == (
+        "1\n00:00:00,000 --> 00:00:01,250\nHello there.\n\n2\n01:01:01,500 --> 01:01:05,500\nGeneral Kenobi!\n"
+    )
+    assert render(r, "vtt") == (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.250\nHello there.\n\n01:01:01.500 --> 01:01:05.500\nGeneral Kenobi!\n"
+    )
     assert render(r, "txt") == "Hello there. General Kenobi!\n"
     data = json.loads(render(r, "json"))
-    assert data["segments"][1] == {"start": 3661.5, "end": 3725.5, "text": "General Kenobi!"}
+    assert data["segments"][1] == {"start": 3661.5, "end": 3665.5, "text": "General Kenobi!", "speaker": None}
     with pytest.raises(ValueError, match="Unknown format 'docx'"):
         render(r, "docx")
 
@@ -40,8 +46,14 @@ def test_write_result_names_file_after_clip(tmp_path):
 
 def run_cli(*args, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "granite_workbench", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "granite_workbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -49,8 +61,21 @@ def test_cli_end_to_end_every_format(tmp_path, tiny_dir):
     a = espeak("hello from the command line", tmp_path / "a.wav")
     b = espeak("a second clip", tmp_path / "b.wav")
     out = tmp_path / "out"
-    p = run_cli("transcribe", a, b, "--model", tiny_dir, "--out-dir", out, "--format", "all",
-                "--keywords", "Granite, LoRA", "--max-new-tokens", "8")
+    p = run_cli(
+        "transcribe",
+        a,
+        b,
+        "--model",
+        tiny_dir,
+        "--out-dir",
+        out,
+        "--format",
+        "all",
+        "--keywords",
+        "Granite, LoRA",
+        "--max-new-tokens",
+        "8",
+    )
     assert p.returncode == 0, p.stderr
     assert sorted(f.name for f in out.iterdir()) == [f"{s}.{e}" for s in "ab" for e in ("json", "srt", "txt", "vtt")]
     data = json.loads((out / "a.json").read_text())
@@ -63,8 +88,22 @@ def test_cli_end_to_end_every_format(tmp_path, tiny_dir):
 @pytest.mark.slow
 def test_cli_translate_to_stdout_and_failure_exit(tmp_path, tiny_dir):
     a = espeak("good morning", tmp_path / "a.wav")
-    p = run_cli("translate", a, tmp_path / "missing.wav", "--lang", "en", "--to", "zh", "--model", "tiny",
-                "--format", "srt", "--max-new-tokens", "4", "--quiet")
+    p = run_cli(
+        "translate",
+        a,
+        tmp_path / "missing.wav",
+        "--lang",
+        "en",
+        "--to",
+        "zh",
+        "--model",
+        "tiny",
+        "--format",
+        "srt",
+        "--max-new-tokens",
+        "4",
+        "--quiet",
+    )
     assert p.returncode == 1
     assert "FAILED missing.wav: file not found." in p.stderr
     assert "== a.wav\n1\n00:00:00,000 --> " in p.stdout

@@ -1,4 +1,5 @@
 """Starting the real demo server on loopback for API and browser tests."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -34,12 +34,17 @@ class DemoServer:
         self.cwd = cwd
         self.log = ROOT / "test-output" / f"server-{self.port}.log"
 
-    def __enter__(self) -> "DemoServer":
+    def __enter__(self) -> DemoServer:
         self.log.parent.mkdir(exist_ok=True)
         self._fh = open(self.log, "w")
         self.started = time.time()
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *self.args], cwd=self.cwd, env=self.env,
-                                     stdout=self._fh, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), *self.args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -72,7 +77,6 @@ class DemoServer:
                 self.proc.kill()
         self._fh.close()
 
-
     def client(self):
         """A gradio_client for this server, once the model is ready."""
         from gradio_client import Client
@@ -95,9 +99,16 @@ def raw_refusal(url: str, api: str, *data) -> str:
     return json.loads(error.split("data:", 1)[1].strip())["error"]
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @contextmanager
@@ -116,8 +127,12 @@ def browser_page(*server_args: str, height: int = 900, microphone: str | None = 
         srv.client()
         args = list(CHROMIUM_ARGS)
         if microphone:
-            args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                     f"--use-file-for-fake-audio-capture={microphone}", "--autoplay-policy=no-user-gesture-required"]
+            args += [
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={microphone}",
+                "--autoplay-policy=no-user-gesture-required",
+            ]
         browser = p.chromium.launch(executable_path=chromium, args=args)
         context = browser.new_context(viewport={"width": 1280, "height": height})
         if microphone:

@@ -8,6 +8,7 @@ transcript has 4 to 20 words and no bracketed note, converts them to 16 kHz FLAC
 Italian prompts exist too but are left out: Granite Speech does not transcribe Italian.
 Licenses: CC-BY-SA-3.0 (en, es: Allison Smith; fr: June Wallack) — see LICENSE.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -7,6 +7,7 @@ pitch (Pico) or voice (Kokoro) and white noise at 15-35 dB SNR, all drawn from a
 not uniform and is reproduced exactly. Writes audio/<lang>-<n>.flac and train/dev/test.jsonl manifests with
 ASR, keyword-biased ASR and translation rows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def render(lang: str, index: int, text: str, rng: np.random.Generator) -> tuple[
     else:
         pitch = int(rng.integers(85, 116))
         samples, how = speak(text, lang, rate=rate, pitch=pitch), {"engine": "pico", "pitch": pitch}
-    rms = float(np.sqrt(np.mean(samples ** 2))) or 1e-3
+    rms = float(np.sqrt(np.mean(samples**2))) or 1e-3
     noisy = samples + rng.normal(0, rms / 10 ** (snr / 20), size=samples.shape).astype(np.float32)
     noisy = np.clip(noisy, -1, 1).astype(np.float32)
     return noisy, {**how, "rate": rate, "snr_db": round(snr, 1)}
@@ -46,8 +47,7 @@ def render(lang: str, index: int, text: str, rng: np.random.Generator) -> tuple[
 def rows_for(lang: str, index: int, audio: str, entry) -> list[dict]:
     text, keywords, english, translations = entry
     base = {"audio": audio, "language": lang}
-    rows = [{**base, "task": "asr", "text": text},
-            {**base, "task": "asr_keywords", "text": text, "keywords": keywords}]
+    rows = [{**base, "task": "asr", "text": text}, {**base, "task": "asr_keywords", "text": text, "keywords": keywords}]
     if lang == "en":
         target = EN_TARGETS[index % len(EN_TARGETS)]
         rows.append({**base, "task": "ast", "target_language": target, "text": translations[target]})
@@ -72,8 +72,9 @@ def main(argv=None) -> None:
             sf.write(out / name, samples, 16000, format="FLAC", subtype="PCM_16")
             split = next(s for s, r in SPLITS.items() if index in r)
             manifests[split] += rows_for(lang, index, name, entry)
-            details.append({"audio": name, "language": lang, "split": split, "seconds": round(len(samples) / 16000, 2),
-                            **how})
+            details.append(
+                {"audio": name, "language": lang, "split": split, "seconds": round(len(samples) / 16000, 2), **how}
+            )
     for split, rows in manifests.items():
         (out / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     (out / "keywords.json").write_text(json.dumps(KEYWORDS, ensure_ascii=False, indent=2) + "\n")

@@ -5,6 +5,7 @@
 Used by the CPU smoke config (finetune/configs/cpu_smoke.yaml) and the learning-proof test: a model
 fine-tuned on these must reproduce them.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,21 @@ from granite_workbench.synth import speak
 
 HERE = Path(__file__).resolve().parent
 PHRASES = [
-    "turn on the kitchen lights", "set a timer for ten minutes", "what is the weather tomorrow",
-    "play some jazz music", "call the front desk", "book a table for two", "remind me to buy milk",
-    "open the garage door", "lower the volume please", "start the washing machine", "how far is the airport",
-    "send a message to anna", "close all the blinds", "add eggs to the shopping list", "wake me up at seven",
+    "turn on the kitchen lights",
+    "set a timer for ten minutes",
+    "what is the weather tomorrow",
+    "play some jazz music",
+    "call the front desk",
+    "book a table for two",
+    "remind me to buy milk",
+    "open the garage door",
+    "lower the volume please",
+    "start the washing machine",
+    "how far is the airport",
+    "send a message to anna",
+    "close all the blinds",
+    "add eggs to the shopping list",
+    "wake me up at seven",
     "read the latest news",
 ]
 

@@ -7,6 +7,7 @@ every word's start and end is known to the sample.
 new orders, with new pauses) carries each word's true times in `words` ([start, end, word], seconds): the word
 timestamps test checks the aligned times against them (tests/test_decoding.py).
 """
+
 from __future__ import annotations
 
 import json

@@ -3,14 +3,15 @@
 Every problem a user can cause reaches the browser (and API clients) as a `gr.Error` with a specific
 message, through `user_errors`; the server keeps serving.
 """
+
 from __future__ import annotations
 
 import difflib
 import functools
 import html
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import gradio as gr
 
@@ -32,25 +33,36 @@ try:  # ZeroGPU on Hugging Face Spaces
 
     gpu = spaces.GPU(duration=120)
 except ImportError:  # anywhere else: a no-op
+
     def gpu(fn):
         return fn
 
+
 # domain error -> the title of its message box; the first match wins
 USER_ERRORS: list[tuple[type[BaseException], str]] = [
-    (ModelNotReady, "Model not ready"), (AudioError, "Unusable audio"), (AdapterError, "Adapter"),
-    (UnsupportedLanguageError, "Unsupported language"), (DataError, "Manifest"), (UploadError, "Upload"),
-    (JobError, "Train"), (NotInThisMode, "Not available here"),
-    (TranscriptionError, "Transcription failed"), (ModelLoadError, "Model"), (ValueError, "Input"),
+    (ModelNotReady, "Model not ready"),
+    (AudioError, "Unusable audio"),
+    (AdapterError, "Adapter"),
+    (UnsupportedLanguageError, "Unsupported language"),
+    (DataError, "Manifest"),
+    (UploadError, "Upload"),
+    (JobError, "Train"),
+    (NotInThisMode, "Not available here"),
+    (TranscriptionError, "Transcription failed"),
+    (ModelLoadError, "Model"),
+    (ValueError, "Input"),
 ]
 
 
-def user_errors(fn: Callable | None = None, *, text: tuple[str, ...] = (), lists: tuple[str, ...] = (),
-                flags: tuple[str, ...] = ()) -> Callable:
+def user_errors(
+    fn: Callable | None = None, *, text: tuple[str, ...] = (), lists: tuple[str, ...] = (), flags: tuple[str, ...] = ()
+) -> Callable:
     """Turn the domain errors a user can cause into a gr.Error with the same message (signature kept).
 
     An API client can send any JSON value (and a gradio client turns a string naming a local file into an
     uploaded file), so the named parameters are read through coerce.py first: `text` must be text, `lists` a
     list of texts, `flags` true or false (a "false" string is False); the function gets the coerced values."""
+
     def decorate(f: Callable) -> Callable:
         signature = inspect.signature(f)
         readers = [*((n, to_text) for n in text), *((n, to_texts) for n in lists), *((n, to_flag) for n in flags)]
@@ -114,17 +126,28 @@ ASR_LANG_CHOICES = language_choices(ASR_LANGUAGES)
 def asr_language_dropdown(**kw) -> gr.Dropdown:
     """Spoken language for ASR: detect automatically, or one of the model's ASR languages."""
     # any value is accepted from the API; an unsupported one gets the callback's message with the supported list
-    return gr.Dropdown([("Detect automatically", "")] + ASR_LANG_CHOICES, value="", label="Spoken language",
-                       allow_custom_value=True, **kw)
+    return gr.Dropdown(
+        [("Detect automatically", "")] + ASR_LANG_CHOICES,
+        value="",
+        label="Spoken language",
+        allow_custom_value=True,
+        **kw,
+    )
 
 
 def direction_dropdowns(source: str = "en", target: str = "fr") -> tuple[gr.Dropdown, gr.Dropdown]:
     """Source and target dropdowns for translation; the targets follow the source."""
-    src = gr.Dropdown(language_choices(sources()), value=source, label="Spoken language", elem_id="src-lang",
-                      allow_custom_value=True)
+    src = gr.Dropdown(
+        language_choices(sources()), value=source, label="Spoken language", elem_id="src-lang", allow_custom_value=True
+    )
     # the API may send any target; an unsupported one gets the callback's clear refusal
-    tgt = gr.Dropdown(language_choices(targets_for(source)), value=target, label="Translate to",
-                      elem_id="tgt-lang", allow_custom_value=True)
+    tgt = gr.Dropdown(
+        language_choices(targets_for(source)),
+        value=target,
+        label="Translate to",
+        elem_id="tgt-lang",
+        allow_custom_value=True,
+    )
 
     def follow(source_code):
         choices = language_choices(targets_for(source_code))
@@ -135,7 +158,7 @@ def direction_dropdowns(source: str = "en", target: str = "fr") -> tuple[gr.Drop
 
 
 def model_choices(wb: Workbench) -> list[tuple[str, str]]:
-    return [("Base model", BASE)] + [(f"Adapter: {a['name']}", a["name"]) for a in wb.loaded_adapters()]
+    return [("Base model", BASE)] + [(f"Adapter: {a['name']}", a["name"]) for a in wb.adapters.loaded()]
 
 
 # -- HTML views ---------------------------------------------------------------------------------------------
@@ -168,8 +191,12 @@ def diff_html(before: str, after: str) -> tuple[str, str, int, int]:
             left.append(f"<del class='diff'>{wa}</del>")
         if wb_:
             right.append(f"<ins class='diff'>{wb_}</ins>")
-    return (transcript_html(" ".join(p for p in left if p)), transcript_html(" ".join(p for p in right if p)),
-            changed, total)
+    return (
+        transcript_html(" ".join(p for p in left if p)),
+        transcript_html(" ".join(p for p in right if p)),
+        changed,
+        total,
+    )
 
 
 def diff_summary(changed: int, total: int) -> str:
@@ -187,9 +214,17 @@ def words_html(res: Result) -> str:
     """The words with their times: each a span the page highlights while the audio plays (theme.HEAD)."""
     if not res.words:
         return ""
-    spans = " ".join(f"<span class='w' data-s='{w.start:.2f}' data-e='{w.end:.2f}' "
-                     f"title='{w.start:.2f}–{w.end:.2f} s'>{html.escape(w.word)}</span>" for w in res.words)
-    return f"<div class='gwb-words'>{spans}</div>"
+    spans, speaker = [], None
+    for w in res.words:
+        if w.speaker is not None and w.speaker != speaker:  # a turn starts: its label, in the speaker's colour
+            spans.append(f"<b class='spk spk{w.speaker % 6}'>Speaker {w.speaker}</b>")
+        speaker = w.speaker
+        colour = f" spk{w.speaker % 6}" if w.speaker is not None else ""
+        spans.append(
+            f"<span class='w{colour}' data-s='{w.start:.2f}' data-e='{w.end:.2f}' "
+            f"title='{w.start:.2f}–{w.end:.2f} s'>{html.escape(w.word)}</span>"
+        )
+    return f"<div class='gwb-words'>{' '.join(spans)}</div>"
 
 
 def language_line(res: Result) -> str:
@@ -199,8 +234,10 @@ def language_line(res: Result) -> str:
         return ""
     if res.detected_language:
         name = LANGUAGES[res.detected_language].name
-        body = f"Detected language: <b>{name}</b> ({res.detected_language}, {100 * res.language_confidence:.0f}% sure, " \
-               "from the transcript)"
+        body = (
+            f"Detected language: <b>{name}</b> ({res.detected_language}, {100 * res.language_confidence:.0f}% sure, "
+            "from the transcript)"
+        )
     else:
         body = "Detected language: unclear (too little text to tell); pick the language to be sure"
     return f"<p class='gwb-language muted'>{body}</p>"
@@ -216,7 +253,12 @@ def decoding_line(res: Result) -> str:
 
 
 def segments_table(res: Result) -> list[list[str]]:
-    return [[fmt_time(s.start), fmt_time(s.end), s.text] for s in res.segments]
+    """Start, end, text; a speaker's turn starts with its label."""
+    return [[fmt_time(s.start), fmt_time(s.end), speaker_label(s.speaker) + s.text] for s in res.segments]
+
+
+def speaker_label(speaker: int | None) -> str:
+    return "" if speaker is None else f"Speaker {speaker}: "
 
 
 def text_or_note(res: Result) -> str:
@@ -228,15 +270,24 @@ def text_or_note(res: Result) -> str:
 
 
 # -- manifests ------------------------------------------------------------------------------------------------
-def manifest_inputs(wb: Workbench, elem_id: str, label: str = "Manifest", prefer: str = "train"
-                    ) -> tuple[gr.Dropdown, gr.File]:
+def manifest_inputs(
+    wb: Workbench, elem_id: str, label: str = "Manifest", prefer: str = "train"
+) -> tuple[gr.Dropdown, gr.File]:
     """A picker of the manifests in the data folders and an upload field (the Train and Evaluate tabs); the
     first manifest whose name starts with `prefer` (a split) is the default."""
-    manifests = list(wb.manifest_choices())
+    manifests = list(wb.files.manifest_choices())
     first = next((m for m in manifests if Path(m).stem.startswith(prefer)), manifests[0] if manifests else None)
-    picker = gr.Dropdown(manifests, value=first, label=label,
-                         allow_custom_value=True, elem_id=elem_id,
-                         info="From the bundled data folder" + (" and the data roots" if wb.data_roots else ""))
-    upload = gr.File(label="…or upload a manifest (.jsonl / .csv, or a .zip with its audio)",
-                     file_types=[".jsonl", ".csv", ".zip"], type="filepath")
+    picker = gr.Dropdown(
+        manifests,
+        value=first,
+        label=label,
+        allow_custom_value=True,
+        elem_id=elem_id,
+        info="From the bundled data folder" + (" and the data roots" if wb.files.data_roots else ""),
+    )
+    upload = gr.File(
+        label="…or upload a manifest (.jsonl / .csv, or a .zip with its audio)",
+        file_types=[".jsonl", ".csv", ".zip"],
+        type="filepath",
+    )
     return picker, upload

@@ -1,4 +1,5 @@
 """The demo's layout: header, model status and settings, then every tab of the registry (ui/tabs)."""
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,17 @@ def examples() -> list[dict]:
     index = EXAMPLES_DIR / "examples.json"
     if not index.exists():
         return []
-    return [{**e, "path": str(EXAMPLES_DIR / e["audio"])} for e in json.loads(index.read_text())
-            if (EXAMPLES_DIR / e["audio"]).exists()]
+    return [
+        {**e, "path": str(EXAMPLES_DIR / e["audio"])}
+        for e in json.loads(index.read_text())
+        if (EXAMPLES_DIR / e["audio"]).exists()
+    ]
 
 
 @user_errors(text=("model_id",))
 def load_model_action(wb: Workbench, model_id: str) -> str:
-    wb.load_model(model_id)
-    return wb.service.status_markdown()
+    wb.inference.load_model(model_id)
+    return wb.inference.status()
 
 
 def build_demo(wb: Workbench) -> gr.Blocks:
@@ -33,42 +37,91 @@ def build_demo(wb: Workbench) -> gr.Blocks:
     gr.set_static_paths([e["path"] for e in ctx.examples])
     # every half hour, the files Gradio keeps for answers and uploads are deleted once an hour old (bounded disk)
     with gr.Blocks(title="Granite Speech Workbench", delete_cache=(1800, 3600)) as demo:
-        gr.HTML("<div id='hero'><h1>Granite Speech Workbench</h1><p>Speech recognition, translation and "
-                "keyword-biased transcription with IBM Granite 4.0 1B Speech.</p></div>")
-        status = gr.Markdown(wb.service.status_markdown(), elem_id="status")
-        timer = gr.Timer(1.0, active=wb.service.state == "loading")  # polls the status only while loading
-        timer.tick(lambda: (wb.service.status_markdown(), gr.Timer(active=wb.service.state == "loading")),
-                   outputs=[status, timer], api_name=False, show_progress="hidden")
+        gr.HTML(
+            "<div id='hero'><h1>Granite Speech Workbench</h1><p>Speech recognition, translation, keyword biasing "
+            "and who spoke when, with IBM's Granite Speech models.</p></div>"
+        )
+        status = gr.Markdown(wb.inference.status(), elem_id="status")
+        timer = gr.Timer(1.0, active=wb.inference.loading)  # polls the status only while loading
         model_panel = None if wb.showcase else model_settings(wb, status, timer)
 
         with gr.Tabs(overflow_behavior="wrap"):  # every tab visible on a phone, in rows (no "…" menu)
-            for tab in all_tabs(wb.mode):
-                with gr.Tab(tab.title, id=tab.id, elem_id=f"tab-{tab.id}"):
+            tabs = all_tabs(wb.mode)
+            for tab in tabs:
+                with gr.Tab(tab.title, id=tab.id, elem_id=f"tab-{tab.id}") as component:
                     tab.build(ctx)
+                if tab.needs:
+                    ctx.follow_model(
+                        lambda caps, task=tab.needs: [gr.Tab(visible=caps is None or caps.can(task))], [component]
+                    )
+        # Gradio hides a tab's content on `visible=False` but keeps its button: a style hides the buttons too
+        offers = gr.HTML(tab_offer_style(tabs, None), elem_id="model-offers", padding=False)
+        ctx.follow_model(lambda caps: [tab_offer_style(tabs, caps)], [offers])
+        # the status polls while a model loads; the tick that sees it ready shows what the new model offers
+        timer.tick(
+            lambda: (wb.inference.status(), gr.Timer(active=wb.inference.loading), *ctx.model_views()),
+            outputs=[status, timer, *ctx.follower_outputs],
+            api_name=False,
+            show_progress="hidden",
+        )
 
         wire_adapter_refresh(ctx)
         wire_manifest_refresh(ctx)
 
         def model_status_api():
-            return wb.service.status_markdown()
+            return wb.inference.status()
 
         gr.Button(visible=False).click(model_status_api, None, status, api_name="model_status")
         if model_panel is not None:
-            demo.load(lambda: (gr.Accordion(open=wb.service.state == "error"), wb.service.status_markdown(),
-                               gr.Timer(active=wb.service.state == "loading")), None, [model_panel, status, timer],
-                      api_name=False)
+            demo.load(
+                lambda: (
+                    gr.Accordion(open=wb.inference.failed),
+                    wb.inference.status(),
+                    gr.Timer(active=wb.inference.loading),
+                    *ctx.model_views(),
+                ),
+                None,
+                [model_panel, status, timer, *ctx.follower_outputs],
+                api_name=False,
+            )
         else:
-            demo.load(lambda: (wb.service.status_markdown(), gr.Timer(active=wb.service.state == "loading")), None,
-                      [status, timer], api_name=False)
+            demo.load(
+                lambda: (wb.inference.status(), gr.Timer(active=wb.inference.loading), *ctx.model_views()),
+                None,
+                [status, timer, *ctx.follower_outputs],
+                api_name=False,
+            )
     return demo
+
+
+def tab_offer_style(tabs, caps) -> str:
+    """A style that hides the tab buttons of tasks the loaded model does not do (none while no model is ready)."""
+    hidden = [f"#tab-{t.id}-button" for t in tabs if t.needs and caps is not None and not caps.can(t.needs)]
+    return f"<style>{', '.join(hidden)} {{ display: none !important; }}</style>" if hidden else ""
+
+
+def model_picker_choices() -> list[tuple[str, str]]:
+    """The model table's members, then the offline miniatures (models.py, tiny.py)."""
+    from ..models import MODELS
+    from ..tiny import TINY_BUILDERS
+
+    family = [(f"{m.short} — {m.summary}", m.id) for m in MODELS.values()]
+    return family + [(f"{alias} — offline miniature, meaningless text", alias) for alias in TINY_BUILDERS]
 
 
 def model_settings(wb: Workbench, status: gr.Markdown, timer: gr.Timer) -> gr.Accordion:
     """Load another model without a restart (workbench mode: it changes the demo for everyone)."""
     with gr.Accordion("Model settings", open=False) as panel:
         with gr.Row():
-            model_box = gr.Textbox(label="Model (hub id, local folder, or 'tiny')",
-                                   value=wb.service.model_id or DEFAULT_MODEL_ID, scale=4)
+            model_box = gr.Dropdown(
+                model_picker_choices(),
+                label="Model",
+                value=wb.inference.model_id or DEFAULT_MODEL_ID,
+                allow_custom_value=True,
+                info="A Granite Speech family member, another hub id, or a model folder on this machine",
+                elem_id="model-id",
+                scale=4,
+            )
             load_btn = gr.Button("Load model", scale=1)
             tiny_btn = gr.Button("Use tiny smoke model", scale=1, variant="secondary")
 
@@ -77,8 +130,9 @@ def model_settings(wb: Workbench, status: gr.Markdown, timer: gr.Timer) -> gr.Ac
 
     poll = dict(fn=lambda: gr.Timer(active=True), outputs=timer, api_name=False)
     load_btn.click(load_model_api, model_box, status, api_name="load_model").then(**poll)
-    tiny_btn.click(lambda: ("tiny", load_model_action(wb, "tiny")), None, [model_box, status],
-                   api_name=False).then(**poll)
+    tiny_btn.click(lambda: ("tiny", load_model_action(wb, "tiny")), None, [model_box, status], api_name=False).then(
+        **poll
+    )
     return panel
 
 
@@ -89,9 +143,15 @@ def wire_manifest_refresh(ctx: UIContext) -> None:
         return
 
     def refresh(*values):
-        names = list(ctx.wb.manifest_choices())
-        return [gr.Dropdown(choices=[c for c in picker.choices if c[1] not in names and c[1].startswith("(")]
-                            + [(n, n) for n in names], value=v) for picker, v in zip(pickers, values)]
+        names = list(ctx.wb.files.manifest_choices())
+        return [
+            gr.Dropdown(
+                choices=[c for c in picker.choices if c[1] not in names and c[1].startswith("(")]
+                + [(n, n) for n in names],
+                value=v,
+            )
+            for picker, v in zip(pickers, values)
+        ]
 
     for event in ctx.manifest_events:
         event.then(refresh, pickers, pickers, api_name=False)
@@ -107,10 +167,10 @@ def wire_adapter_refresh(ctx: UIContext) -> None:
     def refresh(*values):
         choices = model_choices(wb)
         names = [v for _, v in choices]
-        out = [gr.Dropdown(choices=choices, value=v if v in names else BASE) for v in values[:len(ctx.selectors)]]
+        out = [gr.Dropdown(choices=choices, value=v if v in names else BASE) for v in values[: len(ctx.selectors)]]
         pos = len(ctx.selectors)
         for fn, ins, _ in ctx.refreshers:
-            res = fn(*values[pos:pos + len(ins)])
+            res = fn(*values[pos : pos + len(ins)])
             out.extend(res if isinstance(res, tuple) else (res,))
             pos += len(ins)
         return out

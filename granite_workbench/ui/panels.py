@@ -3,10 +3,11 @@
 Left: audio (upload or microphone), the tab's options, the model selector, the button, examples.
 Right: the text, the timed segments and the downloads.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import gradio as gr
 
@@ -35,17 +36,25 @@ class AudioToTextPanel:
         return [self.text, self.segments, self.files] + ([self.words] if self.words is not None else [])
 
 
-def audio_to_text_panel(ctx: UIContext, *, key: str, options: Callable[[], list], button: str, text_label: str,
-                        text_id: str, examples: list[list] | None = None,
-                        segments_id: str | None = None, files_id: str | None = None,
-                        settings: Callable[[], list] | None = None, words_id: str | None = None
-                        ) -> AudioToTextPanel:
+def audio_to_text_panel(
+    ctx: UIContext,
+    *,
+    key: str,
+    options: Callable[[], list],
+    button: str,
+    text_label: str,
+    text_id: str,
+    examples: list[list] | None = None,
+    segments_id: str | None = None,
+    files_id: str | None = None,
+    settings: Callable[[], list] | None = None,
+    words_id: str | None = None,
+) -> AudioToTextPanel:
     """`settings`: components of a collapsed "Decoding" group, passed after the model; `words_id`: a pane of
     timed words under the text (highlighted while the audio plays; a click seeks)."""
     with gr.Row():
         with gr.Column(scale=5):
-            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio",
-                             elem_id=f"{key}-audio")
+            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio", elem_id=f"{key}-audio")
             with gr.Row():
                 opts = options()
                 model = ctx.model_selector(f"model-{key}")
@@ -59,9 +68,15 @@ def audio_to_text_panel(ctx: UIContext, *, key: str, options: Callable[[], list]
         with gr.Column(scale=7):
             text = gr.Textbox(label=text_label, lines=6, buttons=["copy"], elem_id=text_id)
             words = gr.HTML("", elem_id=words_id, elem_classes=["gwb-words-pane"]) if words_id else None
-            segs = gr.Dataframe(headers=["start", "end", "text"], label="Segments (click one to play from there)",
-                                wrap=True, column_widths=["12%", "12%", "76%"], interactive=False,
-                                elem_id=segments_id, elem_classes=["gwb-segments"])
+            segs = gr.Dataframe(
+                headers=["start", "end", "text"],
+                label="Segments (click one to play from there)",
+                wrap=True,
+                column_widths=["12%", "12%", "76%"],
+                interactive=False,
+                elem_id=segments_id,
+                elem_classes=["gwb-segments"],
+            )
             files = gr.File(label="Download", file_count="multiple", interactive=False, elem_id=files_id)
     return AudioToTextPanel(audio, opts, model, btn, text, segs, files, extra, words)
 
@@ -69,8 +84,9 @@ def audio_to_text_panel(ctx: UIContext, *, key: str, options: Callable[[], list]
 EMPTY = "<div class='transcript muted'>—</div>"
 
 
-def comparison_panel(summary: str, summary_id: str, left: tuple[str, str], right: tuple[str, str]
-                     ) -> tuple[gr.Markdown, gr.HTML, gr.HTML]:
+def comparison_panel(
+    summary: str, summary_id: str, left: tuple[str, str], right: tuple[str, str]
+) -> tuple[gr.Markdown, gr.HTML, gr.HTML]:
     """A summary line above two transcripts side by side, each under its title: (title, elem_id) pairs."""
     summary_md = gr.Markdown(summary, elem_id=summary_id)
     panes = []

@@ -1,4 +1,5 @@
 """The demo's look: a restrained Gradio theme and a little CSS."""
+
 import gradio as gr
 
 THEME = gr.themes.Soft(
@@ -21,8 +22,12 @@ CSS = """
               background: var(--background-fill-secondary); }
 mark.kw { background: #ffd8a8; color: #1b1b1b; padding: 0 3px; border-radius: 4px; font-weight: 600; }
 del.diff { background: #ffd7d9; color: #750e13; text-decoration: line-through; padding: 0 2px; border-radius: 3px; }
+.gwb-words .spk { display: inline-block; margin: 6px 4px 0 0; font-size: 0.85em; }
+.spk0 { color: #8a3ffc; } .spk1 { color: #0f62fe; } .spk2 { color: #198038; }
+.spk3 { color: #b28600; } .spk4 { color: #da1e28; } .spk5 { color: #005d5d; }
 ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 0 2px; border-radius: 3px; }
-.worst { margin: 8px 0 14px; } .worst .pair { display: grid; grid-template-columns: 90px 1fr; gap: 4px 10px; margin-top: 4px; }
+.worst { margin: 8px 0 14px; }
+.worst .pair { display: grid; grid-template-columns: 90px 1fr; gap: 4px 10px; margin-top: 4px; }
 .muted { color: var(--body-text-color-subdued); }
 .gwb-words { line-height: 1.9; padding: 6px 2px; }
 .gwb-words .w { padding: 1px 2px; border-radius: 4px; cursor: pointer; }

@@ -5,10 +5,12 @@ browser) and `build(ctx)`, which lays the tab out and wires its events. To add a
 `ui/tabs/<name>.py` with a `TAB = Tab(...)` and add it to `TABS`; the About tab lists it, and a model
 selector made with `ctx.model_selector(...)` follows the loaded adapters without more wiring.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
@@ -27,19 +29,41 @@ class UIContext:
     adapter_events: list[Any] = field(default_factory=list)  # events after which adapters changed
     manifest_pickers: list[gr.Dropdown] = field(default_factory=list)  # manifest choosers (Train, Evaluate)
     manifest_events: list[Any] = field(default_factory=list)  # events after which a manifest was saved
+    # (function of the loaded model's Capabilities (None: no model yet) -> updates, outputs): run when the model
+    # changes, so that what a model cannot do is not offered (models.py)
+    followers: list[tuple[Callable, list]] = field(default_factory=list)
 
     def model_selector(self, elem_id: str) -> gr.Dropdown:
         """Base model or a loaded adapter; kept in step with the Adapters tab."""
         from ..common import model_choices
 
         # any loaded adapter name is accepted from the API; the callback refuses names that are not loaded
-        dd = gr.Dropdown(model_choices(self.wb), value="base", label="Model", elem_id=elem_id,
-                         allow_custom_value=True, info="The base model or a loaded adapter (Adapters tab).")
+        dd = gr.Dropdown(
+            model_choices(self.wb),
+            value="base",
+            label="Model",
+            elem_id=elem_id,
+            allow_custom_value=True,
+            info="The base model or a loaded adapter (Adapters tab).",
+        )
         self.selectors.append(dd)
         return dd
 
     def on_adapters_changed(self, fn: Callable, inputs: list, outputs: list) -> None:
         self.refreshers.append((fn, inputs, outputs))
+
+    def follow_model(self, fn: Callable, outputs: list) -> None:
+        """`fn(capabilities)` -> one update per output, whenever the loaded model changes."""
+        self.followers.append((fn, outputs))
+
+    def model_views(self) -> list:
+        """Every follower's updates for the model loaded now (in `follower_outputs` order)."""
+        caps = self.wb.inference.capabilities()
+        return [u for fn, _ in self.followers for u in fn(caps)]
+
+    @property
+    def follower_outputs(self) -> list:
+        return [c for _, outs in self.followers for c in outs]
 
 
 @dataclass(frozen=True)
@@ -50,12 +74,23 @@ class Tab:
     build: Callable[[UIContext], None]
     # showcase: what a visitor of a public demo may use; workbench: also what changes the demo for everyone
     modes: tuple[str, ...] = ("showcase", "workbench")
+    needs: str | None = None  # a task (task table) the model must do for the tab to be offered
 
 
 def all_tabs(mode: str | None = None) -> list[Tab]:
     """The tabs in display order; with `mode`, only those that mode has."""
     from . import about, adapters, compare, dataset, evaluate, keywords, live, train, transcribe, translate
 
-    tabs = [transcribe.TAB, live.TAB, translate.TAB, keywords.TAB, compare.TAB, adapters.TAB, dataset.TAB,
-            train.TAB, evaluate.TAB, about.TAB]
+    tabs = [
+        transcribe.TAB,
+        live.TAB,
+        translate.TAB,
+        keywords.TAB,
+        compare.TAB,
+        adapters.TAB,
+        dataset.TAB,
+        train.TAB,
+        evaluate.TAB,
+        about.TAB,
+    ]
     return [t for t in tabs if mode is None or mode in t.modes]

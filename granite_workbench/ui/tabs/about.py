@@ -1,4 +1,5 @@
 """About: the model, its languages, and what each tab does (generated from the tab registry)."""
+
 from __future__ import annotations
 
 import gradio as gr
@@ -10,10 +11,11 @@ from . import Tab, UIContext, all_tabs
 
 
 def about_markdown(wb: Workbench) -> str:
-    facts = {"asr_names": ", ".join(LANGUAGES[c].name for c in ASR_LANGUAGES),
-             "directions": ", ".join(f"{s}→{t}" for s, t in TRANSLATION_DIRECTIONS)}
-    rows = "\n".join(f"| **{t.title}** | {t.summary.format(**facts)} |" for t in all_tabs(wb.mode)
-                     if t.id != "about")
+    facts = {
+        "asr_names": ", ".join(LANGUAGES[c].name for c in ASR_LANGUAGES),
+        "directions": ", ".join(f"{s}→{t}" for s, t in TRANSLATION_DIRECTIONS),
+    }
+    rows = "\n".join(f"| **{t.title}** | {t.summary.format(**facts)} |" for t in all_tabs(wb.mode) if t.id != "about")
     return f"""
 ### About this demo
 **Model:** [{DEFAULT_MODEL_ID}](https://huggingface.co/{DEFAULT_MODEL_ID}) — a 2 B-parameter speech-language
@@ -23,7 +25,7 @@ model (conformer encoder, Q-Former projector, Granite 4.0 1B language model), Ap
 |---|---|
 {rows}
 
-Audio longer than {wb.max_audio_seconds / 60:.0f} minutes is refused in this demo (the CLI takes up to 3 hours).
+Audio longer than {wb.limits.max_audio_seconds / 60:.0f} minutes is refused in this demo (the CLI takes up to 3 hours).
 Notebooks in this project's `notebooks/` folder walk through the same steps in code:
 `01_quickstart` (transcribe, translate, keyword-bias, long audio), `02_keyword_biasing` and
 `03_domain_adaptation` (validate data, baseline, LoRA fine-tuning, evaluation, hot-loading into this demo).

@@ -1,4 +1,5 @@
 """Compare: one clip through the base model and through an adapter, side by side, with the changed words marked."""
+
 from __future__ import annotations
 
 import gradio as gr
@@ -18,30 +19,34 @@ def compare(wb: Workbench, audio, adapter: str, language: str | None = None, pro
     if not adapter or adapter == BASE:
         raise AdapterError("Pick an adapter to compare with the base model.")
     spec = TaskSpec("asr", language=language or None)
-    clip = wb.clip(audio)  # decoded once for both runs
+    clip = wb.inference.clip(audio)  # decoded once for both runs
     tick = progress_callback(progress)
-    base = wb.run(clip, spec, tick, None)
-    adapted = wb.run(clip, spec, tick, adapter)
+    base = wb.inference.run(clip, spec, tick, None)
+    adapted = wb.inference.run(clip, spec, tick, adapter)
     left, right, changed, total = diff_html(base.text, adapted.text)
-    summary = (f"**{diff_summary(changed, total)}** between the base model and **{adapter}**." if changed else
-               f"The base model and **{adapter}** give the same text.")
+    summary = (
+        f"**{diff_summary(changed, total)}** between the base model and **{adapter}**."
+        if changed
+        else f"The base model and **{adapter}** give the same text."
+    )
     return left, right, summary
 
 
 def build(ctx: UIContext) -> None:
     wb = ctx.wb
-    gr.Markdown("The same clip through the base model and through a fine-tuned adapter; the words that differ "
-                "are marked.")
+    gr.Markdown(
+        "The same clip through the base model and through a fine-tuned adapter; the words that differ are marked."
+    )
     with gr.Row():
         with gr.Column(scale=5):
             audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
-            adapter = gr.Dropdown(loaded_names(wb), label="Adapter", allow_custom_value=True,
-                                  elem_id="compare-adapter")
+            adapter = gr.Dropdown(loaded_names(wb), label="Adapter", allow_custom_value=True, elem_id="compare-adapter")
             language = asr_language_dropdown()
             btn = gr.Button("Compare", variant="primary")
         with gr.Column(scale=7):
-            summary, base, adapted = comparison_panel("", "compare-summary", ("Base model", "compare-base"),
-                                                      ("Adapter", "compare-adapted"))
+            summary, base, adapted = comparison_panel(
+                "", "compare-summary", ("Base model", "compare-base"), ("Adapter", "compare-adapted")
+            )
 
     def refresh(current):
         names = loaded_names(wb)
@@ -53,10 +58,19 @@ def build(ctx: UIContext) -> None:
     def compare_api(audio, adapter, language, progress=gr.Progress()):
         return compare(wb, audio, adapter, language, progress)
 
-    btn.click(compare_api, [audio, adapter, language], [base, adapted, summary], api_name="compare",
-              show_progress_on=summary,
-              concurrency_id="model")
+    btn.click(
+        compare_api,
+        [audio, adapter, language],
+        [base, adapted, summary],
+        api_name="compare",
+        show_progress_on=summary,
+        concurrency_id="model",
+    )
 
 
-TAB = Tab("compare", "Compare", "The same clip through the base model and a fine-tuned adapter, side by side, with "
-          "the changed words marked.", build)
+TAB = Tab(
+    "compare",
+    "Compare",
+    "The same clip through the base model and a fine-tuned adapter, side by side, with the changed words marked.",
+    build,
+)

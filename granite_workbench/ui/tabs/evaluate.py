@@ -1,4 +1,5 @@
 """Evaluate: base vs loaded adapters on a manifest — table, charts, worst utterances with diffs."""
+
 from __future__ import annotations
 
 import html
@@ -8,7 +9,6 @@ from pathlib import Path
 import gradio as gr
 
 from ...adapters import BASE, AdapterError
-from ...engine import tokenizer_of
 from ...evaluation import run_evaluation, write_report
 from ...manifest import DataError, read_manifest, validate
 from ...session import Workbench
@@ -30,10 +30,12 @@ def summary_table(result):
     rows = []
     for group in shown:
         for system, m in result.summary[group].items():
-            rows.append([group, system] + [round(100 * m[k], 1) if k in m else None for k in ("wer", "cer")]
-                        + [round(m["bleu"], 1) if "bleu" in m else None]
-                        + [round(100 * m["keyword_recall"], 1) if "keyword_recall" in m else None,
-                           m["utterances"], m["failed"]])
+            rows.append(
+                [group, system]
+                + [round(100 * m[k], 1) if k in m else None for k in ("wer", "cer")]
+                + [round(m["bleu"], 1) if "bleu" in m else None]
+                + [round(100 * m["keyword_recall"], 1) if "keyword_recall" in m else None, m["utterances"], m["failed"]]
+            )
     df = pd.DataFrame(rows, columns=SUMMARY_HEADERS)
     return df[[c for c in SUMMARY_HEADERS if df[c].notna().any() or c in ("group", "system", "utterances")]]
 
@@ -54,8 +56,10 @@ def audio_player(source, max_seconds: float = 30.0) -> str:
         sf.write(buf, clip.samples, clip.sample_rate, format="OGG", subtype="VORBIS")
     except Exception:
         return ""
-    return (f"<audio controls preload='none' src='data:audio/ogg;base64,{base64.b64encode(buf.getvalue()).decode()}'"
-            " style='width:100%;max-width:420px;height:32px'></audio>")
+    return (
+        f"<audio controls preload='none' src='data:audio/ogg;base64,{base64.b64encode(buf.getvalue()).decode()}'"
+        " style='width:100%;max-width:420px;height:32px'></audio>"
+    )
 
 
 def worst_html(result, n: int = 5) -> str:
@@ -69,10 +73,12 @@ def worst_html(result, n: int = 5) -> str:
         for u in items:
             ref_html, hyp_html, *_ = diff_html(u["reference"], u["systems"][system]["hypothesis"])
             name = html.escape(Path(u["audio"]).name)
-            parts.append(f"<div class='worst'><b>{name}</b> <span class='muted'>(line {u['line']})</span> · error "
-                         f"{100 * u['systems'][system]['error']:.1f}%{audio_player(u['audio'])}"
-                         f"<div class='pair'><span class='muted'>reference</span>{ref_html}"
-                         f"<span class='muted'>hypothesis</span>{hyp_html}</div></div>")
+            parts.append(
+                f"<div class='worst'><b>{name}</b> <span class='muted'>(line {u['line']})</span> · error "
+                f"{100 * u['systems'][system]['error']:.1f}%{audio_player(u['audio'])}"
+                f"<div class='pair'><span class='muted'>reference</span>{ref_html}"
+                f"<span class='muted'>hypothesis</span>{hyp_html}</div></div>"
+            )
     return "".join(parts) or "<p class='muted'>Nothing to show.</p>"
 
 
@@ -90,36 +96,58 @@ def row_limit(limit) -> int | None:
 
 
 @user_errors(text=("manifest", "upload"), lists=("systems",))
-def evaluate_action(wb: Workbench, manifest: str | None, upload: str | None, systems: list[str],
-                    limit: str | float | None, progress=None):
-    wb.require_workbench("Evaluation on the server")
-    engine = wb.engine()
+def evaluate_action(
+    wb: Workbench,
+    manifest: str | None,
+    upload: str | None,
+    systems: list[str],
+    limit: str | float | None,
+    progress=None,
+):
+    wb.policy.require_workbench("Evaluation on the server")
+    engine = wb.inference.engine()
     if not systems:
         raise ValueError("Pick at least one system (the base model and/or loaded adapters).")
     for s in systems:
-        if s != BASE and s not in engine.adapters.names():
+        if s != BASE and s not in engine.adapter_names():
             raise AdapterError(f"Adapter {s!r} is not loaded; load it in the Adapters tab.")
-    with wb.manifest(manifest, upload) as (path, roots, label, _):  # an upload is deleted when this ends
+    with wb.files.manifest(manifest, upload) as (path, roots, label, _):  # an upload is deleted when this ends
         rows = read_manifest(path, label=label, confine_to=roots)
         limit = row_limit(limit)
         rows = rows[:limit] if limit else rows
         if len(rows) > MAX_ROWS:
-            raise DataError(f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
-                            "`python -m granite_workbench evaluate`.")
-        good, report = validate(rows, tokenizer_of(engine), source=label, max_audio_seconds=wb.max_audio_seconds,
-                                max_label_tokens=10_000)
+            raise DataError(
+                f"{len(rows)} rows: the demo evaluates at most {MAX_ROWS}; set a limit or use "
+                "`python -m granite_workbench evaluate`."
+            )
+        good, report = validate(
+            rows, engine.tokenizer, source=label, max_audio_seconds=wb.limits.max_audio_seconds, max_label_tokens=10_000
+        )
         if not good:
             raise DataError("No usable rows:\n" + report.summary())
-        result = run_evaluation(engine, good, systems, batch_size=wb.batch_size, max_new_tokens=wb.max_new_tokens,
-                                progress=progress_callback(progress, "Evaluating", "utterances"))
-    out = wb.output_folder()
+        result = run_evaluation(
+            engine,
+            good,
+            systems,
+            batch_size=wb.limits.batch_size,
+            max_new_tokens=wb.limits.max_new_tokens,
+            progress=progress_callback(progress, "Evaluating", "utterances"),
+        )
+    out = wb.files.output_folder()
     paths = write_report(result, out, title=f"Evaluation of {Path(label).name}")
     note = f"{len(good)} utterances × {len(systems)} systems."
     if report.problems:
         note += f" {len(report.problems)} row problem(s) skipped: " + "; ".join(
-            f"line {p.line}: {p.problem}" for p in report.problems[:5])
-    return (note, summary_table(result), str(paths["metrics"]), str(paths["deltas"]) if "deltas" in paths else None,
-            worst_html(result), [str(paths[k]) for k in ("report", "summary", "utterances")])
+            f"line {p.line}: {p.problem}" for p in report.problems[:5]
+        )
+    return (
+        note,
+        summary_table(result),
+        str(paths["metrics"]),
+        str(paths["deltas"]) if "deltas" in paths else None,
+        worst_html(result),
+        [str(paths[k]) for k in ("report", "summary", "utterances")],
+    )
 
 
 def system_choices(wb: Workbench) -> list[tuple[str, str]]:
@@ -128,16 +156,24 @@ def system_choices(wb: Workbench) -> list[tuple[str, str]]:
 
 def build(ctx: UIContext) -> None:
     wb = ctx.wb
-    gr.Markdown("Run the base model and loaded adapters over a manifest in one go: WER / CER, BLEU and "
-                "keyword recall side by side, with charts and the worst utterances. The same numbers as "
-                "`python -m granite_workbench evaluate` and the fine-tuning logs.")
+    gr.Markdown(
+        "Run the base model and loaded adapters over a manifest in one go: WER / CER, BLEU and "
+        "keyword recall side by side, with charts and the worst utterances. The same numbers as "
+        "`python -m granite_workbench evaluate` and the fine-tuning logs."
+    )
     with gr.Row(elem_classes="wb-wrap"):
         with gr.Column(scale=4, min_width=300):
             manifest, upload = manifest_inputs(wb, "eval-manifest", prefer="test")
             ctx.manifest_pickers.append(manifest)
             # a multiselect that accepts any name from the API; the callback refuses adapters not loaded
-            systems = gr.Dropdown(system_choices(wb), value=[BASE], multiselect=True, allow_custom_value=True,
-                                  label="Systems", elem_id="eval-systems")
+            systems = gr.Dropdown(
+                system_choices(wb),
+                value=[BASE],
+                multiselect=True,
+                allow_custom_value=True,
+                label="Systems",
+                elem_id="eval-systems",
+            )
             # a text box: an empty number field would show "0" (Gradio), which reads as "no rows"
             limit = gr.Textbox("", label="Only the first N rows", placeholder="all", max_lines=1, elem_id="eval-limit")
             go = gr.Button("Evaluate", variant="primary")
@@ -153,15 +189,27 @@ def build(ctx: UIContext) -> None:
     def evaluate_api(manifest, upload, systems, limit, progress=gr.Progress()):
         return evaluate_action(wb, manifest, upload, systems, limit, progress)
 
-    go.click(evaluate_api, [manifest, upload, systems, limit], [note, table, chart, deltas, worst, files],
-             show_progress_on=note,
-             api_name="evaluate", concurrency_id="model")
+    go.click(
+        evaluate_api,
+        [manifest, upload, systems, limit],
+        [note, table, chart, deltas, worst, files],
+        show_progress_on=note,
+        api_name="evaluate",
+        concurrency_id="model",
+    )
     ctx.on_adapters_changed(
-        lambda current: gr.Dropdown(choices=system_choices(wb),
-                                    value=[v for v in (current or []) if v == BASE or v in loaded_names(wb)]),
-        [systems], [systems])
+        lambda current: gr.Dropdown(
+            choices=system_choices(wb), value=[v for v in (current or []) if v == BASE or v in loaded_names(wb)]
+        ),
+        [systems],
+        [systems],
+    )
 
 
-TAB = Tab("evaluate", "Evaluate",
-          "Base vs adapters on a manifest: WER / CER, BLEU, keyword recall, charts and the worst utterances.", build,
-          modes=("workbench",))
+TAB = Tab(
+    "evaluate",
+    "Evaluate",
+    "Base vs adapters on a manifest: WER / CER, BLEU, keyword recall, charts and the worst utterances.",
+    build,
+    modes=("workbench",),
+)
