@@ -278,6 +278,11 @@ def report_markdown(result: EvalResult, title: str = "Evaluation") -> str:
     return "\n".join(lines)
 
 
+def chart_name(system: str, width: int = 28) -> str:
+    """A system's name short enough for a legend or a title (generated run names run to 40 characters)."""
+    return system if len(system) <= width else system[: width // 2 - 1] + "…" + system[-(width // 2) :]
+
+
 def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -288,7 +293,8 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     groups = [g for g in result.summary if g != "all"] or ["all"]
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * len(result.systems)), 4))
+    # a readable shape in the demo's column and in the report: at most 10 x 4.5 inches, the legend beside the bars
+    fig, ax = plt.subplots(figsize=(min(10, max(7, 1.2 * len(groups) * len(result.systems) + 3)), 4.5))
     width = 0.8 / len(result.systems)
     colors = ["#8d8d8d", "#0f62fe", "#24a148", "#da1e28", "#8a3ffc"]
     for k, s in enumerate(result.systems):
@@ -298,12 +304,14 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
             v = result.summary[g][s].get(metric)
             vals.append(v * 100 if v is not None and metric != "bleu" else (v or 0))
             labels.append(f"{g}\n({metric.upper()}{'' if metric == 'bleu' else ' %'})")
-        bars = ax.bar(np.arange(len(groups)) + k * width, vals, width, label=s, color=colors[k % len(colors)])
+        bars = ax.bar(
+            np.arange(len(groups)) + k * width, vals, width, label=chart_name(s), color=colors[k % len(colors)]
+        )
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
     ax.set_xticks(np.arange(len(groups)) + width * (len(result.systems) - 1) / 2, labels)
     ax.set_title("Headline metric per system")
     ax.set_ylabel("WER / CER in % (lower is better), BLEU (higher)", fontsize=8)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     paths.append(out_dir / "metrics.png")
@@ -312,7 +320,8 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
 
     if len(result.systems) > 1:
         base = result.systems[0]
-        fig, axes = plt.subplots(1, len(result.systems) - 1, figsize=(7 * (len(result.systems) - 1), 4), squeeze=False)
+        n = len(result.systems) - 1
+        fig, axes = plt.subplots(1, n, figsize=(min(12, 6 * n), 4.5), squeeze=False)
         for ax, s in zip(axes[0], result.systems[1:]):
             deltas = []
             for u in result.utterances():
@@ -328,8 +337,9 @@ def plot_charts(result: EvalResult, out_dir: Path) -> list[Path]:
             better = sum(d < 0 for d in deltas)
             worse = sum(d > 0 for d in deltas)
             ax.set_title(
-                f"{s} vs {base}: per-utterance error change\n{better} better, {worse} worse, "
-                f"{len(deltas) - better - worse} same"
+                f"{chart_name(s)} vs {chart_name(base)}\nper-utterance error change: {better} better, {worse} worse, "
+                f"{len(deltas) - better - worse} same",
+                fontsize=9,
             )
             ax.set_xlabel("utterances (sorted)")
             ax.set_ylabel("error change (points)")

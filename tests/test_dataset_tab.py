@@ -132,3 +132,31 @@ def test_the_tabs_session_state_removes_its_draft(wb):
     callbacks[0]([])  # a session that added nothing
     callbacks[0](clips)
     assert not os.path.exists(os.path.dirname(clips[0]))
+
+
+def test_first_steps_get_messages_that_say_what_to_do(wb):
+    """Draft before Add clips says to add them; two rows with dev/test shares say why there is no dev or test split;
+    Load with nothing picked says to pick one (issue 31, items 5 and 7)."""
+    from granite_workbench.ui.tabs.adapters import load_adapter
+
+    table, msg = draft(wb, None, [CLIPS[0]], "base")
+    assert table.empty and "press **Add clips**" in msg
+    table, clips, _ = add_clips(wb, None, [], CLIPS[:2], None, "asr", "en", "", "")
+    table["text"] = TEXTS[:2]
+    report = save(wb, "two-rows", table, clips, 10, 10)
+    assert "Saved **2 rows**" in report and "No dev or test split: with 2 rows every row went to training" in report
+    with pytest.raises(gr.Error, match="Pick a checkpoint in the list first"):
+        load_adapter(wb, "")
+
+
+def test_evaluate_systems_take_a_newly_loaded_adapter_once(wb):
+    from granite_workbench.ui.tabs.evaluate import follow_adapters
+
+    loaded = wb.adapters.loaded()
+    assert [a["name"] for a in loaded] == ["phrases"], "test premise: the fixture loads one adapter"
+    update, seen = follow_adapters(wb, ["base"], [])
+    assert update.value == ["base", "phrases"] and seen == ["phrases"]  # a new adapter joins the selection
+    update, seen = follow_adapters(wb, ["base"], seen)
+    assert update.value == ["base"]  # deselected by the user: stays out
+    update, _ = follow_adapters(wb, ["base", "gone"], seen)
+    assert update.value == ["base"]  # not loaded any more: leaves

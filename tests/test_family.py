@@ -351,7 +351,7 @@ def test_the_readme_family_commands_run_as_written(tmp_path):
     for line in lines:
         command, _, comment = line.partition("#")
         args = [str(tmp_path / a) if a.split("/")[0] == "out" else a for a in shlex.split(command)]
-        assert args[:3] == ["python", "-m", "granite_workbench"], line
+        assert args[:3] == ["python3", "-m", "granite_workbench"], line
         p = cli(*args[3:])
         assert p.returncode == (2 if "exit 2" in comment else 0), (line, p.stderr)
 

@@ -27,7 +27,7 @@ def blocks(text: str, lang: str) -> list[str]:
 def test_readme_starts_with_the_two_commands():
     body = README.split("---", 2)[2]
     cmds = blocks(body, "bash")[:2]
-    assert cmds[0].strip() == "bash scripts/setup.sh && python app.py"
+    assert cmds[0].strip() == "bash scripts/setup.sh && python3 app.py"
     assert cmds[1].strip() == "bash scripts/setup.sh --dev && python3 -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text()
     assert cmds[1].strip() in ci

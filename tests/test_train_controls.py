@@ -149,3 +149,9 @@ def test_a_short_run_with_an_evaluation_set_is_evaluated_along_the_way():
     assert evaluation_steps("cpu_smoke.yaml", {"max_steps": 40}) == {"eval_steps": 10}
     assert evaluation_steps("cpu_smoke.yaml", {}) == {}  # 600 steps, every 150: the config's schedule
     assert evaluation_steps("cpu_smoke.yaml", {"max_steps": 2}) == {}
+
+
+def test_the_log_reads_newest_first():
+    from granite_workbench.ui.tabs.train import newest_first
+
+    assert newest_first("warning: mixed precision\nstep 10\nfinished") == "finished\nstep 10\nwarning: mixed precision"

@@ -153,3 +153,12 @@ def test_evaluate_row_limit_refuses_what_is_not_a_row_count(given):
 
     with pytest.raises(ValueError, match="Only the first N rows"):
         row_limit(given)
+
+
+def test_compare_without_a_loaded_adapter_points_to_the_adapters_tab(wb, clip):
+    from granite_workbench.ui.tabs.compare import adapter_hint, compare
+
+    assert wb.adapters.loaded() == [], "test premise: no adapter is loaded on this workbench"
+    with pytest.raises(gr.Error, match="none is loaded yet — load one in the Adapters tab"):
+        compare(wb, clip, "")
+    assert "Adapters tab" in adapter_hint([]) and "Adapters tab" not in adapter_hint(["phrases"])

@@ -6,6 +6,7 @@ import gradio as gr
 
 from ...languages import ASR_LANGUAGES, LANGUAGES, TRANSLATION_DIRECTIONS
 from ...loading import DEFAULT_MODEL_ID
+from ...models import MODELS
 from ...session import Workbench
 from . import Tab, UIContext, all_tabs
 
@@ -16,10 +17,19 @@ def about_markdown(wb: Workbench) -> str:
         "directions": ", ".join(f"{s}→{t}" for s, t in TRANSLATION_DIRECTIONS),
     }
     rows = "\n".join(f"| **{t.title}** | {t.summary.format(**facts)} |" for t in all_tabs(wb.mode) if t.id != "about")
+    family = "\n".join(
+        f"| [{m.short}](https://huggingface.co/{m.id}) | {m.parameters} | {m.summary} | "
+        f"{'yes' if m.punctuates else 'no'} |"
+        for m in MODELS.values()
+    )
     return f"""
 ### About this demo
-**Model:** [{DEFAULT_MODEL_ID}](https://huggingface.co/{DEFAULT_MODEL_ID}) — a 2 B-parameter speech-language
-model (conformer encoder, Q-Former projector, Granite 4.0 1B language model), Apache-2.0.
+**Model now:** `{wb.inference.model_id or DEFAULT_MODEL_ID}` (the status line above says where it runs). Tabs a
+model cannot use are not shown while it is loaded.
+
+| Granite Speech model | parameters | what it does | punctuation |
+|---|---|---|---|
+{family}
 
 | Tab | What it does |
 |---|---|
@@ -33,7 +43,8 @@ Notebooks in this project's `notebooks/` folder walk through the same steps in c
 
 
 def build(ctx: UIContext) -> None:
-    gr.Markdown(about_markdown(ctx.wb))
+    text = gr.Markdown(about_markdown(ctx.wb))
+    ctx.follow_model(lambda caps: [about_markdown(ctx.wb)], [text])
 
 
 TAB = Tab("about", "About", "The model, its languages and what each tab does.", build)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ...adapters import AdapterError
 from ...registry import ROW_HEADERS
 from ...session import Workbench
 from ..common import user_errors
@@ -37,6 +38,8 @@ def empty_hint(wb: Workbench) -> str:
 
 @user_errors(text=("adapter_id",))
 def load_adapter(wb: Workbench, adapter_id: str) -> str:
+    if not adapter_id:
+        raise AdapterError("Pick a checkpoint in the list first, then press Load.")
     name, entry = wb.adapters.load(adapter_id)
     return f"Loaded **{name}** (step {entry.meta.get('step', '?')}). Pick it in any task tab's *Model* selector."
 

@@ -17,7 +17,10 @@ from .adapters import loaded_names
 def compare(wb: Workbench, audio, adapter: str, language: str | None = None, progress=None):
     """The clip through the base model and through `adapter`, with the words that differ marked."""
     if not adapter or adapter == BASE:
-        raise AdapterError("Pick an adapter to compare with the base model.")
+        raise AdapterError(
+            "Pick an adapter to compare with the base model"
+            + ("." if loaded_names(wb) else ": none is loaded yet — load one in the Adapters tab.")
+        )
     spec = TaskSpec("asr", language=language or None)
     clip = wb.inference.clip(audio)  # decoded once for both runs
     tick = progress_callback(progress)
@@ -32,6 +35,10 @@ def compare(wb: Workbench, audio, adapter: str, language: str | None = None, pro
     return left, right, summary
 
 
+def adapter_hint(names: list[str]) -> str:
+    return "A loaded adapter." if names else "No adapter is loaded: load one in the Adapters tab first."
+
+
 def build(ctx: UIContext) -> None:
     wb = ctx.wb
     gr.Markdown(
@@ -40,7 +47,13 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         with gr.Column(scale=5):
             audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
-            adapter = gr.Dropdown(loaded_names(wb), label="Adapter", allow_custom_value=True, elem_id="compare-adapter")
+            adapter = gr.Dropdown(
+                loaded_names(wb),
+                label="Adapter",
+                allow_custom_value=True,
+                elem_id="compare-adapter",
+                info=adapter_hint(loaded_names(wb)),
+            )
             language = asr_language_dropdown()
             btn = gr.Button("Compare", variant="primary")
         with gr.Column(scale=7):
@@ -50,7 +63,8 @@ def build(ctx: UIContext) -> None:
 
     def refresh(current):
         names = loaded_names(wb)
-        return gr.Dropdown(choices=names, value=current if current in names else (names[0] if names else None))
+        value = current if current in names else (names[0] if names else None)
+        return gr.Dropdown(choices=names, value=value, info=adapter_hint(names))
 
     ctx.on_adapters_changed(refresh, [adapter], [adapter])
 

@@ -13,12 +13,13 @@ from ...adapters import BASE
 from ...audio import load_audio
 from ...dataset_builder import MAX_ROWS, DatasetError, DraftRow, save_dataset
 from ...keywords import split_keywords
+from ...languages import TRANSLATION_DIRECTIONS
 from ...manifest import Row, read_manifest, validate
 from ...paths import DATA_DIR
 from ...prompts import TaskSpec
 from ...session import Workbench
 from ...tasks import TASK_NAMES
-from ..common import ASR_LANG_CHOICES, gpu, progress_callback, user_errors
+from ..common import ASR_LANG_CHOICES, gpu, language_choices, progress_callback, user_errors
 from . import Tab, UIContext
 
 COLUMNS = ["clip", "text", "task", "language", "target_language", "keywords", "seconds"]
@@ -104,6 +105,8 @@ def add_clips(
 def draft(wb: Workbench, table, clips: list[str] | None, model: str | None = BASE, progress=None):
     """The model's transcript (or translation) as a draft for every row whose text is empty."""
     df, clips = _table(table), list(clips or [])
+    if df.empty:
+        return df, "The table is empty: press **Add clips** to put the uploaded or recorded clips in it, then draft."
     todo = [i for i in range(min(len(df), len(clips))) if not str(df.at[i, "text"]).strip()]
     if not todo:
         return df, "Every row has a text already; clear a row's text to draft it again."
@@ -204,6 +207,12 @@ def save(
         + (f", evaluate on `{label}/dev.jsonl`" if saved.counts["dev"] else "")
         + " in the **Train** tab.",
     ]
+    missing = [s for s, share in (("dev", dev_percent), ("test", test_percent)) if share and not saved.counts[s]]
+    if missing:
+        lines.append(
+            f"No {' or '.join(missing)} split: with {saved.counts['all']} rows every row went to training (a dev or "
+            "test split takes one row or more from 3 rows on, and always leaves rows to train on)."
+        )
     if saved.skipped:
         lines.append("Left out: " + "; ".join(saved.skipped) + ".")
     lines.append(
@@ -242,10 +251,18 @@ def build(ctx: UIContext) -> None:
                     elem_id="dataset-language",
                     min_width=120,
                 )
-                target = gr.Textbox(
-                    "", label="Target language (ast)", placeholder="e.g. fr", max_lines=1, min_width=120
+                # the languages translations go into (any direction's target), as the other tabs' dropdowns
+                target = gr.Dropdown(
+                    [("(none)", "")] + language_choices(sorted({t for _, t in TRANSLATION_DIRECTIONS})),
+                    value="",
+                    label="Target language (translation rows)",
+                    allow_custom_value=True,
+                    min_width=120,
+                    elem_id="dataset-target",
                 )
-            keywords = gr.Textbox("", label="Keywords (asr_keywords)", placeholder="comma-separated", max_lines=1)
+            keywords = gr.Textbox(
+                "", label="Keywords (keyword-biased rows)", placeholder="comma-separated", max_lines=1
+            )
             add = gr.Button("Add clips", variant="primary", elem_id="dataset-add")
             model = ctx.model_selector("model-dataset")
             draft_btn = gr.Button("Draft transcripts", elem_id="dataset-draft")

@@ -179,9 +179,25 @@ def build(ctx: UIContext) -> None:
             go = gr.Button("Evaluate", variant="primary")
         with gr.Column(scale=8, min_width=300):
             note = gr.Markdown(elem_id="eval-note")
-            table = gr.Dataframe(headers=SUMMARY_HEADERS, label="Summary", interactive=False, elem_id="eval-table")
-            chart = gr.Image(label="Metric per system", type="filepath", elem_id="eval-chart", show_label=False)
-            deltas = gr.Image(label="Per-utterance change vs the first system", type="filepath", show_label=False)
+            # long system names wrap inside their cells instead of pushing the metric columns out of view
+            table = gr.Dataframe(
+                headers=SUMMARY_HEADERS,
+                label="Summary",
+                interactive=False,
+                elem_id="eval-table",
+                wrap=True,
+                max_height=640,
+            )
+            chart = gr.Image(
+                label="Metric per system", type="filepath", elem_id="eval-chart", show_label=False, height=380
+            )
+            deltas = gr.Image(
+                label="Per-utterance change vs the first system",
+                type="filepath",
+                show_label=False,
+                height=380,
+                elem_id="eval-deltas",
+            )
             worst = gr.HTML(elem_id="eval-worst")
             files = gr.File(label="Report files", file_count="multiple", interactive=False)
 
@@ -197,13 +213,19 @@ def build(ctx: UIContext) -> None:
         api_name="evaluate",
         concurrency_id="model",
     )
+    offered = gr.State([])  # the adapters offered so far: one loaded since is selected once, then left to the user
     ctx.on_adapters_changed(
-        lambda current: gr.Dropdown(
-            choices=system_choices(wb), value=[v for v in (current or []) if v == BASE or v in loaded_names(wb)]
-        ),
-        [systems],
-        [systems],
+        lambda current, seen: follow_adapters(wb, current, seen), [systems, offered], [systems, offered]
     )
+
+
+def follow_adapters(wb: Workbench, current: list[str] | None, seen: list[str] | None):
+    """The Systems selector after the loaded adapters changed: unloaded ones leave it, newly loaded ones join it
+    (an adapter someone loads is usually the one to evaluate), and a deselected one stays deselected."""
+    loaded = loaded_names(wb)
+    kept = [v for v in (current or []) if v == BASE or v in loaded]
+    new = [n for n in loaded if n not in (seen or []) and n not in kept]
+    return gr.Dropdown(choices=system_choices(wb), value=kept + new, multiselect=True, allow_custom_value=True), loaded
 
 
 TAB = Tab(

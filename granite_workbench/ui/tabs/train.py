@@ -129,7 +129,13 @@ def training_view(wb: Workbench):
         ],
         columns=["step", "metric", "value"],
     ).astype({"step": "int64", "metric": "str", "value": "float64"})
-    return status_markdown(wb, st), loss, metrics, wb.training.job.log_tail()
+    return status_markdown(wb, st), loss, metrics, newest_first(wb.training.job.log_tail())
+
+
+def newest_first(log: str) -> str:
+    """The log's lines, the newest on top: how a run ended ("finished", an error) is the first thing one reads,
+    not the library warnings printed when it started."""
+    return "\n".join(reversed(log.splitlines()))
 
 
 def _shown(metric: str, value: float) -> float:
@@ -298,7 +304,9 @@ def build(ctx: UIContext) -> None:
                 y_title="%",
                 color_map=METRIC_COLORS,
             )
-            log = gr.Textbox(label="Log (newest lines)", lines=8, max_lines=8, autoscroll=True, elem_id="train-log")
+            log = gr.Textbox(
+                label="Log (newest line first)", lines=8, max_lines=8, autoscroll=False, elem_id="train-log"
+            )
             gr.Markdown(
                 f"Curves in TensorBoard too: `tensorboard --logdir {wb.training.job.checkpoints}`",
                 elem_id="train-tensorboard",
