@@ -197,9 +197,10 @@ def test_the_loop_from_the_browser(page, workspace, out_dir):
     tab = page.locator("#tab-evaluate")
     page.wait_for_timeout(2500)
     choose(page, "#eval-manifest", "team/datasets/loop/test.jsonl")
-    choose(page, "#eval-systems", "loop-run")
+    # the adapters loaded since the page opened are selected already (the preloaded one and the new run)
+    wait_contains(page, "#eval-systems", "loop-run", timeout=10_000)
     tab.get_by_role("button", name="Evaluate", exact=True).click()
-    wait_contains(page, "#eval-note", "1 utterances × 2 systems", timeout=120_000)
+    wait_contains(page, "#eval-note", "1 utterances × 3 systems", timeout=120_000)
     assert "loop-run" in page.locator("#eval-table").inner_text()
     page.screenshot(path=str(out_dir / "loop-5-evaluate.png"), full_page=True)
 

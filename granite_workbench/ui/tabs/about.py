@@ -18,7 +18,7 @@ def about_markdown(wb: Workbench) -> str:
     }
     rows = "\n".join(f"| **{t.title}** | {t.summary.format(**facts)} |" for t in all_tabs(wb.mode) if t.id != "about")
     family = "\n".join(
-        f"| [{m.short}](https://huggingface.co/{m.id}) | {m.parameters} | {m.summary} | "
+        f"| [{m.id}](https://huggingface.co/{m.id}) | {m.parameters} | {m.summary} | "
         f"{'yes' if m.punctuates else 'no'} |"
         for m in MODELS.values()
     )
