@@ -45,8 +45,8 @@ def test_tabs_and_controls_follow_the_loaded_model(out_dir):
         titles = tab_titles(page)
         assert "Translate" in titles and "Keyword biasing" in titles, titles
         page.get_by_role("tab", name="Transcribe").click()
-        page.get_by_text("Decoding", exact=True).first.click()
-        assert page.locator("#speakers").is_visible()
+        page.locator("#tab-transcribe").get_by_text("Decoding", exact=True).first.click()
+        page.locator("#speakers").wait_for(state="visible", timeout=15_000)  # the accordion opens, then it shows
         page.screenshot(path=str(out_dir / "family-plus-transcribe.png"))
 
         load(page, "tiny")
