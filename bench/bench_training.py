@@ -28,8 +28,7 @@ BATCH, SECONDS, TOKENS = 2, 6.0, 24
 def one(mode: str, checkpointing: bool, steps: int) -> dict:
     from finetune.config import TrainConfig
     from finetune.examples import Collator, ExampleBuilder
-    from finetune.model import enable_checkpointing, setup_model
-    from finetune.train import token_loss_sum
+    from finetune.model import enable_checkpointing, setup_model, token_loss_sum
     from granite_workbench.manifest import Row
 
     folder, _ = ensure_real_shape()

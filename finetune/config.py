@@ -26,6 +26,8 @@ from granite_workbench.loading import DEFAULT_MODEL_ID, DTYPES, QUANTIZATION_CHO
 from granite_workbench.paths import project_path
 from granite_workbench.tasks import TASK_NAMES
 
+from .recipes import RECIPE_NAMES
+
 LM_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # one choice each: (side A, side B); see the module docstring
 DATA_CHOICES = {"train data": ("train_manifest", "dataset"), "eval data": ("eval_manifest", "eval_split")}
@@ -62,12 +64,24 @@ class TrainConfig:
     gradient_checkpointing: bool = opt(
         False, "recompute activations in the backward pass: less memory, about 30% slower"
     )
+    recipe: str = opt(
+        "auto",
+        "what trains: auto (the model's first) | lm_lora (models with a language model) | ctc_lora (LoRA on the "
+        "CTC model's encoder and head) | ctc_full (every weight of the CTC model); finetune/recipes.py",
+        RECIPE_NAMES,
+    )
     # --- LoRA ------------------------------------------------------------------------------------
     lora_r: int = opt(16, "LoRA rank")
     lora_alpha: int = opt(32, "LoRA scaling numerator (scale = alpha / r)")
     lora_dropout: float = opt(0.05, "dropout on the LoRA input")
-    lora_targets: list[str] = opt(LM_PROJECTIONS, "LM attention/MLP projections that get LoRA (comma-separated)")
-    train_projector: bool = opt(True, "also train the Q-Former projector in full (saved in the adapter)")
+    lora_targets: list[str] = opt(
+        [],
+        "projections that get LoRA, comma-separated (empty: the recipe's own: lm_lora the language model's "
+        f"{','.join(LM_PROJECTIONS)}; ctc_lora the encoder's q_proj,k_proj,v_proj,o_proj,linear1,linear2 and ctc_head)",
+    )
+    train_projector: bool = opt(
+        True, "also train the Q-Former projector in full (saved in the adapter; models with a language model)"
+    )
     projector_dropout: float = opt(
         -1.0, "set the projector's dropout to this while training (-1: keep the model's 0.1)"
     )

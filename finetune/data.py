@@ -9,8 +9,9 @@ from __future__ import annotations
 from granite_workbench.manifest import DataError, Row, ValidationReport, read_dataset, read_manifest, validate  # noqa: F401
 
 
-def load_rows(cfg, tokenizer, which: str = "train") -> tuple[list[Row], ValidationReport]:
-    """Read and validate the train or eval data named in the config; apply the bad-row policy."""
+def load_rows(cfg, tokenizer, which: str = "train", extra=None) -> tuple[list[Row], ValidationReport]:
+    """Read and validate the train or eval data named in the config (`extra`: the recipe's own row checks);
+    apply the bad-row policy."""
     if which == "train":
         manifest, split = cfg.train_manifest, cfg.dataset_split
     else:
@@ -25,7 +26,12 @@ def load_rows(cfg, tokenizer, which: str = "train") -> tuple[list[Row], Validati
     else:
         return [], ValidationReport(source="(none)")
     good, report = validate(
-        rows, tokenizer, source=source, max_audio_seconds=cfg.max_audio_seconds, max_label_tokens=cfg.max_label_tokens
+        rows,
+        tokenizer,
+        source=source,
+        max_audio_seconds=cfg.max_audio_seconds,
+        max_label_tokens=cfg.max_label_tokens,
+        extra=extra,
     )
     if report.problems and cfg.on_bad_rows == "stop":
         raise DataError("Bad rows found and on_bad_rows=stop:\n" + report.summary())

@@ -1,9 +1,14 @@
-"""The model for fine-tuning: the base (optionally 4/8-bit) with LoRA on the language model."""
+"""The lm_lora recipe (finetune/recipes.py): the base (optionally 4/8-bit) with LoRA on the language model, the
+loss on the answer tokens, optionally a CTC loss on the encoder's head."""
 
 from __future__ import annotations
 
+import torch
+
 from granite_workbench.adapters import CTC_HEAD, ENCODER
 from granite_workbench.loading import LoadedModel, load_model
+
+from .config import LM_PROJECTIONS
 
 
 def lora_target_regex(targets: list[str]) -> str:
@@ -38,7 +43,7 @@ def setup_model(cfg, device: str) -> tuple[LoadedModel, object]:
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=lora_target_regex(cfg.lora_targets),
+        target_modules=lora_target_regex(cfg.lora_targets or LM_PROJECTIONS),
         modules_to_save=saved or None,
         bias="none",
     )
@@ -84,3 +89,84 @@ def forward_logits(model, core, batch, encoder_out: list | None = None):
     audio = torch.cat([projected[i, :n] for i, n in enumerate(counts)])
     embeds = core.model.get_merged_audio_embeddings(batch["input_ids"], audio, None)
     return model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).logits
+
+
+def token_loss_sum(model, core, batch, ctc: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sum of the next-token cross-entropy over answer tokens, and their count; with `ctc`, also the CTC loss
+    of the encoder's head against the transcripts, summed (zero otherwise)."""
+    labels = batch["labels"]
+    encoded: list = []
+    logits = forward_logits(model, core, batch, encoded if ctc else None)[:, :-1].float()
+    target = labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
+    )
+    return loss, (target != -100).sum(), ctc_loss_sum(core, encoded, batch["ctc_targets"]) if ctc else loss * 0
+
+
+def ctc_loss_sum(core, encoded: list, targets: list[list[int]]) -> torch.Tensor:
+    """CTC loss of the encoder's head (`encoder.out`) on each clip with a transcript, summed."""
+    head = core.model.encoder.out
+    pairs = [(h, t) for h, t in zip(encoded, targets) if t]
+    if not pairs:
+        return head.weight.sum() * 0  # keeps the graph (and DDP) whole when a batch has no transcript
+    total = head.weight.sum() * 0
+    for hidden, target in pairs:
+        log_probs = torch.log_softmax(head(hidden).float(), dim=-1)[:, None]  # (frames, 1, labels)
+        total = total + torch.nn.functional.ctc_loss(
+            log_probs,
+            torch.tensor([target]),
+            torch.tensor([log_probs.shape[0]]),
+            torch.tensor([len(target)]),
+            blank=0,
+            reduction="sum",
+            zero_infinity=True,
+        )
+    return total
+
+
+class LMRecipe:
+    """Granite Speech with a language model: prompt + answer examples (examples.py), next-token loss."""
+
+    name = "lm_lora"
+
+    def setup_model(self, cfg, device: str):
+        return setup_model(cfg, device)
+
+    def builder(self, lm, cfg, train_rows):
+        from .examples import ExampleBuilder, candidate_keywords
+
+        pool = sorted({w for r in train_rows for w in candidate_keywords(r.text) + r.keywords})
+        return ExampleBuilder(
+            lm.processor,
+            keywords_from_transcript=cfg.keywords_from_transcript,
+            keyword_distractors=cfg.keyword_distractors,
+            keyword_augment=cfg.keyword_augment,
+            distractor_pool=pool,
+            ctc_labels=unwrap(lm.model).config.encoder_config.output_dim,
+        )
+
+    def collator(self, lm):
+        from .examples import Collator
+
+        return Collator(lm.processor)
+
+    def counts(self, batch) -> dict[str, torch.Tensor]:
+        chars = torch.tensor(sum(len(t) for t in batch["ctc_targets"]), dtype=torch.float)
+        return {"loss": (batch["labels"][:, 1:] != -100).sum().float(), "ctc_loss": chars}
+
+    def losses(self, model, core, batch, cfg) -> dict[str, torch.Tensor]:
+        ctc = cfg.train_ctc != "none"
+        loss, _, ctc_sum = token_loss_sum(model, core, batch, ctc)
+        return {"loss": loss, "ctc_loss": ctc_sum} if ctc else {"loss": loss}
+
+    def train_mode(self, peft_model) -> None:
+        peft_model.train()
+        freeze_encoder_mode(peft_model)
+
+    def row_problems(self, row) -> list[tuple[str, str]]:
+        return []
+
+
+def unwrap(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model

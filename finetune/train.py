@@ -1,13 +1,15 @@
-"""LoRA / QLoRA fine-tuning recipe for Granite Speech: setup -> train -> save_checkpoint -> cleanup.
+"""Fine-tuning of any Granite Speech model: setup -> train -> save_checkpoint -> cleanup.
 
     python -m finetune.train --config finetune/configs/cpu_smoke.yaml
     accelerate launch --num_processes 2 -m finetune.train --config finetune/configs/multi_gpu.yaml
 
-The same script runs on CPU, one GPU, several GPUs and several nodes: accelerate does the distribution.
+The same script runs on CPU, one GPU, several GPUs and several nodes: accelerate does the distribution. What a
+step trains (LoRA on a language model, or CTC on the 5.0 model) is the recipe's (finetune/recipes.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -31,8 +33,9 @@ from granite_workbench.transcribe import Transcriber
 from . import checkpoint as ckpt
 from .config import TrainConfig, load_config
 from .data import DataError, Row, load_rows
-from .examples import Collator, ExampleBuilder, SpeechDataset, candidate_keywords, clip_samples
-from .model import forward_logits, freeze_encoder_mode, setup_model, trainable_summary
+from .examples import ExampleBuilder, SpeechDataset, clip_samples
+from .model import trainable_summary
+from .recipes import Recipe, recipe_for
 
 
 @dataclass
@@ -45,7 +48,7 @@ class State:
     scheduler: Any
     loader: Any
     dataset: SpeechDataset
-    collator: Collator
+    collator: Any
     train_rows: list[Row]
     eval_rows: list[Row]
     output_dir: Path
@@ -60,6 +63,7 @@ class State:
     stop_requested: bool = False  # set by SIGTERM (the demo's Stop): save at the current step and end
     last_checkpoint: str | None = None
     data: dict[str, Any] = field(default_factory=dict)  # the exact train / eval sources and their row counts
+    recipe: Recipe | None = None
 
 
 def data_summary(cfg: TrainConfig, train_report, eval_report) -> dict[str, Any]:
@@ -95,11 +99,13 @@ def setup(cfg: TrainConfig) -> State:
     accelerator = Accelerator(mixed_precision=mp, dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
     set_seed(cfg.seed)
     output_dir = Path(cfg.output_dir)
-    lm, model = setup_model(cfg, str(accelerator.device))
-    tok = lm.processor.tokenizer
+    recipe = recipe_for(cfg)
+    lm, model = recipe.setup_model(cfg, str(accelerator.device))
+    tok, check = lm.processor.tokenizer, recipe.row_problems
 
-    train_rows, train_report = load_rows(cfg, tok, "train")
-    eval_rows, eval_report = load_rows(cfg, tok, "eval") if (cfg.eval_manifest or cfg.eval_split) else ([], None)
+    train_rows, train_report = load_rows(cfg, tok, "train", check)
+    has_eval = cfg.eval_manifest or cfg.eval_split
+    eval_rows, eval_report = load_rows(cfg, tok, "eval", check) if has_eval else ([], None)
     data = data_summary(cfg, train_report, eval_report)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -113,19 +119,10 @@ def setup(cfg: TrainConfig) -> State:
         for r in (train_report, eval_report):
             if r is not None and r.problems:
                 print(r.summary(), file=sys.stderr)
-        print(trainable_summary(model), file=sys.stderr)
+        print(f"recipe {recipe.name}; {trainable_summary(model)}", file=sys.stderr)
 
-    pool = sorted({w for r in train_rows for w in candidate_keywords(r.text) + r.keywords})
-    builder = ExampleBuilder(
-        lm.processor,
-        keywords_from_transcript=cfg.keywords_from_transcript,
-        keyword_distractors=cfg.keyword_distractors,
-        keyword_augment=cfg.keyword_augment,
-        distractor_pool=pool,
-        ctc_labels=lm.model.config.encoder_config.output_dim,
-    )
-    dataset = SpeechDataset(train_rows, builder, seed=cfg.seed)
-    collator = Collator(lm.processor)
+    dataset = SpeechDataset(train_rows, recipe.builder(lm, cfg, train_rows), seed=cfg.seed)
+    collator = recipe.collator(lm)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -159,6 +156,7 @@ def setup(cfg: TrainConfig) -> State:
         eval_rows,
         output_dir,
         data=data,
+        recipe=recipe,
     )
     accelerator.wait_for_everyone()  # the main process has cleaned the run folder
     resume = ckpt.resolve_resume(cfg.output_dir, cfg.resume_from)
@@ -194,54 +192,13 @@ def load_checkpoint(state: State, path: Path) -> None:
         print(f"resumed from {path} at step {state.step}", file=sys.stderr)
 
 
-def token_loss_sum(model, core, batch, ctc: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sum of the next-token cross-entropy over answer tokens, and their count; with `ctc`, also the CTC loss
-    of the encoder's head against the transcripts, summed (zero otherwise)."""
-    labels = batch["labels"]
-    encoded: list = []
-    logits = forward_logits(model, core, batch, encoded if ctc else None)[:, :-1].float()
-    target = labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
-    )
-    return loss, (target != -100).sum(), ctc_loss_sum(core, encoded, batch["ctc_targets"]) if ctc else loss * 0
-
-
-def ctc_loss_sum(core, encoded: list, targets: list[list[int]]) -> torch.Tensor:
-    """CTC loss of the encoder's head (`encoder.out`) on each clip with a transcript, summed."""
-    head = core.model.encoder.out
-    pairs = [(h, t) for h, t in zip(encoded, targets) if t]
-    if not pairs:
-        return head.weight.sum() * 0  # keeps the graph (and DDP) whole when a batch has no transcript
-    total = head.weight.sum() * 0
-    for hidden, target in pairs:
-        log_probs = torch.log_softmax(head(hidden).float(), dim=-1)[:, None]  # (frames, 1, labels)
-        total = total + torch.nn.functional.ctc_loss(
-            log_probs,
-            torch.tensor([target]),
-            torch.tensor([log_probs.shape[0]]),
-            torch.tensor([len(target)]),
-            blank=0,
-            reduction="sum",
-            zero_infinity=True,
-        )
-    return total
-
-
 def train(state: State) -> str:
-    """Run until max_steps (or stop_after_steps). Returns 'finished' or 'stopped'.
-
-    Each optimizer step takes `grad_accum` micro-batches on every process; the loss is the sum over
-    answer tokens divided by the token count of the whole global batch, so one process with batch 8
-    and two with batch 4 (or gradient accumulation) compute the same gradient.
-    """
-    from contextlib import nullcontext
+    """Run until max_steps (or stop_after_steps). Returns 'finished' or 'stopped'."""
     from itertools import islice
 
     from tqdm import tqdm
 
     cfg, acc, model = state.cfg, state.accelerator, state.model
-    ctc = cfg.train_ctc != "none"  # also a CTC loss on the encoder's head
     bar = tqdm(
         total=cfg.max_steps,
         initial=state.step,
@@ -251,12 +208,10 @@ def train(state: State) -> str:
         file=sys.stderr,
         mininterval=0.2 if sys.stderr.isatty() else 5.0,
     )  # logs and CI get a line every 5 s
-    model.train()
-    freeze_encoder_mode(acc.unwrap_model(model))
+    state.recipe.train_mode(acc.unwrap_model(model))
     if state.resume_rng is not None:
         ckpt.set_rng_state(state.resume_rng)
     started = time.time()
-    core = acc.unwrap_model(model).get_base_model()
     while state.step < cfg.max_steps:
         state.dataset.set_epoch(state.epoch)
         state.loader.set_epoch(state.epoch)
@@ -266,65 +221,78 @@ def train(state: State) -> str:
             window = list(islice(batches, cfg.grad_accum))
             if not window:
                 break
-            local_tokens = sum((b["labels"][:, 1:] != -100).sum() for b in window)
-            global_tokens = acc.gather(local_tokens.reshape(1).to(acc.device)).sum().clamp(min=1)
-            local_chars = torch.tensor(sum(len(t) for b in window for t in b["ctc_targets"]), dtype=torch.float)
-            global_chars = acc.gather(local_chars.reshape(1).to(acc.device)).sum().clamp(min=1)
-            loss_total = torch.zeros((), device=acc.device)
-            ctc_total = torch.zeros((), device=acc.device)
-            for i, batch in enumerate(window):
-                sync = i == len(window) - 1
-                with nullcontext() if sync else acc.no_sync(model):
-                    loss_sum, _, ctc_sum = token_loss_sum(model, core, batch, ctc)
-                    # DDP averages gradients over processes: scale back up to a global-token mean (the CTC
-                    # loss: a mean per transcript character)
-                    acc.backward(
-                        loss_sum * acc.num_processes / global_tokens
-                        + cfg.ctc_weight * ctc_sum * acc.num_processes / global_chars
-                    )
-                loss_total += loss_sum.detach()
-                ctc_total += ctc_sum.detach()
-            if cfg.max_grad_norm > 0:
-                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            state.optimizer.step()
-            state.optimizer.zero_grad()
-            state.scheduler.step()
-            state.step += 1
-            state.batch_in_epoch += len(window)
+            means = optimizer_step(state, window)
             bar.update(1)
-            step_loss = (acc.gather(loss_total.reshape(1)).sum() / global_tokens).item()
             if state.step % cfg.log_steps == 0 or state.step == cfg.max_steps:
-                extra = {"ctc_loss": (acc.gather(ctc_total.reshape(1)).sum() / global_chars).item()} if ctc else {}
                 log(
                     state,
                     {
-                        "loss": step_loss,
-                        **extra,
+                        **means,
                         "lr": state.scheduler.get_last_lr()[0],
                         "epoch": state.epoch,
                         "elapsed_s": round(time.time() - started, 2),
                     },
                 )
-                bar.set_postfix(loss=f"{step_loss:.4f}", refresh=False)
-            last = state.step == cfg.max_steps
-            if state.stop_requested:
-                acc.set_trigger()
-            stop = (bool(cfg.stop_after_steps) and state.step == cfg.stop_after_steps) or acc.check_trigger()
-            evaluated = False
-            if state.eval_rows and ((cfg.eval_steps and state.step % cfg.eval_steps == 0) or last):
-                state.last_metrics = evaluate(state)
-                evaluated = True
-            if last or stop or (cfg.save_steps and state.step % cfg.save_steps == 0):
-                save_checkpoint(state, state.last_metrics if evaluated else {})
-            if last or stop:
+                bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
+            outcome = after_step(state)
+            if outcome:
                 bar.close()
-                return "finished" if last else "stopped"
+                return outcome
         else:
             break
         state.epoch += 1
         state.batch_in_epoch = 0
     bar.close()
     return "finished"
+
+
+def optimizer_step(state: State, window: list) -> dict[str, float]:
+    """One optimizer step over `grad_accum` micro-batches on every process; returns each loss term's mean.
+
+    Each term (the recipe's: answer tokens, CTC units...) is its sum divided by its count over the whole global
+    batch, so one process with batch 8 and two with batch 4 (or gradient accumulation) compute the same gradient.
+    """
+    from contextlib import nullcontext
+
+    cfg, acc, model, recipe = state.cfg, state.accelerator, state.model, state.recipe
+    core = acc.unwrap_model(model).get_base_model()
+    local = [recipe.counts(b) for b in window]
+    counts = {k: acc.gather(sum(c[k] for c in local).reshape(1).to(acc.device)).sum().clamp(min=1) for k in local[0]}
+    weights = {"ctc_loss": cfg.ctc_weight}
+    totals: dict[str, torch.Tensor] = {}
+    for i, batch in enumerate(window):
+        with nullcontext() if i == len(window) - 1 else acc.no_sync(model):
+            sums = recipe.losses(model, core, batch, cfg)
+            # DDP averages gradients over processes: scale back up to a global mean
+            acc.backward(sum(weights.get(k, 1.0) * v * acc.num_processes / counts[k] for k, v in sums.items()))
+        for k, v in sums.items():
+            totals[k] = totals.get(k, 0) + v.detach()
+    if cfg.max_grad_norm > 0:
+        acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    state.optimizer.step()
+    state.optimizer.zero_grad()
+    state.scheduler.step()
+    state.step += 1
+    state.batch_in_epoch += len(window)
+    return {k: (acc.gather(v.reshape(1)).sum() / counts[k]).item() for k, v in totals.items()}
+
+
+def after_step(state: State) -> str | None:
+    """Evaluate and checkpoint when due; 'finished' / 'stopped' when the run ends here."""
+    cfg, acc = state.cfg, state.accelerator
+    last = state.step == cfg.max_steps
+    if state.stop_requested:
+        acc.set_trigger()
+    stop = (bool(cfg.stop_after_steps) and state.step == cfg.stop_after_steps) or acc.check_trigger()
+    evaluated = False
+    if state.eval_rows and ((cfg.eval_steps and state.step % cfg.eval_steps == 0) or last):
+        state.last_metrics = evaluate(state)
+        evaluated = True
+    if last or stop or (cfg.save_steps and state.step % cfg.save_steps == 0):
+        save_checkpoint(state, state.last_metrics if evaluated else {})
+    if last or stop:
+        return "finished" if last else "stopped"
+    return None
 
 
 def log(state: State, values: dict[str, float]) -> None:
@@ -354,54 +322,51 @@ def evaluate(state: State) -> dict[str, float]:
     acc = state.accelerator
     metrics: dict[str, float] = {}
     if acc.is_main_process:
-        metrics = generate_metrics(
-            state.lm.processor,
-            acc.unwrap_model(state.model),
-            state.eval_rows,
-            state.dataset.builder,
-            state.collator,
-            state.cfg,
-        )
+        metrics = generate_metrics(state, acc.unwrap_model(state.model))
         log(state, metrics)
     acc.wait_for_everyone()
-    state.model.train()
-    freeze_encoder_mode(acc.unwrap_model(state.model))
+    state.recipe.train_mode(acc.unwrap_model(state.model))
     return metrics
 
 
-def generate_metrics(
-    processor, peft_model, rows: list[Row], builder: ExampleBuilder, collator: Collator, cfg: TrainConfig
-) -> dict[str, float]:
+def eval_loss(state: State, peft_model) -> float:
+    """The main loss term over all eval rows, per unit it is normalised by (answer token, CTC unit)."""
     import random
 
-    from granite_workbench.loading import LoadedModel
-
-    peft_model.eval()
-    # eval loss over all eval rows
-    total, count = 0.0, 0
+    recipe, rows, builder, size = state.recipe, state.eval_rows, state.dataset.builder, state.cfg.batch_size
+    total, count = 0.0, 0.0
+    eval_cfg = dataclasses.replace(state.cfg, train_ctc="none", ctc_weight=0.0)
     with torch.no_grad():
-        for i in range(0, len(rows), cfg.batch_size):
-            chunk = rows[i : i + cfg.batch_size]
-            batch = collator([builder.build(r, clip_samples(r), random.Random(f"eval-{r.line}")) for r in chunk])
+        for i in range(0, len(rows), size):
+            chunk = rows[i : i + size]
+            batch = state.collator([builder.build(r, clip_samples(r), random.Random(f"eval-{r.line}")) for r in chunk])
             batch = {
                 k: v.to(peft_model.device)
                 if torch.is_tensor(v)
                 else [t.to(peft_model.device) if torch.is_tensor(t) else t for t in v]
                 for k, v in batch.items()
             }
-            loss_sum, n, _ = token_loss_sum(peft_model, peft_model.get_base_model(), batch)
-            total += loss_sum.item()
-            count += int(n)
-    metrics: dict[str, float] = {"eval_loss": total / max(count, 1)}
-    # generated text
+            total += recipe.losses(peft_model, peft_model.get_base_model(), batch, eval_cfg)["loss"].item()
+            count += float(recipe.counts(batch)["loss"])
+    return total / max(count, 1)
+
+
+def generate_metrics(state: State, peft_model) -> dict[str, float]:
+    """Eval loss, then the text the model writes for the eval rows, scored."""
+    from granite_workbench.loading import LoadedModel
+
+    cfg, rows, builder = state.cfg, state.eval_rows, state.dataset.builder
+    peft_model.eval()
+    metrics: dict[str, float] = {"eval_loss": eval_loss(state, peft_model)}
     subset = rows[: cfg.eval_max_examples]
     specs = [r.spec(eval_keywords(r, builder) if TASKS[r.task].keywords else None) for r in subset]
     lm = LoadedModel(
         model=peft_model,
-        processor=processor,
+        processor=state.lm.processor,
         model_id="training",
         device=str(peft_model.device),
         dtype=str(next(peft_model.parameters()).dtype),
+        architecture=state.lm.architecture,
     )
     clips = [Audio(clip_samples(r), name=r.name) for r in subset]  # decoded once, cached
     results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none", max_new_tokens=cfg.eval_max_new_tokens).run(

@@ -73,9 +73,10 @@ MAX_LORA_RANK = 256  # vLLM serves ranks up to 256 with --max-lora-rank; larger 
 MAX_ADAPTER_BYTES = 4 * 2**30
 MAX_HEADER_BYTES = 100 * 2**20
 PROJECTOR, CTC_HEAD, ENCODER = "projector", "model.encoder.out", "model.encoder"
-# modules an adapter may carry whole (peft's `modules_to_save`): the projector, and for CTC training the
-# encoder's CTC head or the whole encoder
-TRAINABLE_FULL_MODULES = (PROJECTOR, CTC_HEAD, ENCODER)
+CTC_MODEL_PARTS = ("encoder", "ctc_head")  # the CTC-only model's encoder and output head (the ctc_full recipe)
+# modules an adapter may carry whole (peft's `modules_to_save`): the projector, for CTC training the encoder's CTC
+# head or the whole encoder, and a CTC-only model's encoder and head; each is checked against the model's own shapes
+TRAINABLE_FULL_MODULES = (PROJECTOR, CTC_HEAD, ENCODER, *CTC_MODEL_PARTS)
 
 
 def check_adapter(folder: str | Path, model=None, label: str | None = None) -> dict[str, Any]:
@@ -163,7 +164,8 @@ def _base_layers(model) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
     wraps layers as `X.base_layer` and saved modules as `X.original_module` / `X.modules_to_save.NAME`)."""
     skip = (".lora_", ".modules_to_save.", ".base_layer", "lora_dropout", "lora_embedding", "lora_magnitude")
     modules = {n: getattr(m, "base_layer", m) for n, m in model.named_modules() if not any(k in n for k in skip)}
-    tensors = [*model.named_parameters(), *model.named_buffers()]  # a module saved whole brings its buffers
+    # a module saved whole brings its buffers; a tied weight is listed under each of its names (the CTC head)
+    tensors = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
     params = {
         n.replace(".original_module", "").replace(".base_layer", ""): tuple(p.shape)
         for n, p in tensors
@@ -180,7 +182,7 @@ def check_lora_files(folder: Path, model, label: str) -> None:
     header = _safetensors_header(folder / WEIGHTS_FILE, label)
     modules, params = _base_layers(model)
     ranks = cfg.get("rank_pattern") or {}
-    lora = 0
+    lora = whole_tensors = 0
     for key, info in header.items():
         shape = info.get("shape") if isinstance(info, dict) else None
         path = key.removeprefix("base_model.model.")
@@ -188,6 +190,7 @@ def check_lora_files(folder: Path, model, label: str) -> None:
             whole = any(path.startswith(f"model.{m}.") or path.startswith(f"{m}.") for m in TRAINABLE_FULL_MODULES)
             if not whole or params.get(path) != tuple(shape or ()):
                 raise AdapterError(f"{label}: unexpected tensor {path!r} in the weights.")
+            whole_tensors += 1
             continue
         lora += 1
         layer = path.split(".lora_")[0]
@@ -198,7 +201,7 @@ def check_lora_files(folder: Path, model, label: str) -> None:
         want = [r, module.in_features] if ".lora_A." in key else [module.out_features, r]
         if shape != want:
             raise AdapterError(f"{label}: {layer} has shape {shape} in the weights, expected {want} for rank {r}.")
-    if not lora:
+    if not lora and not (whole_tensors and cfg.get("modules_to_save")):
         raise AdapterError(f"{label}: the weights hold no LoRA tensors.")
 
 

@@ -38,7 +38,7 @@ class CTCEngine(InProcessEngine):
             tasks=self.spec.tasks,
             decoding=("greedy",),
             word_timestamps=True,
-            trains_here=False,
+            trains_here=True,
             languages=self.spec.languages,
         )
 
@@ -70,18 +70,25 @@ class CTCEngine(InProcessEngine):
 
         model = self.lm.model
         core = unwrap_peft(model)
-        fe = self.lm.processor.feature_extractor
-        feats = [fe([c], sampling_rate=16_000, return_tensors="pt")["input_features"][0] for c in clips]
-        width = max(f.shape[0] for f in feats)
-        x = torch.zeros((len(feats), width, feats[0].shape[1]))
-        mask = torch.zeros((len(feats), width), dtype=torch.long)
-        for i, f in enumerate(feats):
-            x[i, : f.shape[0]] = f
-            mask[i, : f.shape[0]] = 1
+        x, mask = padded_features(self.lm.processor.feature_extractor, clips)
         with torch.inference_mode():
             logits = model(input_features=x.to(core.device, core.dtype), attention_mask=mask.to(core.device)).logits
             valid = core._get_output_attention_mask(mask.to(core.device), target_length=logits.shape[1]).sum(-1)
         return logits.float().cpu(), valid.cpu().tolist()
+
+
+def padded_features(feature_extractor, clips: list[np.ndarray]):
+    """(features (batch, frames, dims), attention mask): each clip's features computed alone, zero-padded."""
+    import torch
+
+    feats = [feature_extractor([c], sampling_rate=16_000, return_tensors="pt")["input_features"][0] for c in clips]
+    width = max(f.shape[0] for f in feats)
+    x = torch.zeros((len(feats), width, feats[0].shape[1]))
+    mask = torch.zeros((len(feats), width), dtype=torch.long)
+    for i, f in enumerate(feats):
+        x[i, : f.shape[0]] = f
+        mask[i, : f.shape[0]] = 1
+    return x, mask
 
 
 MAX_PADDING = 1.25  # a forward pass computes at most this much padded audio per second of real audio

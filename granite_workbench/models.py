@@ -55,6 +55,7 @@ class ModelSpec:
     dtype: str = "bfloat16"  # on a GPU and on CPUs with bf16 kernels (loading.py decides per machine)
     tiny: str = ""  # the offline miniature of this architecture (`--model tiny...`)
     llm: bool = True  # has a language model (is prompted; a second pass can be asked of it)
+    recipes: tuple[str, ...] = ("lm_lora",)  # fine-tuning recipes (finetune/recipes.py), the first is `auto`'s
     system_prompt: str | None = None  # the system turn its model card sends before the instruction
     summary: str = ""
     source: str = ""
@@ -131,6 +132,7 @@ MODELS: dict[str, ModelSpec] = {
             timestamps=("ctc",),
             tiny="tiny-ctc",
             llm=False,
+            recipes=("ctc_lora", "ctc_full"),
             summary="English only, CTC without a language model: the fast CPU / edge model",
             source="https://huggingface.co/ibm-granite/granite-speech-5.0-470m-turboctc",
             notes=("punctuation in its output is not stated in the stored card",),
@@ -233,6 +235,7 @@ def table_rows() -> list[dict[str, str]]:
             "punctuation": "yes" if m.punctuates else "no",
             "decoding": ", ".join(m.decoding),
             "word times": "+".join(m.timestamps),
+            "fine-tuning": ", ".join(m.recipes),
             "tiny": m.tiny,
             "what for": m.summary,
         }

@@ -53,6 +53,11 @@ TINY_FOLDERS = {
 }
 
 
+# a cached miniature older than its builder is rebuilt (2: tiny-ctc's vocabulary writes everyday words in a unit or
+# two, as the real one does)
+TINY_VERSIONS = {"tiny-ctc": 2}
+
+
 def _build_ctc(folder):
     from .tiny_ctc import build_tiny_ctc_model
 
@@ -72,9 +77,17 @@ def ensure_tiny_model(folder: str | os.PathLike | None = None, alias: str = TINY
     """Return the folder of the tiny model `alias` (models.py names each architecture's), building it first if it
     is not there yet."""
     folder = Path(folder) if folder else default_tiny_dir(alias)
-    if not is_tiny(folder):
+    if not is_tiny(folder) or built_version(folder) != TINY_VERSIONS.get(alias, 1):
         TINY_BUILDERS[alias](folder)
     return folder
+
+
+def built_version(folder: Path) -> int:
+    """Which build of a miniature a folder holds (its marker's `build`; 1 before builds were numbered)."""
+    try:
+        return int(json.loads((Path(folder) / MARKER).read_text()).get("build", 1))
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def build_tokenizer():

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 MARKER = "granite_workbench_tiny.json"
+BUILD = 2  # tiny.TINY_VERSIONS["tiny-ctc"]
 PAD = "<pad>"
 UNK = "<unk>"
 _CORPUS = [
@@ -27,6 +28,11 @@ _CORPUS = [
     "or one had by word but not what all were we when your can said there use an each which",
     "she do how their if will up other about out many then them zero one two three four five",
     "six seven eight nine ten good morning afternoon evening yes no okay",
+    # everyday words a 16,384-unit vocabulary writes as one or two units (the bundled phrase set's): a CTC target
+    # needs no more units than the encoder has frames (12.5 per second), which letters alone would exceed
+    "turn on kitchen lights set timer minutes weather tomorrow play some jazz music call front desk book table",
+    "remind me buy milk open garage door lower volume please start washing machine far airport send message anna",
+    "close blinds add eggs shopping list wake up seven read latest news",
 ]
 
 
@@ -39,7 +45,7 @@ def build_tokenizer():
     tok.decoder = decoders.Metaspace()
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'", "▁"]
     trainer = trainers.BpeTrainer(
-        vocab_size=160, special_tokens=[PAD, UNK], initial_alphabet=letters, show_progress=False
+        vocab_size=320, special_tokens=[PAD, UNK], initial_alphabet=letters, show_progress=False
     )
     tok.train_from_iterator(_CORPUS, trainer=trainer)
     return ParakeetTokenizer(tokenizer_object=tok, pad_token=PAD, unk_token=UNK)
@@ -74,7 +80,7 @@ def build_tiny_ctc_model(folder: str | Path, seed: int = 0) -> Path:
     model = GraniteSpeech5ForCTC(tiny_config(len(tokenizer)))
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    (folder / MARKER).write_text(json.dumps({"architecture": "granite_speech5_ctc", "seed": seed}))
+    (folder / MARKER).write_text(json.dumps({"architecture": "granite_speech5_ctc", "seed": seed, "build": BUILD}))
     return folder
 
 

@@ -48,12 +48,14 @@ class Training:
         engine = self.inference.engine()
         if not engine.capabilities.trains_here:
             raise ValueError(
-                f"This demo's model cannot be fine-tuned here: {engine.describe()}. LoRA fine-tuning runs on a "
-                "Granite Speech model with a language model loaded in this process (a server's model is trained "
-                "where its weights are; CTC fine-tuning of the 5.0 Turbo CTC model is not in the workbench yet)."
+                f"This demo's model cannot be fine-tuned here: {engine.describe()}. Fine-tuning runs on a model "
+                "loaded in this process (a server's model is trained where its weights are)."
             )
+        from finetune.recipes import choose_for_run
+
         model = engine.model_id
         extra = training_settings(config, settings or {})
+        choose_for_run(model, {**config_values(config), **extra})  # a config that does not fit the model: why
         name = folder_name(run_name, "Run name") if run_name and run_name.strip() else None
         with self.files.manifest(choice, upload, keep=True) as (path, roots, label, folder):
             try:
