@@ -204,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", help="dataset split (datasets only)")
     e.add_argument("--adapter", action="append", default=[], help="adapter folder; repeat for several")
     e.add_argument("--no-base", action="store_true", help="leave the base model out")
+    e.add_argument(
+        "--models",
+        default=None,
+        metavar="ID_OR_FOLDER[@ADAPTER],...",
+        help="which Granite for this data: run each model (optionally with an adapter folder) over the same rows, "
+        "one in memory at a time, and report accuracy, RTFx on this machine, peak memory and size per model "
+        "(instead of --model / --adapter)",
+    )
     add_model_flags(e)
     add_backend_flags(e)
     e.add_argument("--out-dir", required=True, type=Path, help="where the report goes")
@@ -321,22 +329,77 @@ def run_identity(args, command: str, rows) -> dict:
     }
 
 
+def compare_main(args) -> int:
+    """`evaluate --models`: several models over the same rows (comparison.py)."""
+    from .adapters import AdapterError
+    from .comparison import compare_models, parse_models, write_comparison
+    from .manifest import DataError, read_rows, validate
+
+    try:
+        if args.adapter or args.backend != "local":
+            raise ValueError("--models names each model and its adapter (MODEL@ADAPTER); drop --adapter/--backend.")
+        choices = parse_models(args.models)
+        rows = read_rows(args.manifest, args.split)
+        rows = rows[: args.limit] if args.limit else rows
+        good, report = validate(rows, None, source=str(args.manifest), max_audio_seconds=3 * 3600, max_label_tokens=0)
+        result, costs = compare_models(
+            choices,
+            good,
+            lambda model: load_model_for(args, model),
+            progress=None
+            if args.quiet
+            else lambda k, n, name: k < n and print(f"[{k + 1}/{n}] {name}", file=sys.stderr),
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            decoding=decoding_options(args),
+        )
+    except (ModelLoadError, AdapterError, DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    paths = write_comparison(result, costs, args.out_dir, f"Which Granite for {Path(str(args.manifest)).name}?")
+    if report.problems:
+        print(report.summary(), file=sys.stderr)
+    print_scores(result, [c.system for c in costs])
+    for c in costs:
+        print(f"  {c.system}: RTFx {c.rtfx:.1f}, peak {c.peak_memory_bytes / 2**30:.2f} GiB", file=sys.stderr)
+    print(f"report: {paths['report']}", file=sys.stderr)
+    failed = sum(result.summary["all"][c.system]["failed"] for c in costs) + len(report.problems)
+    return 1 if failed else 0
+
+
+def load_model_for(args, model: str):
+    from .loading import load_model
+
+    return load_model(model, **model_kwargs(args))
+
+
+def print_scores(result, systems) -> None:
+    from .metrics import METRIC_LABELS, format_metric
+
+    overall = result.summary["all"]
+    for s in systems:
+        shown = ", ".join(
+            f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}"
+            for k, v in overall[s].items()
+            if k not in ("utterances", "failed")
+        )
+        print(f"{s}: {shown}", file=sys.stderr)
+
+
 def evaluate_main(args) -> int:
+    if args.models:
+        return compare_main(args)
     from .adapters import BASE, AdapterError
     from .batch import evaluate_rows
     from .engine import describe_paths
     from .evaluation import write_report
-    from .manifest import DataError, read_dataset, read_manifest
-    from .metrics import METRIC_LABELS, format_metric
+    from .manifest import DataError, read_rows
     from .remote import RemoteError
     from .sharding import ResumeError, process_state
 
     state = process_state()
     try:
-        src = Path(args.manifest)
-        rows = (
-            read_manifest(src) if src.suffix.lower() in (".jsonl", ".csv") else read_dataset(args.manifest, args.split)
-        )
+        rows = read_rows(args.manifest, args.split)
         engine, described = open_engine(args, state)
         systems = [] if args.no_base else [BASE]
         for folder in args.adapter:
@@ -384,13 +447,8 @@ def evaluate_main(args) -> int:
     if report.problems:
         print(report.summary(), file=sys.stderr)
     overall = result.summary["all"]
+    print_scores(result, systems)
     for s in systems:
-        shown = ", ".join(
-            f"{METRIC_LABELS.get(k, k)} {format_metric(k, v)}"
-            for k, v in overall[s].items()
-            if k not in ("utterances", "failed")
-        )
-        print(f"{s}: {shown}", file=sys.stderr)
         if args.decoding != "greedy":
             print(f"  decoding {args.decoding}: {describe_paths(result.decoding[s])}", file=sys.stderr)
     print(f"report: {written['paths']['report']}", file=sys.stderr)

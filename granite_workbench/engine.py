@@ -20,7 +20,6 @@ locks over the same peft state).
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +190,9 @@ class FakeEngine:
             raise AdapterError(f"Adapter {name!r} is not loaded.")
 
 
-_ENGINES: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
+# A loaded model's engine is kept on the model itself: a WeakKeyDictionary would never let the model go, because
+# its value (the engine) holds the model; the model <-> engine cycle is freed by the garbage collector.
+_ENGINE_ATTRIBUTE = "_workbench_engine"
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -204,9 +205,10 @@ def engine_for(model) -> Engine:
             raise TypeError(f"Expected a loaded model (load_model(...)) or an engine, got {type(model).__name__}.")
         return model
     with _ENGINES_LOCK:
-        engine = _ENGINES.get(model)
+        engine = getattr(model, _ENGINE_ATTRIBUTE, None)
         if engine is None:
-            engine = _ENGINES[model] = local_engine_class(model.architecture)(model)
+            engine = local_engine_class(model.architecture)(model)
+            setattr(model, _ENGINE_ATTRIBUTE, engine)
         return engine
 
 

@@ -233,6 +233,13 @@ def read_dataset(
     return [_row(rec, rec[audio_column], text_column, i, default_task, default_language) for i, rec in enumerate(ds)]
 
 
+def read_rows(source: str, split: str = "test") -> list[Row]:
+    """A manifest (.jsonl / .csv) or a Hugging Face dataset's split (saved folder, audiofolder:DIR, hub id)."""
+    if Path(str(source)).suffix.lower() in (".jsonl", ".csv"):
+        return read_manifest(source)
+    return read_dataset(source, split)
+
+
 def validate(
     rows: list[Row], tokenizer, *, source: str, max_audio_seconds: float, max_label_tokens: int, extra=None
 ) -> tuple[list[Row], ValidationReport]:
