@@ -135,6 +135,8 @@ def run_model(
     cost.seconds = round(time.perf_counter() - started, 3)
     cost.peak_memory_bytes = peak_memory(lm.device)
     cost.audio_seconds = round(sum(r.duration for r, o in zip(rows, outputs[system]) if o["hypothesis"] is not None), 2)
+    if choice.adapter:  # a model that stays loaded (the demo's) keeps no adapter of ours
+        engine.unload_adapter(system)
     del engine, lm
     gc.collect()
     return outputs[system], cost

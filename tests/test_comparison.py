@@ -2,6 +2,7 @@
 
 import json
 import weakref
+from pathlib import Path
 
 import pytest
 from conftest import PHRASES
@@ -86,3 +87,29 @@ def test_models_flag_is_checked():
 def test_models_with_adapter_flag_is_refused(tmp_path, capsys):
     assert main(["evaluate", str(PHRASES), "--models", "tiny", "--adapter", "x", "--out-dir", str(tmp_path)]) == 2
     assert "drop --adapter" in capsys.readouterr().err
+
+
+def test_evaluate_tab_compares_models(tiny_dir, trained_adapter):
+    """The Evaluate tab's panel: the demo's model, another kind and an adapter of the checkpoints folder, over the
+    same rows; the demo's model keeps no adapter of the comparison afterwards."""
+    from conftest import ready_workbench
+
+    from granite_workbench.registry import AdapterRegistry
+    from granite_workbench.ui.tabs.evaluate_models import compare_models_action, default_models
+
+    run, _ = trained_adapter
+    wb = ready_workbench(tiny_dir, registry=AdapterRegistry(run.parent))
+    assert default_models(wb) == f"{tiny_dir}\ntiny-ctc"
+    ticks = []
+    models = f"{tiny_dir}\ntiny-ctc\n{tiny_dir}@{run.name}/step-000600"
+    note, table, chart, spread, files = compare_models_action(
+        wb, "data/phrases/train.jsonl", None, models, "4", lambda value, **kw: ticks.append(kw.get("desc"))
+    )
+    assert "4 utterances × 3 models" in note
+    assert list(table["model"]) == [tiny_dir.name, "tiny-ctc", f"{tiny_dir.name}@{run.name}-step-000600"]
+    assert table["WER %"].iloc[2] == 0.0 and table["WER %"].iloc[0] > 50  # the adapter learned these phrases
+    assert all(table["RTFx"] > 0)
+    assert Path(chart).stat().st_size > 10_000 and "Where the models disagree most" in spread and "<audio" in spread
+    assert "Model 3 of 3" in " ".join(filter(None, ticks))
+    assert wb.inference.engine().adapter_names() == []  # the comparison's adapter was taken off again
+    assert {Path(f).name for f in files} == {"report.md", "models.json", "utterances.jsonl", "disagreements.jsonl"}

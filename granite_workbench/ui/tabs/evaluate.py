@@ -213,6 +213,9 @@ def build(ctx: UIContext) -> None:
         api_name="evaluate",
         concurrency_id="model",
     )
+    from .evaluate_models import build_panel
+
+    build_panel(ctx, manifest, upload, limit)
     offered = gr.State([])  # the adapters offered so far: one loaded since is selected once, then left to the user
     ctx.on_adapters_changed(
         lambda current, seen: follow_adapters(wb, current, seen), [systems, offered], [systems, offered]
