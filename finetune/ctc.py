@@ -7,8 +7,9 @@ config's reduction is set to "sum" while training so the loop can normalise by t
 global batch (one process with batch 8 and two with batch 4 compute the same gradient).
 
 Targets: a vocabulary without capitals gets lower-cased text and punctuation the vocabulary cannot write is dropped
-(the model never writes it); any other character it cannot write (digits, letters of another script) makes the row
-a bad row, as does a transcript with more units than the clip has encoder frames (CTC cannot emit it).
+(the model never writes it). A row is a bad row when it is a translation, in a language the model does not
+transcribe, has any other character the vocabulary cannot write (digits, letters of another script), or has more
+units than the clip has encoder frames (CTC cannot emit it). An `asr_keywords` row trains as plain ASR.
 Batch norm in the encoder's convolution modules keeps its stored statistics (the base model's buffers are not part
 of an adapter, and batch statistics would make a batch of 8 differ from two of 4).
 """
@@ -24,6 +25,8 @@ import torch
 
 from granite_workbench.ctc_engine import padded_features
 from granite_workbench.loading import load_model, unwrap_peft
+from granite_workbench.models import spec_for
+from granite_workbench.prompts import TaskSpec
 from granite_workbench.tasks import TASKS
 
 IGNORE = -100
@@ -98,8 +101,12 @@ def repeats(ids: list[int]) -> int:
 
 @dataclass
 class CTCExampleBuilder:
+    """Rows -> examples; an `asr_keywords` row trains as plain ASR (its text is the transcript; the model takes no
+    prompt)."""
+
     processor: Any
     core: Any  # the CTC model (for its frame count)
+    languages: tuple[str, ...] = ()  # the languages it transcribes (the model table's)
 
     def __post_init__(self):
         self.tokenizer = self.processor.tokenizer
@@ -118,8 +125,11 @@ class CTCExampleBuilder:
 
     def problems(self, row) -> list[tuple[str, str]]:
         task = TASKS.get(row.task)
-        if task is None or task.name != "asr":
+        if task is None or task.translation or task.name not in ("asr", "asr_keywords"):
             return [("task the model cannot learn", f"{row.task!r}: the CTC model only transcribes (task asr)")]
+        if self.languages and row.language not in self.languages:
+            known = ", ".join(self.languages)
+            return [("language the model cannot learn", f"{row.language!r}: it transcribes {known}")]
         text, missing = target_text(row.text, self.vocabulary)
         if missing:
             return [("characters the model cannot write", f"{missing!r} (its vocabulary has no units for them)")]
@@ -128,6 +138,9 @@ class CTCExampleBuilder:
         if row.duration and need > have:
             return [("transcript too long for the clip", f"{need} CTC steps in {have} encoder frames")]
         return []
+
+    def eval_spec(self, row) -> TaskSpec:
+        return TaskSpec("asr", language=row.language)
 
     def build(self, row, samples, rng) -> dict[str, Any]:
         return {"samples": samples, "labels": self.labels(row.text)}
@@ -154,8 +167,13 @@ class CTCRecipe:
 
     def setup_model(self, cfg, device: str):
         lm, peft_model = setup_ctc_model(cfg, device, self.full)
-        self._builder = CTCExampleBuilder(lm.processor, unwrap_peft(peft_model))
+        self._builder = self.example_builder(lm)
         return lm, peft_model
+
+    @staticmethod
+    def example_builder(lm) -> CTCExampleBuilder:
+        spec = spec_for(lm.model_id, lm.architecture)
+        return CTCExampleBuilder(lm.processor, unwrap_peft(lm.model), spec.languages)
 
     def builder(self, lm, cfg, train_rows) -> CTCExampleBuilder:
         return self._builder
@@ -180,5 +198,6 @@ class CTCRecipe:
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.eval()
 
-    def row_problems(self, row) -> list[tuple[str, str]]:
-        return self._builder.problems(row)
+    def row_checker(self, lm):
+        """Why a row cannot train this model (kind, detail) pairs, for the loaded model `lm`."""
+        return self.example_builder(lm).problems

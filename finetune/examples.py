@@ -64,6 +64,12 @@ class ExampleBuilder:
         rng.shuffle(picked)
         return picked
 
+    def eval_spec(self, row: Row) -> TaskSpec:
+        """The task an eval row is scored on: a keyword row gets a fixed list (the same at every evaluation)."""
+        if not TASKS[row.task].keywords:
+            return row.spec()
+        return row.spec(tuple(self.keywords_for(row, random.Random(f"eval-{row.line}"))))
+
     def spec_for(self, row: Row, rng: random.Random) -> TaskSpec:
         """The row's task; with probability `keyword_augment` a task with a keyword variant is trained as that
         variant. Keyword tasks get a list drawn from the text plus distractors."""
@@ -83,7 +89,8 @@ class ExampleBuilder:
         prompt_ids = self.tokenizer(model_prompt(self.tokenizer, spec, len(samples)), add_special_tokens=False)[
             "input_ids"
         ]
-        answer_ids = self.tokenizer(answer_text(self.tokenizer, row.text), add_special_tokens=False)["input_ids"]
+        # the answer in the model's own format: tagged turns / times for the plus model's modes (Row.answer)
+        answer_ids = self.tokenizer(answer_text(self.tokenizer, row.answer()), add_special_tokens=False)["input_ids"]
         # the CTC head writes what is said: its target is the transcript (none for a translation row)
         ctc = [] if spec.info.translation else [ord(c) for c in ctc_text(row.text, self.ctc_labels)]
         return {

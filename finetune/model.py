@@ -164,8 +164,20 @@ class LMRecipe:
         peft_model.train()
         freeze_encoder_mode(peft_model)
 
-    def row_problems(self, row) -> list[tuple[str, str]]:
-        return []
+    def row_checker(self, lm):
+        """Rows whose task the model does not do (speaker turns for a model without the plus modes)."""
+        from granite_workbench.models import UnsupportedTaskError, require_task, short_name, spec_for
+
+        spec = spec_for(lm.model_id, lm.architecture)
+
+        def problems(row) -> list[tuple[str, str]]:
+            try:
+                require_task(spec, row.task, short_name(lm.model_id))
+            except UnsupportedTaskError as exc:
+                return [("task the model cannot learn", str(exc))]
+            return []
+
+        return problems
 
 
 def unwrap(model):

@@ -46,8 +46,9 @@ class Recipe(Protocol):
     def train_mode(self, peft_model) -> None:
         """Put the model in training mode, frozen parts held still."""
 
-    def row_problems(self, row) -> list[tuple[str, str]]:
-        """Why a row cannot train this model (kind, detail); empty when it can."""
+    def row_checker(self, lm):
+        """For the loaded model `lm`: row -> why it cannot train this model ((kind, detail) pairs), or None when the
+        shared checks are all."""
 
 
 def choose(cfg) -> str:

@@ -24,7 +24,7 @@ import torch
 from granite_workbench.adapters import WEIGHTS_FILE, model_signature
 from granite_workbench.audio import Audio
 from granite_workbench.engine import engine_for
-from granite_workbench.evaluation import score
+from granite_workbench.evaluation import score, scored_text
 from granite_workbench.loading import ModelLoadError
 from granite_workbench.metrics import is_better
 from granite_workbench.tasks import TASKS
@@ -33,7 +33,7 @@ from granite_workbench.transcribe import Transcriber
 from . import checkpoint as ckpt
 from .config import TrainConfig, load_config
 from .data import DataError, Row, load_rows
-from .examples import ExampleBuilder, SpeechDataset, clip_samples
+from .examples import SpeechDataset, clip_samples
 from .model import trainable_summary
 from .recipes import Recipe, recipe_for
 
@@ -101,7 +101,7 @@ def setup(cfg: TrainConfig) -> State:
     output_dir = Path(cfg.output_dir)
     recipe = recipe_for(cfg)
     lm, model = recipe.setup_model(cfg, str(accelerator.device))
-    tok, check = lm.processor.tokenizer, recipe.row_problems
+    tok, check = lm.processor.tokenizer, recipe.row_checker(lm)
 
     train_rows, train_report = load_rows(cfg, tok, "train", check)
     has_eval = cfg.eval_manifest or cfg.eval_split
@@ -310,13 +310,6 @@ def log(state: State, values: dict[str, float]) -> None:
         state.writer.flush()
 
 
-def eval_keywords(row: Row, builder: ExampleBuilder) -> tuple[str, ...]:
-    """A fixed keyword list per eval row (the same at every evaluation)."""
-    import random
-
-    return tuple(builder.keywords_for(row, random.Random(f"eval-{row.line}")))
-
-
 def evaluate(state: State) -> dict[str, float]:
     """Eval loss, and metrics on generated text: WER/CER (ASR), BLEU/chrF (translation), keyword recall."""
     acc = state.accelerator
@@ -359,7 +352,7 @@ def generate_metrics(state: State, peft_model) -> dict[str, float]:
     peft_model.eval()
     metrics: dict[str, float] = {"eval_loss": eval_loss(state, peft_model)}
     subset = rows[: cfg.eval_max_examples]
-    specs = [r.spec(eval_keywords(r, builder) if TASKS[r.task].keywords else None) for r in subset]
+    specs = [builder.eval_spec(r) for r in subset]
     lm = LoadedModel(
         model=peft_model,
         processor=state.lm.processor,
@@ -372,7 +365,7 @@ def generate_metrics(state: State, peft_model) -> dict[str, float]:
     results = Transcriber(lm, batch_size=cfg.batch_size, chunking="none", max_new_tokens=cfg.eval_max_new_tokens).run(
         clips, specs
     )
-    metrics.update(score(subset, specs, [res.text for res in results]))
+    metrics.update(score(subset, specs, [scored_text(res, spec) for res, spec in zip(results, specs)]))
     if cfg.train_ctc != "none":  # how close the CTC head's drafts are to the transcripts
         metrics["ctc_cer"] = draft_cer(engine_for(lm), [r for r in subset if not TASKS[r.task].translation])
     return metrics

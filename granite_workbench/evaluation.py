@@ -19,7 +19,19 @@ from typing import Any
 from .adapters import BASE
 from .engine import DecodingOptions, add_paths, describe_paths
 from .manifest import Row
-from .metrics import ErrorCounts, KeywordCounts, bleu, char_errors, chrf, format_metric, keyword_counts, word_errors
+from .metrics import (
+    ErrorCounts,
+    KeywordCounts,
+    SpeakerCounts,
+    bleu,
+    char_errors,
+    chrf,
+    format_metric,
+    keyword_counts,
+    speaker_word_errors,
+    word_errors,
+)
+from .plus_tags import read_tagged, turn_words
 from .prompts import TaskSpec
 from .tasks import CHAR_LANGUAGES
 
@@ -27,7 +39,7 @@ from .tasks import CHAR_LANGUAGES
 def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -> dict[str, float]:
     """Corpus metrics over mixed rows: WER/CER over ASR rows (CER for ja/zh), BLEU/chrF per target
     language averaged, keyword recall/precision and B-WER/U-WER over keyword-biased rows."""
-    words, chars, kw = ErrorCounts(), ErrorCounts(), KeywordCounts()
+    words, chars, kw, who = ErrorCounts(), ErrorCounts(), KeywordCounts(), SpeakerCounts()
     by_target: dict[str, tuple[list[str], list[str]]] = {}
     n_asr = n_kw = 0
     for row, spec, hyp in zip(rows, specs, hyps):
@@ -37,6 +49,9 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
             outs.append(hyp)
             continue
         n_asr += 1
+        if speaker_truth(row, spec):  # a tagged answer: its words for WER, its speakers for WDER
+            who += speaker_word_errors(turn_words(row.answer()), turn_words(hyp))
+            hyp = read_tagged(hyp, 1e9).text
         chars += char_errors(row.text, hyp, row.language)
         if row.language not in CHAR_LANGUAGES:
             words += word_errors(row.text, hyp, row.language)
@@ -47,6 +62,8 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
     if n_asr:
         out["wer"] = words.rate if words.ref_len else chars.rate
         out["cer"] = chars.rate
+    if who.aligned:
+        out["wder"] = who.rate
     if by_target:
         out["bleu"] = sum(bleu(r, h, t) for t, (r, h) in by_target.items()) / len(by_target)
         out["chrf"] = sum(chrf(r, h) for r, h in by_target.values()) / len(by_target)
@@ -62,16 +79,38 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
     return out
 
 
+def speaker_truth(row: Row, spec: TaskSpec) -> bool:
+    """A speaker-attributed row with its turns: scored for who spoke each word too (WDER)."""
+    return spec.task == "asr_speakers" and bool(row.speakers)
+
+
+def scored_text(result, spec: TaskSpec) -> str:
+    """The hypothesis that is scored: the text, or for speaker-attributed ASR the turns in the model's tag format
+    (from the words' speakers), so that WER reads the words and WDER the speakers."""
+    from .plus_tags import speaker_turns
+
+    if spec.task != "asr_speakers" or not result.words or all(w.speaker is None for w in result.words):
+        return result.text
+    return " ".join(
+        f"[Speaker {s}]: " + " ".join(w.word for w in ws) if s is not None else " ".join(w.word for w in ws)
+        for s, ws in speaker_turns(result.words)
+    )
+
+
 def utterance_error(row: Row, spec: TaskSpec, hyp: str) -> dict[str, Any]:
-    """One utterance's errors: word/char error counts and rate (ASR), chrF (translation), keywords."""
+    """One utterance's errors: word/char error counts and rate (ASR), chrF (translation), keywords, WDER."""
     if spec.info.translation:
         return {"chrf": chrf([row.text], [hyp]), "error": 1 - chrf([row.text], [hyp]) / 100}
+    extra = {}
+    if speaker_truth(row, spec):
+        extra["wder"] = speaker_word_errors(turn_words(row.answer()), turn_words(hyp)).rate
+        hyp = read_tagged(hyp, 1e9).text
     counts = (
         char_errors(row.text, hyp, row.language)
         if row.language in CHAR_LANGUAGES
         else word_errors(row.text, hyp, row.language)
     )
-    out = {"errors": counts.errors, "ref_len": counts.ref_len, "error": counts.rate}
+    out = {"errors": counts.errors, "ref_len": counts.ref_len, "error": counts.rate, **extra}
     if spec.info.keywords:
         k = keyword_counts(row.text, hyp, spec.keywords, row.language)
         out.update({"keywords_in_reference": k.in_reference, "keywords_matched": k.matched})
@@ -183,8 +222,8 @@ def hypotheses(
             names=[f"line{r.line}:{r.name}" for r in rows],
         )
         outputs[system] = [
-            {"hypothesis": res.text if res.ok else None, "error": res.error, "decoding": res.decoding}
-            for res in results
+            {"hypothesis": scored_text(res, spec) if res.ok else None, "error": res.error, "decoding": res.decoding}
+            for res, spec in zip(results, specs)
         ]
     return outputs, tr.decoding.decoding
 

@@ -9,6 +9,12 @@ Manifest rows (JSONL: one object per line; CSV: a header with these columns):
     language         spoken language (default: the config's default_language)
     target_language  translation target (ast only)
     keywords         list, or a string separated by '|' or ',' (asr_keywords; drawn from the text if absent)
+    speakers         asr_speakers (4.1-2b-plus): the turns, a list of {"speaker", "text"[, "start", "end"]} in order
+                     (speaker: any label; numbered by appearance in the model's `[Speaker N]:` format); `text` may
+                     then be left out (the turns' words)
+    words            asr_timestamps (4.1-2b-plus): the words with times, a list of {"word", "end"[, "start"]} in
+                     seconds (written in the model's `word [T:centiseconds]` format); `text` may be left out
+    (CSV: speakers / words as JSON text.)
 
 Validation reports every bad row with its line number and reason (missing/unreadable audio, empty text,
 clip too long, label too long, unsupported language or direction); `on_bad_rows` decides whether the
@@ -30,7 +36,7 @@ from .languages import UnsupportedLanguageError
 from .prompts import TaskSpec
 from .tasks import TASK_NAMES, TASKS
 
-MANIFEST_COLUMNS = ("audio", "text", "task", "language", "target_language", "keywords")
+MANIFEST_COLUMNS = ("audio", "text", "task", "language", "target_language", "keywords", "speakers", "words")
 REQUIRED_COLUMNS = ("audio", "text")
 
 
@@ -46,6 +52,8 @@ class Row:
     language: str = "en"
     target_language: str | None = None
     keywords: list[str] = field(default_factory=list)
+    speakers: list[dict] = field(default_factory=list)  # asr_speakers truth: turns {speaker, text[, start, end]}
+    words: list[dict] = field(default_factory=list)  # asr_timestamps truth: {word, end[, start]}
     line: int = 0  # line (JSONL), row (CSV, 1 = first data row) or index (datasets)
     duration: float = 0.0
     error: str | None = None  # the row cannot be used at all (not JSON, not an object, audio outside the folders)
@@ -61,6 +69,17 @@ class Row:
         if task.keywords and not kws:
             return TaskSpec(task.without_keywords, language=self.language)
         return TaskSpec(self.task, language=self.language, keywords=kws if task.keywords else ())
+
+    def answer(self) -> str:
+        """What the model should write for this row: the text, or for the plus model's tagged tasks the turns or
+        timed words in its own tag format (plus_tags)."""
+        from .plus_tags import write_speakers, write_timestamps
+
+        if self.task == "asr_speakers" and self.speakers:
+            return write_speakers(self.speakers)
+        if self.task == "asr_timestamps" and self.words:
+            return write_timestamps(self.words)
+        return self.text
 
     @property
     def source(self):
@@ -144,7 +163,7 @@ def read_manifest(
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            missing = _missing(required, set(reader.fieldnames or []))
             if missing:
                 raise DataError(
                     f"{label}: missing column(s) {', '.join(missing)}; the header has "
@@ -162,7 +181,7 @@ def read_manifest(
                 continue
             records.append((i, rec if isinstance(rec, dict) else "not a JSON object"))
         present = {k for _, r in records if isinstance(r, dict) for k in r}
-        missing = [c for c in required if c not in present]
+        missing = _missing(required, present)
         if records and missing:
             raise DataError(
                 f"{label}: no row has the field(s) {', '.join(missing)}. Expected: {', '.join(MANIFEST_COLUMNS)}."
@@ -184,6 +203,34 @@ def read_manifest(
     return rows
 
 
+def _missing(required, present: set[str]) -> list[str]:
+    """Required columns absent; the text may come from the speaker turns or the timed words instead."""
+    return [c for c in required if c not in present and not (c == "text" and present & {"speakers", "words"})]
+
+
+def _records(value: Any, column: str, keys: tuple[str, ...]) -> list[dict]:
+    """A list-of-objects column (JSON text in CSV), each with `keys`; ValueError naming what is wrong."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"{column}: not JSON") from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) and all(k in v for k in keys) for v in value):
+        raise ValueError(f"{column}: expected a list of objects with {' and '.join(keys)}")
+    if column == "words" and not all(_number(v["end"]) for v in value):
+        raise ValueError("words: every end is a time in seconds")
+    return value
+
+
+def _number(value: Any) -> bool:
+    try:
+        return float(value) >= 0
+    except (TypeError, ValueError):
+        return False
+
+
 def inside(path: str | Path, folders: Sequence[str | Path]) -> bool:
     """Is `path` (links followed, `..` resolved) inside one of `folders`?"""
     real = Path(path).resolve()
@@ -191,9 +238,19 @@ def inside(path: str | Path, folders: Sequence[str | Path]) -> bool:
 
 
 def _row(rec: dict, audio: Any, text_column: str, line: int, default_task: str, default_language: str) -> Row:
+    try:
+        speakers = _records(rec.get("speakers"), "speakers", ("speaker", "text"))
+        words = _records(rec.get("words"), "words", ("word", "end"))
+    except ValueError as exc:
+        return Row(audio=audio, text="", line=line, error=str(exc), error_kind="bad column")
+    text = str(rec.get(text_column) or "") or " ".join(
+        [str(t["text"]) for t in speakers] or [str(w["word"]) for w in words]
+    )
     return Row(
         audio=audio,
-        text=str(rec.get(text_column) or ""),
+        text=text,
+        speakers=speakers,
+        words=words,
         task=str(rec.get("task") or default_task),
         language=str(rec.get("language") or default_language),
         target_language=rec.get("target_language") or None,
@@ -272,12 +329,17 @@ def _row_problems(row: Row, tokenizer, max_audio_seconds: float, max_label_token
         except (UnsupportedLanguageError, ValueError) as exc:
             kind = "unsupported direction" if task.translation else "unsupported language"
             problems.append((kind, str(exc)))
+    if row.task == "asr_speakers" and not row.speakers:
+        problems.append(("no speaker turns", "asr_speakers rows need a speakers column (the turns, in order)"))
+    if row.task == "asr_timestamps" and not row.words:
+        problems.append(("no word times", "asr_timestamps rows need a words column (each word with its end)"))
     if not row.text.strip():
         problems.append(("empty text", "the transcript / translation is empty"))
     elif (
-        tokenizer is not None and len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1 > max_label_tokens
+        tokenizer is not None
+        and len(tokenizer(row.answer(), add_special_tokens=False)["input_ids"]) + 1 > max_label_tokens
     ):
-        n = len(tokenizer(row.text, add_special_tokens=False)["input_ids"]) + 1
+        n = len(tokenizer(row.answer(), add_special_tokens=False)["input_ids"]) + 1
         problems.append(("label too long", f"{n} tokens (limit {max_label_tokens})"))
     if not row.audio:
         problems.append(("missing audio", "no audio given"))

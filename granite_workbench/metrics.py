@@ -11,10 +11,12 @@ BLEU/chrF score the raw text (sacrebleu's own tokenizers: `13a`, `zh`, `char` fo
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Any
 
 import jiwer
 
@@ -23,7 +25,7 @@ from .tasks import CHAR_LANGUAGES, get_task
 
 # One place for what each metric means: its direction and how it is shown (everywhere: CLI, reports, UI).
 HIGHER_IS_BETTER = frozenset({"bleu", "chrf", "keyword_recall", "keyword_precision"})
-PERCENT_METRICS = frozenset({"wer", "cer", "b_wer", "u_wer", "keyword_recall", "keyword_precision"})
+PERCENT_METRICS = frozenset({"wer", "cer", "b_wer", "u_wer", "wder", "keyword_recall", "keyword_precision"})
 METRIC_LABELS = {
     "wer": "WER",
     "cer": "CER",
@@ -33,6 +35,7 @@ METRIC_LABELS = {
     "keyword_precision": "keyword precision",
     "b_wer": "B-WER",
     "u_wer": "U-WER",
+    "wder": "WDER (speakers)",
     "eval_loss": "eval loss",
 }
 
@@ -120,6 +123,53 @@ def char_errors(reference: str, hypothesis: str, language: str | None = "en") ->
     if not ref:
         return ErrorCounts(insertions=len(hyp))
     return _counts(jiwer.process_characters(ref, hyp or ""))
+
+
+@dataclass
+class SpeakerCounts:
+    """Word diarization error (WDER, Shafey et al. 2019): of the reference words aligned to a hypothesis word (hits
+    and substitutions), those whose hypothesis speaker is not the reference speaker under the best one-to-one
+    mapping of speaker numbers. A word the hypothesis gives no speaker counts as wrong, so an answer whose speaker
+    tags were lost scores 100%."""
+
+    wrong: int = 0
+    aligned: int = 0
+
+    def __add__(self, other: SpeakerCounts) -> SpeakerCounts:
+        return SpeakerCounts(self.wrong + other.wrong, self.aligned + other.aligned)
+
+    @property
+    def rate(self) -> float:
+        return self.wrong / self.aligned if self.aligned else 0.0
+
+
+_TOKEN = re.compile(r"[\w']+")
+
+
+def speaker_word_errors(reference: list[tuple[str, Any]], hypothesis: list[tuple[str, Any]]) -> SpeakerCounts:
+    """WDER counts of (word, speaker) lists (plus_tags.turn_words)."""
+    import itertools
+
+    ref = [(t, s) for w, s in reference for t in _TOKEN.findall(w.lower())]
+    hyp = [(t, s) for w, s in hypothesis for t in _TOKEN.findall(w.lower())]
+    if not ref or not hyp:
+        return SpeakerCounts(0, 0)
+    pairs = []  # (reference speaker, hypothesis speaker) of each aligned word
+    for chunk in jiwer.process_words(" ".join(t for t, _ in ref), " ".join(t for t, _ in hyp)).alignments[0]:
+        if chunk.type in ("equal", "substitute"):
+            pairs += [
+                (ref[i][1], hyp[j][1])
+                for i, j in zip(
+                    range(chunk.ref_start_idx, chunk.ref_end_idx), range(chunk.hyp_start_idx, chunk.hyp_end_idx)
+                )
+            ]
+    ref_labels = sorted({r for r, _ in pairs}, key=str)
+    hyp_labels = sorted({h for _, h in pairs if h is not None}, key=str)
+    best = 0
+    for perm in itertools.permutations(ref_labels, min(len(ref_labels), len(hyp_labels))):
+        mapping = dict(zip(hyp_labels, perm))
+        best = max(best, sum(h is not None and mapping.get(h) == r for r, h in pairs))
+    return SpeakerCounts(len(pairs) - best, len(pairs))
 
 
 def wer(references: Sequence[str], hypotheses: Sequence[str], language: str | None = "en") -> float:

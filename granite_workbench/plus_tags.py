@@ -100,3 +100,27 @@ def speaker_turns(words: list[Word]) -> list[tuple[int | None, list[Word]]]:
         else:
             turns.append((w.speaker, [w]))
     return turns
+
+
+# --- writing: training targets in the model's own format --------------------------------------------------------
+
+
+def write_speakers(turns: list[dict]) -> str:
+    """`[Speaker N]: text` per turn, speakers numbered by order of appearance (the card's format), from manifest
+    turns `{speaker, text}` (any labels: "agent", "B", 7)."""
+    numbers: dict[str, int] = {}
+    parts = []
+    for turn in turns:
+        n = numbers.setdefault(str(turn["speaker"]), len(numbers) + 1)
+        parts.append(f"[Speaker {n}]: {' '.join(str(turn['text']).split())}")
+    return " ".join(parts)
+
+
+def write_timestamps(words: list[dict]) -> str:
+    """`word [T:N]` per word, N its end in centiseconds modulo 1000 (the card's format), from `{word, end}`."""
+    return " ".join(f"{w['word']} [T:{round(float(w['end']) * 100) % 1000}]" for w in words)
+
+
+def turn_words(tagged: str) -> list[tuple[str, int | None]]:
+    """(word, speaker number) for each word of a `[Speaker N]:` answer (no times needed)."""
+    return [(w.word, w.speaker) for w in read_tagged(tagged, 1e9).words]

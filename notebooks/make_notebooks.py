@@ -1,4 +1,4 @@
-"""Writes the three notebooks (without outputs). Edit here, then: python notebooks/make_notebooks.py"""
+"""Writes the four notebooks (without outputs). Edit here, then: python notebooks/make_notebooks.py"""
 
 from pathlib import Path
 
@@ -48,8 +48,9 @@ from pathlib import Path
 # run from the repository root, wherever Jupyter was started
 ROOT = Path.cwd() if (Path.cwd() / "granite_workbench").exists() else Path.cwd().parent
 os.chdir(ROOT); sys.path.insert(0, str(ROOT))
-if SMOKE:
-    MODEL = "tiny"  # the tiny offline model of the same architecture: runs anywhere, its text is meaningless
+if SMOKE:  # the offline miniature of MODEL's architecture: runs anywhere, its text is meaningless
+    from granite_workbench.models import spec_for
+    MODEL = spec_for(MODEL).tiny or "tiny"
 """
 
 q = nb(
@@ -211,6 +212,9 @@ d = nb(
 # 03 · Domain adaptation: validate, baseline, fine-tune, evaluate, hot-load
 
 The sample cardiology set in `data/domain/` (en/de/es/fr/ja, ASR + keyword-biased ASR + translation rows).
+`MODEL` picks the family member (`python -m granite_workbench models` lists them): 4.0-1b, 4.1-2b and
+4.1-2b-plus train LoRA on their language model; 5.0-470m-turboctc trains by CTC (LoRA on its encoder) on the
+English transcripts — the validation step reports the rows it cannot learn (translations, other languages).
 Defaults: the real model with QLoRA 4-bit on a small GPU. `SMOKE = True`: the tiny offline model and the CPU
 smoke config; then the tiny model is evaluated on its own training rows, since a random-weight model cannot
 generalize — the point there is that every step runs and the numbers move.
@@ -220,8 +224,8 @@ generalize — the point there is that every step runs and the numbers move.
             "code",
             """
 SMOKE = False
-MODEL = "ibm-granite/granite-4.0-1b-speech"
-CONFIG = ""  # empty: chosen for the detected GPU (lora_1gpu.yaml >= 24 GB, qlora_4bit.yaml below)
+MODEL = "ibm-granite/granite-4.0-1b-speech"  # or granite-speech-4.1-2b, -4.1-2b-plus, -5.0-470m-turboctc
+CONFIG = ""  # empty: chosen for the model and the detected GPU (lora_1gpu.yaml >= 24 GB, qlora_4bit.yaml below)
 TRAIN = "data/domain/train.jsonl"
 EVAL = "data/domain/dev.jsonl"
 STEPS = 600
@@ -235,33 +239,41 @@ RUN = "checkpoints/domain-notebook"
             SETUP
             + """
 import torch
-if not CONFIG:  # the config that fits this machine: LoRA on a 24 GB+ GPU, QLoRA 4-bit on a smaller one
+from granite_workbench.models import spec_for
+CTC = not spec_for(MODEL).llm  # 5.0 Turbo CTC: CTC fine-tuning (its recipe: finetune/recipes.py)
+if not CONFIG:  # the config that fits: LoRA on a 24 GB+ GPU, QLoRA 4-bit on a smaller one (the 470 M CTC model: LoRA)
     if torch.cuda.is_available():
         gib = torch.cuda.get_device_properties(0).total_memory / 2**30
-        CONFIG = "finetune/configs/lora_1gpu.yaml" if gib >= 24 else "finetune/configs/qlora_4bit.yaml"
+        CONFIG = "finetune/configs/lora_1gpu.yaml" if gib >= 24 or CTC else "finetune/configs/qlora_4bit.yaml"
     else:
-        CONFIG = "finetune/configs/cpu_smoke.yaml"
+        CONFIG = "finetune/configs/ctc_smoke.yaml" if CTC else "finetune/configs/cpu_smoke.yaml"
         print("No CUDA GPU: the real model would train for days here; set SMOKE = True for the tiny model.")
 if SMOKE:
-    CONFIG, EVAL, STEPS = "finetune/configs/cpu_smoke.yaml", TRAIN, 300
-print("config:", CONFIG)
+    CONFIG = "finetune/configs/ctc_smoke.yaml" if CTC else "finetune/configs/cpu_smoke.yaml"
+    EVAL, STEPS = TRAIN, 300
+print("model:", MODEL, "config:", CONFIG)
 """,
         ),
         (
             "md",
-            "## 1. Validate the data\nThe same validator the trainer runs: every bad row is reported with its line and reason.",
+            "## 1. Validate the data\nThe same validator the trainer runs (with the model's recipe): every bad row is reported with its line and reason.",
         ),
         (
             "code",
             """
 from granite_workbench import load_model
-from granite_workbench.manifest import read_manifest, validate
+from finetune.config import load_config
+from finetune.data import load_rows
+from finetune.recipes import recipe_for
 
 lm = load_model(MODEL)
 print(lm.describe())
-train_rows, report = validate(read_manifest(TRAIN), lm.tokenizer, source=TRAIN, max_audio_seconds=30, max_label_tokens=200)
+# the trainer's checks, the recipe's included (the CTC model reports translations and other languages)
+cfg = load_config(["--config", CONFIG, "--model", MODEL, "--train_manifest", TRAIN, "--eval_manifest", EVAL])
+check = recipe_for(cfg).row_checker(lm)
+train_rows, report = load_rows(cfg, lm.tokenizer, "train", check)
 print(report.summary())
-eval_rows, eval_report = validate(read_manifest(EVAL), lm.tokenizer, source=EVAL, max_audio_seconds=30, max_label_tokens=200)
+eval_rows, eval_report = load_rows(cfg, lm.tokenizer, "eval", check)
 print(eval_report.summary())
 """,
         ),
@@ -465,6 +477,89 @@ display(HTML("<style>mark{background:#ffd8a8}</style>" + mark_keywords(biased.te
     ]
 )
 
-for name, n in (("01_quickstart", q), ("02_keyword_biasing", k), ("03_domain_adaptation", d)):
+w = nb(
+    [
+        (
+            "md",
+            colab("04_which_granite")
+            + """
+# 04 · Which Granite for my data?
+
+Every model you name runs over the same rows of the sample cardiology set, one in memory at a time: accuracy
+(WER/CER, BLEU where the rows translate), speed on this machine (RTFx), peak memory and size, an accuracy-against-
+speed chart and the rows where the models disagree most — the comparison a domain team shows its stakeholders.
+A model that cannot do a row (the 5.0 CTC model and a translation) fails that row with the reason. Add an
+adapter to a model with `MODEL@ADAPTER_FOLDER` (from notebook 03). The same as
+`python -m granite_workbench evaluate data/domain/test.jsonl --models ...`. `SMOKE = True`: the miniatures.
+""",
+        ),
+        (
+            "code",
+            """
+SMOKE = False
+MODEL = "ibm-granite/granite-4.0-1b-speech"  # the model of reference; MODELS adds the others
+MODELS = ["ibm-granite/granite-4.0-1b-speech", "ibm-granite/granite-speech-4.1-2b",
+          "ibm-granite/granite-speech-5.0-470m-turboctc"]
+MANIFEST = "data/domain/test.jsonl"
+REPORT = "reports/which-granite-notebook"
+LIMIT = 0  # 0: every row
+""",
+            ["parameters"],
+        ),
+        ("code", INSTALL),
+        (
+            "code",
+            SETUP
+            + """
+if SMOKE:
+    MODELS = ["tiny", "tiny-plus", "tiny-ctc"]
+print(MODELS)
+""",
+        ),
+        ("md", "## 1. Every model over the same rows"),
+        (
+            "code",
+            """
+from granite_workbench import load_model
+from granite_workbench.comparison import ModelChoice, compare_models, write_comparison
+from granite_workbench.manifest import read_manifest, validate
+
+rows, report = validate(read_manifest(MANIFEST), None, source=MANIFEST, max_audio_seconds=3600, max_label_tokens=0)
+rows = rows[:LIMIT] if LIMIT else rows
+print(report.summary())
+choices = [ModelChoice(*m.split("@", 1)) for m in MODELS]
+result, costs = compare_models(choices, rows, load_model, progress=lambda k, n, name: print(f"{k}/{n}", name),
+                               max_new_tokens=64)
+paths = write_comparison(result, costs, REPORT, f"Which Granite for {MANIFEST}?")
+""",
+        ),
+        ("md", "## 2. The table and the chart"),
+        (
+            "code",
+            """
+from IPython.display import Image, Markdown, display
+from granite_workbench.comparison import cost_markdown
+display(Markdown(cost_markdown(result, costs)))
+display(Image(str(paths["speed_accuracy"])), Image(str(paths["metrics"])))
+""",
+        ),
+        ("md", "## 3. Where the models disagree most"),
+        (
+            "code",
+            """
+from granite_workbench.comparison import disagreements
+for u in disagreements(result, 3):
+    print(f"line {u['line']}  spread {u['spread']:.2f}  reference: {u['reference']}")
+    for system, out in u["systems"].items():
+        print(f"   {system:40s} {out.get('hypothesis') or 'failed: ' + str(out.get('failed'))}")
+if SMOKE:  # every model answered the ASR rows; the CTC model failed the translation rows with the reason
+    assert all(result.summary["all"][c.system]["utterances"] > 0 for c in costs)
+    assert result.summary["all"]["tiny-ctc"]["failed"] > 0 and result.summary["all"]["tiny"]["failed"] == 0
+""",
+        ),
+    ]
+)
+
+for name, n in (("01_quickstart", q), ("02_keyword_biasing", k), ("03_domain_adaptation", d), ("04_which_granite", w)):
     nbf.write(n, Path(__file__).resolve().parent / f"{name}.ipynb")
 print("ok")

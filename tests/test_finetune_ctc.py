@@ -127,7 +127,7 @@ def test_rows_the_ctc_model_cannot_learn_are_reported(tmp_path):
     cfg = load_config(["--model", "tiny-ctc", "--train_manifest", str(tmp_path / "m.jsonl")])
     recipe = recipe_for(cfg)
     lm, _ = recipe.setup_model(cfg, "cpu")
-    good, report = load_rows(cfg, lm.processor.tokenizer, "train", recipe.row_problems)
+    good, report = load_rows(cfg, lm.processor.tokenizer, "train", recipe.row_checker(lm))
     kinds = {p.line: p.problem for p in report.problems}
     assert [r.line for r in good] == [1] and kinds == {
         2: "characters the model cannot write",

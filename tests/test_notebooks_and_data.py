@@ -15,11 +15,18 @@ MANIFESTS = [
     "data/domain/test.jsonl",
     "data/asterisk/test.jsonl",
     "data/phrases/train.jsonl",
+    "data/dialogues/train.jsonl",
+    "data/dialogues/test.jsonl",
 ]
 
 
-def test_three_notebooks_without_outputs():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_keyword_biasing", "03_domain_adaptation"]
+def test_four_notebooks_without_outputs():
+    assert [p.stem for p in NOTEBOOKS] == [
+        "01_quickstart",
+        "02_keyword_biasing",
+        "03_domain_adaptation",
+        "04_which_granite",
+    ]
     for p in NOTEBOOKS:
         nb = json.loads(p.read_text())
         assert not any(c.get("outputs") for c in nb["cells"]), f"{p.name} is stored with outputs"
@@ -31,12 +38,17 @@ def test_three_notebooks_without_outputs():
         assert "granite_workbench.ui" not in text  # public modules only
 
 
+CTC_MODEL = "ibm-granite/granite-speech-5.0-470m-turboctc"
+RUNS = [(p, None) for p in NOTEBOOKS] + [(ROOT / "notebooks" / "03_domain_adaptation.ipynb", CTC_MODEL)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_on_tiny_model(path, tmp_path, tiny_dir):
+@pytest.mark.parametrize("path,model", RUNS, ids=lambda v: getattr(v, "stem", None) or (v and "ctc") or "")
+def test_notebook_runs_on_tiny_model(path, model, tmp_path, tiny_dir):
+    """Each notebook on the miniatures; notebook 03 also with the 5.0 CTC model picked (CTC fine-tuning)."""
     import papermill
 
-    params = {"SMOKE": True}
+    params = {"SMOKE": True, **({"MODEL": model} if model else {})}
     if path.stem == "03_domain_adaptation":
         params["RUN"] = str(tmp_path / "checkpoints" / "domain-notebook")
     papermill.execute_notebook(
@@ -126,6 +138,7 @@ def test_phrase_and_example_generators_reproduce(tmp_path):
     for folder, script, outputs in (
         ("phrases", "make_phrases.py", ["train.jsonl"]),
         ("examples", "make_examples.py", ["examples.json"]),
+        ("dialogues", "make_dialogues.py", ["train.jsonl", "test.jsonl"]),
     ):
         copy = tmp_path / folder
         shutil.copytree(ROOT / "data" / folder, copy)
