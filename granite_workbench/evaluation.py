@@ -23,6 +23,7 @@ from .metrics import (
     ErrorCounts,
     KeywordCounts,
     SpeakerCounts,
+    TimeCounts,
     bleu,
     char_errors,
     chrf,
@@ -30,6 +31,7 @@ from .metrics import (
     keyword_counts,
     speaker_word_errors,
     word_errors,
+    word_time_errors,
 )
 from .plus_tags import read_tagged, turn_words
 from .prompts import TaskSpec
@@ -39,7 +41,7 @@ from .tasks import CHAR_LANGUAGES
 def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -> dict[str, float]:
     """Corpus metrics over mixed rows: WER/CER over ASR rows (CER for ja/zh), BLEU/chrF per target
     language averaged, keyword recall/precision and B-WER/U-WER over keyword-biased rows."""
-    words, chars, kw, who = ErrorCounts(), ErrorCounts(), KeywordCounts(), SpeakerCounts()
+    words, chars, kw, who, when = ErrorCounts(), ErrorCounts(), KeywordCounts(), SpeakerCounts(), TimeCounts()
     by_target: dict[str, tuple[list[str], list[str]]] = {}
     n_asr = n_kw = 0
     for row, spec, hyp in zip(rows, specs, hyps):
@@ -51,6 +53,9 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
         n_asr += 1
         if speaker_truth(row, spec):  # a tagged answer: its words for WER, its speakers for WDER
             who += speaker_word_errors(turn_words(row.answer()), turn_words(hyp))
+            hyp = read_tagged(hyp, 1e9).text
+        elif time_truth(row, spec):  # its words for WER, their end times against the truth's
+            when += word_time_errors(timed_words(row.answer()), timed_words(hyp))
             hyp = read_tagged(hyp, 1e9).text
         chars += char_errors(row.text, hyp, row.language)
         if row.language not in CHAR_LANGUAGES:
@@ -64,6 +69,8 @@ def score(rows: Sequence[Row], specs: Sequence[TaskSpec], hyps: Sequence[str]) -
         out["cer"] = chars.rate
     if who.aligned:
         out["wder"] = who.rate
+    if when.words:
+        out["word_time_error"] = when.rate
     if by_target:
         out["bleu"] = sum(bleu(r, h, t) for t, (r, h) in by_target.items()) / len(by_target)
         out["chrf"] = sum(chrf(r, h) for r, h in by_target.values()) / len(by_target)
@@ -84,11 +91,22 @@ def speaker_truth(row: Row, spec: TaskSpec) -> bool:
     return spec.task == "asr_speakers" and bool(row.speakers)
 
 
+def time_truth(row: Row, spec: TaskSpec) -> bool:
+    """A word-timestamp row with its timed words: scored for word end times too."""
+    return spec.task == "asr_timestamps" and bool(row.words)
+
+
+def timed_words(tagged: str) -> list[tuple[str, float]]:
+    return [(w.word, w.end) for w in read_tagged(tagged, 1e9).words]
+
+
 def scored_text(result, spec: TaskSpec) -> str:
     """The hypothesis that is scored: the text, or for speaker-attributed ASR the turns in the model's tag format
     (from the words' speakers), so that WER reads the words and WDER the speakers."""
-    from .plus_tags import speaker_turns
+    from .plus_tags import speaker_turns, write_timestamps
 
+    if spec.task == "asr_timestamps" and result.words:
+        return write_timestamps([{"word": w.word, "end": w.end} for w in result.words])
     if spec.task != "asr_speakers" or not result.words or all(w.speaker is None for w in result.words):
         return result.text
     return " ".join(
@@ -104,6 +122,9 @@ def utterance_error(row: Row, spec: TaskSpec, hyp: str) -> dict[str, Any]:
     extra = {}
     if speaker_truth(row, spec):
         extra["wder"] = speaker_word_errors(turn_words(row.answer()), turn_words(hyp)).rate
+        hyp = read_tagged(hyp, 1e9).text
+    elif time_truth(row, spec):
+        extra["word_time_error"] = word_time_errors(timed_words(row.answer()), timed_words(hyp)).rate
         hyp = read_tagged(hyp, 1e9).text
     counts = (
         char_errors(row.text, hyp, row.language)

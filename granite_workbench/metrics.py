@@ -36,6 +36,7 @@ METRIC_LABELS = {
     "b_wer": "B-WER",
     "u_wer": "U-WER",
     "wder": "WDER (speakers)",
+    "word_time_error": "word-time error (s)",
     "eval_loss": "eval loss",
 }
 
@@ -154,15 +155,12 @@ def speaker_word_errors(reference: list[tuple[str, Any]], hypothesis: list[tuple
     hyp = [(t, s) for w, s in hypothesis for t in _TOKEN.findall(w.lower())]
     if not ref or not hyp:
         return SpeakerCounts(0, 0)
-    pairs = []  # (reference speaker, hypothesis speaker) of each aligned word
-    for chunk in jiwer.process_words(" ".join(t for t, _ in ref), " ".join(t for t, _ in hyp)).alignments[0]:
-        if chunk.type in ("equal", "substitute"):
-            pairs += [
-                (ref[i][1], hyp[j][1])
-                for i, j in zip(
-                    range(chunk.ref_start_idx, chunk.ref_end_idx), range(chunk.hyp_start_idx, chunk.hyp_end_idx)
-                )
-            ]
+    pairs = [  # (reference speaker, hypothesis speaker) of each aligned word
+        (ref[i][1], hyp[j][1])
+        for chunk in jiwer.process_words(" ".join(t for t, _ in ref), " ".join(t for t, _ in hyp)).alignments[0]
+        if chunk.type in ("equal", "substitute")
+        for i, j in aligned_pairs(chunk)
+    ]
     ref_labels = sorted({r for r, _ in pairs}, key=str)
     hyp_labels = sorted({h for _, h in pairs if h is not None}, key=str)
     best = 0
@@ -170,6 +168,43 @@ def speaker_word_errors(reference: list[tuple[str, Any]], hypothesis: list[tuple
         mapping = dict(zip(hyp_labels, perm))
         best = max(best, sum(h is not None and mapping.get(h) == r for r, h in pairs))
     return SpeakerCounts(len(pairs) - best, len(pairs))
+
+
+def aligned_pairs(chunk) -> zip:
+    """(reference index, hypothesis index) of each word in a jiwer alignment chunk of equal length."""
+    return zip(range(chunk.ref_start_idx, chunk.ref_end_idx), range(chunk.hyp_start_idx, chunk.hyp_end_idx))
+
+
+@dataclass
+class TimeCounts:
+    """Word-time error: the mean absolute difference of word end times (seconds) over the words the hypothesis
+    gets right (aligned as equal)."""
+
+    total: float = 0.0
+    words: int = 0
+
+    def __add__(self, other: TimeCounts) -> TimeCounts:
+        return TimeCounts(self.total + other.total, self.words + other.words)
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.words if self.words else 0.0
+
+
+def word_time_errors(reference: list[tuple[str, float]], hypothesis: list[tuple[str, float]]) -> TimeCounts:
+    """Time errors of (word, end) lists: words matched by a word alignment, their end times compared."""
+
+    def tokens(words):
+        return [(w.lower().strip(".,;:!?\"'"), end) for w, end in words if w.strip(".,;:!?\"'")]
+
+    ref, hyp = tokens(reference), tokens(hypothesis)
+    if not ref or not hyp:
+        return TimeCounts()
+    out = TimeCounts()
+    for chunk in jiwer.process_words(" ".join(w for w, _ in ref), " ".join(w for w, _ in hyp)).alignments[0]:
+        if chunk.type == "equal":
+            out += sum((TimeCounts(abs(ref[i][1] - hyp[j][1]), 1) for i, j in aligned_pairs(chunk)), TimeCounts())
+    return out
 
 
 def wer(references: Sequence[str], hypotheses: Sequence[str], language: str | None = "en") -> float:

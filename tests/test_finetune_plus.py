@@ -109,3 +109,16 @@ def test_speaker_rows_for_a_model_without_the_mode_are_reported(tiny_lm):
     assert not good
     assert [p.problem for p in report.problems] == ["task the model cannot learn", "no speaker turns"]
     assert "does not label speakers; these models do: granite-speech-4.1-2b-plus" in report.problems[0].detail
+
+
+def test_evaluate_scores_who_spoke_each_word(tmp_path):
+    """`evaluate` on a manifest with speaker truth reports WDER beside WER (the random miniature writes no tags:
+    100 %), and the hypotheses it stores keep the model's turns."""
+    from granite_workbench.cli import main
+
+    args = ["evaluate", str(DIALOGUES / "test.jsonl"), "--model", "tiny-plus", "--limit", "2"]
+    assert main([*args, "--max-new-tokens", "16", "--out-dir", str(tmp_path), "--quiet"]) in (0, 1)
+    summary = json.loads((tmp_path / "summary.json").read_text())["groups"]["all"]["base"]
+    assert summary["wder"] == 1.0 and "wer" in summary
+    utterance = json.loads((tmp_path / "utterances.jsonl").read_text().splitlines()[0])
+    assert utterance["systems"]["base"]["wder"] == 1.0

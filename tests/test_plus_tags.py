@@ -142,3 +142,34 @@ def test_only_the_plus_model_is_asked_for_speakers():
         match="granite-4.0-1b-speech does not label speakers; these models do: granite-speech-4.1-2b-plus",
     ):
         require_task(spec_for("ibm-granite/granite-4.0-1b-speech"), "asr_speakers")
+
+
+def test_training_targets_round_trip_through_the_reader():
+    """What fine-tuning writes (the model card's formats) reads back as the same words, speakers and times."""
+    from granite_workbench.plus_tags import turn_words, write_speakers, write_timestamps
+
+    turns = [
+        {"speaker": "agent", "text": "hello  there"},
+        {"speaker": "caller", "text": "hi"},
+        {"speaker": "agent", "text": "bye"},
+    ]
+    assert write_speakers(turns) == "[Speaker 1]: hello there [Speaker 2]: hi [Speaker 1]: bye"
+    assert turn_words(write_speakers(turns)) == [("hello", 1), ("there", 1), ("hi", 2), ("bye", 1)]
+    words = [{"word": "one", "end": 0.45}, {"word": "two", "end": 9.9}, {"word": "three", "end": 12.34}]
+    tagged = write_timestamps(words)
+    assert tagged == "one [T:45] two [T:990] three [T:234]"  # modulo 10 s, as the card writes them
+    assert [(w.word, w.end) for w in read_tagged(tagged, 13.0).words] == [("one", 0.45), ("two", 9.9), ("three", 12.34)]
+
+
+def test_speaker_and_time_scores():
+    """WDER: the best mapping of speaker numbers, a word without a speaker is wrong; word-time error over the
+    words that match."""
+    from granite_workbench.metrics import speaker_word_errors, word_time_errors
+    from granite_workbench.plus_tags import turn_words
+
+    ref = turn_words("[Speaker 1]: hello there [Speaker 2]: hi how are you")
+    assert speaker_word_errors(ref, turn_words("[Speaker 2]: hello there [Speaker 1]: hi how are you")).rate == 0
+    assert speaker_word_errors(ref, turn_words("[Speaker 1]: hello there hi [Speaker 2]: how are you")).wrong == 1
+    assert speaker_word_errors(ref, turn_words("hello there hi how are you")).rate == 1.0  # the tags were lost
+    counts = word_time_errors([("Hello,", 0.45), ("world", 0.82)], [("hello", 0.5), ("word", 1.0)])
+    assert counts.words == 1 and counts.rate == pytest.approx(0.05)
