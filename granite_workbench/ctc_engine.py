@@ -39,6 +39,7 @@ class CTCEngine(InProcessEngine):
             decoding=("greedy",),
             word_timestamps=True,
             trains_here=True,
+            recipes=self.spec.recipes,
             languages=self.spec.languages,
         )
 

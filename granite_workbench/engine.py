@@ -115,6 +115,7 @@ class Capabilities:
     decoding: tuple[str, ...] = ("greedy",)
     word_timestamps: bool = False
     trains_here: bool = False
+    recipes: tuple[str, ...] = ()  # fine-tuning recipes (finetune/recipes.py) for this model, from the model table
     languages: tuple[str, ...] = ()
     chunk_seconds: float = DEFAULT_MAX_SECONDS  # long audio is split into chunks of at most this (chunking.py)
     word_times: str = ""  # where word times come from, in words (said in each result's info)

@@ -80,6 +80,7 @@ class LocalEngine(InProcessEngine):
             word_timestamps=True,
             word_times="CTC alignment of the encoder's emissions to the text",
             trains_here=True,
+            recipes=spec.recipes,
             languages=spec.languages,
         )
 

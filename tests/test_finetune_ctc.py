@@ -186,3 +186,34 @@ def phrase_cer_with_model(folder: Path) -> tuple[float, list[str]]:
     lm = load_model(str(folder), dtype="float32")
     out = [r.text for r in Transcriber(lm).run([str(PHRASES.parent / r["audio"]) for r in rows], TaskSpec("asr"))]
     return cer([r["text"] for r in rows], out), out
+
+
+def test_train_tab_trains_the_ctc_model_and_refuses_a_config_for_another(tmp_path):
+    """The demo's Train path on the CTC model: a real run in its own process writes a CTC adapter the Adapters tab
+    lists; ctc_smoke.yaml on a model with a language model is refused before anything starts, with the reason;
+    the Train tab hides the projector and picks the CTC smoke config for the CTC model."""
+    import time
+
+    from conftest import ready_workbench
+
+    from granite_workbench.registry import AdapterRegistry
+    from granite_workbench.ui.tabs.train import model_training_view, start_training
+
+    wb = ready_workbench("tiny-ctc", registry=AdapterRegistry(tmp_path))
+    wb.training.job.checkpoints = tmp_path
+    msg = start_training(wb, "data/phrases/train.jsonl", None, "ctc_smoke.yaml", 4, None, "ctc-ui")
+    assert "Started **ctc-ui**" in msg
+    deadline = time.time() + 240
+    while wb.training.job.status()["state"] == "running" and time.time() < deadline:
+        time.sleep(1)
+    meta = json.loads((tmp_path / "ctc-ui" / "step-000004" / "workbench.json").read_text())
+    assert meta["config"]["recipe"] == "ctc_lora" and meta["signature"]["architecture"] == "GraniteSpeech5ForCTC"
+    assert "ctc-ui/step-000004" in [e.id for e in wb.registry.scan()]
+    projector, config = model_training_view(wb.inference.capabilities(), ["cpu_smoke.yaml", "ctc_smoke.yaml"])
+    assert projector["visible"] is False and config["value"] == "ctc_smoke.yaml"
+
+    lm_wb = ready_workbench("tiny")
+    lm_wb.training.job.checkpoints = tmp_path / "lm"
+    with pytest.raises(Exception, match="is fine-tuned with lm_lora; ctc_lora is for"):
+        start_training(lm_wb, "data/phrases/train.jsonl", None, "ctc_smoke.yaml", 4, None, "wrong")
+    assert not (tmp_path / "lm" / "wrong").exists()

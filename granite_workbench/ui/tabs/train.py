@@ -190,7 +190,8 @@ def command_preview(
 def build(ctx: UIContext) -> None:
     wb = ctx.wb
     gr.Markdown(
-        "Fine-tune the loaded model on a manifest with LoRA, in a separate process "
+        "Fine-tune the loaded model on a manifest with its recipe (LoRA on a language model; CTC for the 5.0 "
+        "Turbo CTC model), in a separate process "
         "(`accelerate launch -m finetune.train`). Checkpoints show up in the Adapters tab as they "
         "are written. One run at a time. New data: build a manifest in the **Dataset** tab."
     )
@@ -349,6 +350,8 @@ def build(ctx: UIContext) -> None:
         return training_view(wb)[0]
 
     config.change(on_config, config, [*fields.values(), steps, projector], api_name=False)
+    # what the loaded model trains: the projector only exists with a language model; the CPU smoke config of its kind
+    ctx.follow_model(lambda caps: model_training_view(caps, usable), [projector, config])
     for comp in inputs:
         comp.change(preview, inputs, command, api_name=False, show_progress="hidden")
     start.click(start_training_api, inputs, status, api_name="start_training")
@@ -362,6 +365,15 @@ def build(ctx: UIContext) -> None:
         api_name=False,
         show_progress="hidden",
     )
+
+
+def model_training_view(caps, usable: list[str]) -> list:
+    """The projector checkbox and the config for the loaded model (None: no model yet)."""
+    if caps is None:
+        return [gr.update(), gr.update()]
+    lm = "lm_lora" in caps.recipes
+    smoke = "cpu_smoke.yaml" if lm else "ctc_smoke.yaml"
+    return [gr.update(visible=lm), gr.update(value=smoke) if smoke in usable else gr.update()]
 
 
 def refresh_view(wb: Workbench, seen: tuple | None):
