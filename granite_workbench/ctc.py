@@ -28,6 +28,19 @@ class Word:
     speaker: int | None = None  # speaker-attributed ASR (4.1-2b-plus): the turn's speaker number
 
 
+def spread_words(
+    words: list[str], start: float, end: float, aligned: bool = False, speakers: list | None = None
+) -> list[Word]:
+    """Words given the span [start, end] in proportion to their lengths (no better time is known for them)."""
+    total = sum(len(w) for w in words) or 1
+    out, t = [], start
+    for k, word in enumerate(words):
+        d = (end - start) * len(word) / total
+        out.append(Word(round(t, 3), round(t + d, 3), word, aligned, speakers[k] if speakers else None))
+        t += d
+    return out
+
+
 def ctc_char(ch: str, labels: int) -> str | None:
     """The character the head would write for `ch` (lowercase; accents dropped where the accented letter is
     outside the alphabet), or None when it writes none (punctuation, scripts it does not cover)."""
@@ -106,13 +119,7 @@ def align_words(
     if spans and samples is not None:
         extend_to_sound(spans, samples, seconds)
     if not spans:  # nothing to align: proportional to length
-        total = sum(len(w) for w in words)
-        out, t = [], 0.0
-        for word in words:
-            d = seconds * len(word) / total
-            out.append(Word(round(offset + t, 3), round(offset + t + d, 3), word, aligned=False))
-            t += d
-        return out
+        return spread_words(words, offset, offset + seconds)
     return _fill_gaps(words, spans, offset, seconds)
 
 

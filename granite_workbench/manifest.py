@@ -12,8 +12,9 @@ Manifest rows (JSONL: one object per line; CSV: a header with these columns):
     speakers         asr_speakers (4.1-2b-plus): the turns, a list of {"speaker", "text"[, "start", "end"]} in order
                      (speaker: any label; numbered by appearance in the model's `[Speaker N]:` format); `text` may
                      then be left out (the turns' words)
-    words            asr_timestamps (4.1-2b-plus): the words with times, a list of {"word", "end"[, "start"]} in
-                     seconds (written in the model's `word [T:centiseconds]` format); `text` may be left out
+    words            asr_timestamps (4.1-2b-plus): the words with times, a list of {"word", "end"[, "start"]} (or
+                     [start, end, word]) in seconds (written in the model's `word [T:centiseconds]` format); `text`
+                     may be left out
     (CSV: speakers / words as JSON text.)
 
 Validation reports every bad row with its line number and reason (missing/unreadable audio, empty text,
@@ -217,6 +218,11 @@ def _records(value: Any, column: str, keys: tuple[str, ...]) -> list[dict]:
             value = json.loads(value)
         except ValueError:
             raise ValueError(f"{column}: not JSON") from None
+    if column == "words" and isinstance(value, list):  # [start, end, word] triples are read too
+        value = [
+            {"start": v[0], "end": v[1], "word": v[2]} if isinstance(v, (list, tuple)) and len(v) == 3 else v
+            for v in value
+        ]
     if not isinstance(value, list) or not all(isinstance(v, dict) and all(k in v for k in keys) for v in value):
         raise ValueError(f"{column}: expected a list of objects with {' and '.join(keys)}")
     if column == "words" and not all(_number(v["end"]) for v in value):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .ctc import Word
+from .ctc import Word, spread_words
 
 # a speaker tag, a time tag (each also without its closing bracket: read, and reported), or a word
 TOKEN = re.compile(r"\[\s*speaker\s*(\d+)\s*(\]\s*:?|:)|\[\s*T\s*:\s*(\d+)\s*(\])?|\S+", re.IGNORECASE)
@@ -82,12 +82,7 @@ def _place(out: Tagged, pending: list, start: float, end: float, aligned: bool =
     words = [(w, s) for w, s in pending if w != SILENCE]
     if len(words) > 1 and aligned:
         out.problems.append(f"{len(words)} words shared one time tag; their times were spread by length")
-    total = sum(len(w) for w, _ in words) or 1
-    t = start
-    for w, s in words:
-        d = (end - start) * len(w) / total
-        out.words.append(Word(round(t, 3), round(t + d, 3), w, aligned and len(words) == 1, speaker=s))
-        t += d
+    out.words += spread_words([w for w, _ in words], start, end, aligned and len(words) == 1, [s for _, s in words])
     pending.clear()
 
 

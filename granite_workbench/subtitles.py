@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ctc import Word
+from .ctc import Word, spread_words
 
 MAX_CUE_SECONDS = 7.0
 MAX_LINE_CHARS = 42
@@ -100,10 +100,4 @@ def split_long(words: list[Word], max_seconds: float = MAX_CUE_SECONDS, width: i
 def timed_words(start: float, end: float, text: str, speaker: int | None = None) -> list[Word]:
     """A segment's words with times spread by length (a segment without word times)."""
     words = text.split()
-    total = sum(len(x) for x in words) or 1
-    out, t = [], start
-    for x in words:
-        d = (end - start) * len(x) / total
-        out.append(Word(round(t, 3), round(t + d, 3), x, False, speaker))
-        t += d
-    return out
+    return spread_words(words, start, end, speakers=[speaker] * len(words))

@@ -17,6 +17,8 @@ MANIFESTS = [
     "data/phrases/train.jsonl",
     "data/dialogues/train.jsonl",
     "data/dialogues/test.jsonl",
+    "data/wordtimes/train.jsonl",
+    "data/wordtimes/test.jsonl",
 ]
 
 

@@ -141,14 +141,17 @@ class Inference:
             name=Path(audio).name if isinstance(audio, (str, os.PathLike)) else None,
         )
 
-    def transcriber(self, decoding: str = "greedy", word_timestamps: bool = False) -> Transcriber:
+    def transcriber(
+        self, decoding: str = "greedy", word_timestamps: bool = False, engine: Engine | None = None
+    ) -> Transcriber:
+        """A transcriber with the demo's limits on `engine` (default: the loaded model's)."""
         options = DecodingOptions(
             max_new_tokens=self.limits.max_new_tokens,
             decoding=decoding or "greedy",
             word_timestamps=bool(word_timestamps),
         )
         return Transcriber(
-            engine=self.engine(wait=True),
+            engine=engine or self.engine(wait=True),
             batch_size=self.limits.batch_size,
             decoding=options,
             max_audio_seconds=self.limits.max_audio_seconds,
@@ -166,8 +169,9 @@ class Inference:
         """One clip through the model (or the cache), with `adapter` (a loaded name, BASE or None), decoded as
         `decoding` (engine.DECODING_MODES), with word times when asked."""
         clip = self.clip(audio)
-        spec, word_timestamps = timed_by_the_model(self.engine(wait=True).capabilities, spec, bool(word_timestamps))
-        tr = self.transcriber(decoding, word_timestamps)
+        engine = self.engine(wait=True)  # once: a model switch meanwhile must not split the task from its model
+        spec, word_timestamps = timed_by_the_model(engine.capabilities, spec, bool(word_timestamps))
+        tr = self.transcriber(decoding, word_timestamps, engine)
         adapter = self.adapter_for(adapter)
         key = (self.service.generation, adapter, spec, tr.decoding, hashlib.sha1(memoryview(clip.samples)).hexdigest())
         cached = self.cache.get(key)
