@@ -73,10 +73,15 @@ MAX_LORA_RANK = 256  # vLLM serves ranks up to 256 with --max-lora-rank; larger 
 MAX_ADAPTER_BYTES = 4 * 2**30
 MAX_HEADER_BYTES = 100 * 2**20
 PROJECTOR, CTC_HEAD, ENCODER = "projector", "model.encoder.out", "model.encoder"
-CTC_MODEL_PARTS = ("encoder", "ctc_head")  # the CTC-only model's encoder and output head (the ctc_full recipe)
-# modules an adapter may carry whole (peft's `modules_to_save`): the projector, for CTC training the encoder's CTC
-# head or the whole encoder, and a CTC-only model's encoder and head; each is checked against the model's own shapes
-TRAINABLE_FULL_MODULES = (PROJECTOR, CTC_HEAD, ENCODER, *CTC_MODEL_PARTS)
+# modules an adapter may carry whole (peft's `modules_to_save`), each checked against the model's own shapes: on a
+# model with a language model the projector, and for CTC training the encoder's CTC head or the whole encoder;
+# on the CTC-only model its encoder and output head (the ctc_full recipe)
+TRAINABLE_FULL_MODULES = (PROJECTOR, CTC_HEAD, ENCODER)
+CTC_MODEL_PARTS = ("encoder", "ctc_head")
+
+
+def whole_modules_allowed(model) -> tuple[str, ...]:
+    return CTC_MODEL_PARTS if hasattr(unwrap_peft(model), "ctc_head") else TRAINABLE_FULL_MODULES
 
 
 def check_adapter(folder: str | Path, model=None, label: str | None = None) -> dict[str, Any]:
@@ -111,7 +116,7 @@ def check_adapter(folder: str | Path, model=None, label: str | None = None) -> d
     return meta
 
 
-def _lora_config(folder: Path, label: str) -> dict[str, Any]:
+def _lora_config(folder: Path, label: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     try:
         cfg = json.loads((folder / CONFIG_FILE).read_text())
     except (OSError, ValueError) as exc:
@@ -130,10 +135,8 @@ def _lora_config(folder: Path, label: str) -> dict[str, Any]:
     ):
         raise AdapterError(f"{label}: a rank in rank_pattern is out of range (1 to {MAX_LORA_RANK}).")
     saved = cfg.get("modules_to_save") or []
-    if not isinstance(saved, list) or not set(saved) <= set(TRAINABLE_FULL_MODULES):
-        raise AdapterError(
-            f"{label}: modules_to_save {saved!r} is not allowed (only {', '.join(TRAINABLE_FULL_MODULES)})."
-        )
+    if not isinstance(saved, list) or not set(saved) <= set(allowed):
+        raise AdapterError(f"{label}: modules_to_save {saved!r} is not allowed (only {', '.join(allowed)}).")
     return cfg
 
 
@@ -178,7 +181,8 @@ def check_lora_files(folder: Path, model, label: str) -> None:
     """The config and the weights' header against the live model, reading no tensor data."""
     import torch
 
-    cfg = _lora_config(folder, label)
+    allowed = whole_modules_allowed(model)
+    cfg = _lora_config(folder, label, allowed)
     header = _safetensors_header(folder / WEIGHTS_FILE, label)
     modules, params = _base_layers(model)
     ranks = cfg.get("rank_pattern") or {}
@@ -187,7 +191,7 @@ def check_lora_files(folder: Path, model, label: str) -> None:
         shape = info.get("shape") if isinstance(info, dict) else None
         path = key.removeprefix("base_model.model.")
         if ".lora_A." not in key and ".lora_B." not in key:  # a module saved whole: the projector's own shapes
-            whole = any(path.startswith(f"model.{m}.") or path.startswith(f"{m}.") for m in TRAINABLE_FULL_MODULES)
+            whole = any(path.startswith(f"model.{m}.") or path.startswith(f"{m}.") for m in allowed)
             if not whole or params.get(path) != tuple(shape or ()):
                 raise AdapterError(f"{label}: unexpected tensor {path!r} in the weights.")
             whole_tensors += 1

@@ -334,10 +334,13 @@ def compare_main(args) -> int:
     from .adapters import AdapterError
     from .comparison import compare_models, parse_models, write_comparison
     from .manifest import DataError, read_rows, validate
+    from .sharding import process_state
 
     try:
         if args.adapter or args.backend != "local":
             raise ValueError("--models names each model and its adapter (MODEL@ADAPTER); drop --adapter/--backend.")
+        if process_state().num_processes > 1:
+            raise ValueError("--models runs in one process (each model's speed is measured alone); drop accelerate.")
         choices = parse_models(args.models)
         rows = read_rows(args.manifest, args.split)
         rows = rows[: args.limit] if args.limit else rows

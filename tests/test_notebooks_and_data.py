@@ -15,8 +15,8 @@ MANIFESTS = [
     "data/domain/test.jsonl",
     "data/asterisk/test.jsonl",
     "data/phrases/train.jsonl",
-    "data/dialogues/train.jsonl",
-    "data/dialogues/test.jsonl",
+    "data/two_voices/train.jsonl",
+    "data/two_voices/test.jsonl",
     "data/wordtimes/train.jsonl",
     "data/wordtimes/test.jsonl",
 ]
@@ -140,7 +140,7 @@ def test_phrase_and_example_generators_reproduce(tmp_path):
     for folder, script, outputs in (
         ("phrases", "make_phrases.py", ["train.jsonl"]),
         ("examples", "make_examples.py", ["examples.json"]),
-        ("dialogues", "make_dialogues.py", ["train.jsonl", "test.jsonl"]),
+        ("two_voices", "make_two_voices.py", ["train.jsonl", "test.jsonl"]),
     ):
         copy = tmp_path / folder
         shutil.copytree(ROOT / "data" / folder, copy)

@@ -36,6 +36,7 @@ API = {  # endpoint -> parameter names a gradio_client user sees (documented in 
     "/stop_training": [],
     "/training_status": [],
     "/evaluate": ["manifest", "upload", "systems", "limit"],
+    "/compare_models": ["manifest", "upload", "models", "limit"],
     "/load_model": ["model"],
     "/model_status": [],
 }

@@ -1,7 +1,7 @@
 """Regenerates the two-voice dialogue set: two spoken phrases per clip, one by each of two voices (SVOX Pico en-US
 and espeak-ng), joined with measured silences, with the speaker turns and their times as truth.
 
-    python data/dialogues/make_dialogues.py
+    python data/two_voices/make_two_voices.py
 
 Train: 16 dialogues; test: 6 held-out dialogues (other pairs of the same phrases and voices). Used to fine-tune
 the 4.1-2b-plus architecture's speaker mode (`asr_speakers`, the manifest's `speakers` column) and by its learning
