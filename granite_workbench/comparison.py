@@ -74,8 +74,8 @@ def parse_models(text: str) -> list[ModelChoice]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        model, _, adapter = part.partition("@")
-        if not model.strip() or (_ and not adapter.strip()):
+        model, at, adapter = part.partition("@")
+        if not model.strip() or (at and not adapter.strip()):
             raise ValueError(f"--models entry {part!r}: write MODEL or MODEL@ADAPTER_FOLDER.")
         out.append(ModelChoice(model.strip(), adapter.strip() or None))
     if len(out) < 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ...comparison import ModelChoice, compare_models, disagreements, write_comparison
+from ...comparison import ModelChoice, compare_models, disagreements, parse_models, write_comparison
 from ...manifest import DataError, read_manifest, validate
 from ...models import BY_ARCHITECTURE, DEFAULT_MODEL_ID
 from ...session import Workbench
@@ -22,13 +22,10 @@ COST_HEADERS = ["model", "WER %", "CER %", "failed", "RTFx", "peak memory GiB", 
 def model_choices(wb: Workbench, text: str) -> list[ModelChoice]:
     """One model per line (or comma-separated): a hub id, a folder or a tiny alias, `@RUN/STEP` for an adapter of
     the checkpoints folder (resolved there, never a path outside it)."""
-    out = []
-    for part in (p.strip() for p in (text or "").replace(",", "\n").splitlines()):
-        if not part:
-            continue
-        model, _, adapter = part.partition("@")
-        path = str(wb.registry.resolve(adapter.strip()).path) if adapter.strip() else None
-        out.append(ModelChoice(model.strip(), path))
+    out = [
+        ModelChoice(c.model, str(wb.registry.resolve(c.adapter).path) if c.adapter else None)
+        for c in (parse_models(text.replace("\n", ",")) if (text or "").strip(" ,\n") else [])
+    ]
     if len(out) < 2:
         raise ValueError("Name at least two models to compare, one per line (MODEL or MODEL@RUN/STEP).")
     return out
@@ -38,7 +35,7 @@ def loader(wb: Workbench):
     """Loads a model like the demo's (its device and dtype); the demo's own model is used as it is, not twice."""
     from ...loading import load_model
 
-    live = wb.inference.engine().lm if hasattr(wb.inference.engine(), "lm") else None
+    live = getattr(wb.inference.engine(), "lm", None)  # one fetch: a model switch meanwhile cannot split the two
 
     def load(model: str):
         if live is not None and model in (live.model_id, wb.inference.model_id):
