@@ -142,32 +142,47 @@ def wire_manifest_refresh(ctx: UIContext) -> None:
     if not pickers or not ctx.manifest_events:
         return
 
-    def refresh(*values):
+    def refresh():
         names = list(ctx.wb.files.manifest_choices())
         return [
-            gr.Dropdown(
+            gr.update(  # the value stays the user's (a refresh that sent it back could undo a newer choice)
                 choices=[c for c in picker.choices if c[1] not in names and c[1].startswith("(")]
-                + [(n, n) for n in names],
-                value=v,
+                + [(n, n) for n in names]
             )
-            for picker, v in zip(pickers, values)
+            for picker in pickers
         ]
 
     for event in ctx.manifest_events:
-        event.then(refresh, pickers, pickers, api_name=False)
+        event.then(refresh, None, pickers, api_name=False)
+
+
+def adapters_seen(wb: Workbench) -> str:
+    """What every adapter view is drawn from (the checkpoints folder and the loaded adapters), as one string."""
+    return json.dumps([[e.row() for e in wb.adapters.entries()], wb.adapters.loaded()], default=str)
 
 
 def wire_adapter_refresh(ctx: UIContext) -> None:
     """Every model selector and every registered adapter view follows the loaded adapters: every 2 s and
-    right after a load or unload."""
-    wb = ctx.wb
-    inputs = list(ctx.selectors) + [c for _, ins, _ in ctx.refreshers for c in ins]
-    outputs = list(ctx.selectors) + [c for _, _, outs in ctx.refreshers for c in outs]
+    right after a load or unload.
 
-    def refresh(*values):
+    A tick sends what the browser showed when it fired, which can be older than a choice the user made since:
+    so an update is sent only when the adapters changed (per session: `shown`), and a selector's value only when
+    the one it has is not offered any more — a refresh never takes back what the user just picked."""
+    wb = ctx.wb
+    shown = gr.State(None)
+    inputs = [shown, *ctx.selectors] + [c for _, ins, _ in ctx.refreshers for c in ins]
+    outputs = [shown, *ctx.selectors] + [c for _, _, outs in ctx.refreshers for c in outs]
+
+    def refresh(seen, *values):
+        now = adapters_seen(wb)
+        if now == seen:
+            return [gr.skip()] * len(outputs)
         choices = model_choices(wb)
         names = [v for _, v in choices]
-        out = [gr.Dropdown(choices=choices, value=v if v in names else BASE) for v in values[: len(ctx.selectors)]]
+        out = [now] + [
+            gr.update(choices=choices) if v in names else gr.update(choices=choices, value=BASE)
+            for v in values[: len(ctx.selectors)]
+        ]
         pos = len(ctx.selectors)
         for fn, ins, _ in ctx.refreshers:
             res = fn(*values[pos : pos + len(ins)])
@@ -176,5 +191,5 @@ def wire_adapter_refresh(ctx: UIContext) -> None:
         return out
 
     for event in ctx.adapter_events:
-        event.then(refresh, inputs, outputs, api_name=False)
+        event.then(lambda _seen, *values: refresh(None, *values), inputs, outputs, api_name=False)
     gr.Timer(2.0).tick(refresh, inputs, outputs, api_name=False, show_progress="hidden")

@@ -123,16 +123,19 @@ def build(ctx: UIContext) -> None:
         export_file = gr.File(label="Download", interactive=False, elem_id="export-file")
 
     def keep(value, options):
-        return value if value in options else (options[0] if options else None)
+        """New choices; the value only where the one shown is not offered any more (layout.wire_adapter_refresh)."""
+        if value in options:
+            return gr.update(choices=options)
+        return gr.update(choices=options, value=options[0] if options else None)
 
     def refresh(current_pick, current_unload, current_export):
         names, ids = loaded_names(wb), [e.id for e in wb.adapters.entries()]
         return (
             available_rows(wb),
-            gr.Dropdown(choices=ids, value=keep(current_pick, ids)),
+            keep(current_pick, ids),
             loaded_rows(wb),
-            gr.Dropdown(choices=names, value=keep(current_unload, names)),
-            gr.Dropdown(choices=ids, value=keep(current_export, ids)),
+            keep(current_unload, names),
+            keep(current_export, ids),
             empty_hint(wb),
         )
 

@@ -63,8 +63,9 @@ def build(ctx: UIContext) -> None:
 
     def refresh(current):
         names = loaded_names(wb)
-        value = current if current in names else (names[0] if names else None)
-        return gr.Dropdown(choices=names, value=value, info=adapter_hint(names))
+        if current in names:  # the user's choice stays (see layout.wire_adapter_refresh)
+            return gr.update(choices=names, info=adapter_hint(names))
+        return gr.update(choices=names, value=names[0] if names else None, info=adapter_hint(names))
 
     ctx.on_adapters_changed(refresh, [adapter], [adapter])
 

@@ -228,7 +228,9 @@ def follow_adapters(wb: Workbench, current: list[str] | None, seen: list[str] | 
     loaded = loaded_names(wb)
     kept = [v for v in (current or []) if v == BASE or v in loaded]
     new = [n for n in loaded if n not in (seen or []) and n not in kept]
-    return gr.Dropdown(choices=system_choices(wb), value=kept + new, multiselect=True, allow_custom_value=True), loaded
+    if kept + new == list(current or []):  # nothing to change: the user's selection stays as the browser has it
+        return gr.update(choices=system_choices(wb)), loaded
+    return gr.update(choices=system_choices(wb), value=kept + new), loaded
 
 
 TAB = Tab(
