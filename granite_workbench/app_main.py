@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import add_model_flags, model_kwargs
+from .cli import add_model_flags, add_text_flags, model_kwargs, second_pass_from_args
 from .paths import CHECKPOINTS_DIR
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="openai backend: the server's API key (default $GRANITE_WB_SERVER_API_KEY)",
     )
+    add_text_flags(p)
     p.add_argument(
         "--checkpoints",
         default=str(CHECKPOINTS_DIR),
@@ -175,6 +176,7 @@ def workbench_from_args(args: argparse.Namespace, mode: str):
         max_new_tokens=args.max_new_tokens,
         data_roots=[Path(r).expanduser() for r in args.data_root],
         preload=preload,
+        second_pass=second_pass_from_args(args),
     )
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .chunking import CHUNK_MODES, DEFAULT_MAX_SECONDS, DEFAULT_OVERLAP
 from .languages import ASR_LANGUAGES, TRANSLATION_DIRECTIONS, UnsupportedLanguageError
 from .loading import DEFAULT_MODEL_ID, DTYPES, QUANTIZATION_CHOICES, ModelLoadError
+from .second_pass import TEXT_TASKS
 from .writers import FORMATS
+
+TEXT_TASK_NAMES = [n for n, t in TEXT_TASKS.items() if t.source == "transcript" and not t.needs]
 
 EPILOG = """examples:
   python -m granite_workbench transcribe talk.wav --lang en --out-dir out --format srt
@@ -50,6 +54,56 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default=None, help="openai backend: the server's URL (http://host:8000)")
     p.add_argument("--api-key", default=None, help="openai backend: its API key")
     p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight at once")
+
+
+def add_text_flags(p: argparse.ArgumentParser) -> None:
+    """The second pass's text model (text_engine.py): local, or an OpenAI-compatible chat server."""
+    from .text_engine import DEFAULT_TEXT_MODEL
+
+    p.add_argument(
+        "--text-model",
+        default=None,
+        help=f"the second pass's Granite text model: a hub id or folder (default {DEFAULT_TEXT_MODEL}, loaded "
+        "when a second pass is first asked for; 'tiny': the offline miniature); with --text-server, the name "
+        "of its served model (default: its first)",
+    )
+    p.add_argument(
+        "--text-server",
+        default=None,
+        metavar="URL",
+        help="send the second pass to an OpenAI-compatible chat server (vLLM, Ollama, llama.cpp's server, "
+        "another workbench) instead of loading a text model here",
+    )
+    p.add_argument(
+        "--text-server-api-key",
+        default=os.environ.get("GRANITE_WB_TEXT_API_KEY"),
+        metavar="KEY",
+        help="the text server's API key (default $GRANITE_WB_TEXT_API_KEY)",
+    )
+    p.add_argument(
+        "--text-max-new-tokens", type=int, default=300, help="most tokens one second-pass answer may generate"
+    )
+    p.add_argument(
+        "--text-max-input-tokens",
+        type=int,
+        default=16_000,
+        help="longest transcript the second pass takes, in the text model's tokens (about 80 minutes of speech)",
+    )
+
+
+def second_pass_from_args(args, required: bool = False):
+    """The second pass the flags ask for; None when neither --text-model nor --text-server is given (and not
+    `required`: `--then` needs one, the default model then)."""
+    from .second_pass import SecondPass
+    from .text_engine import open_text_engine
+
+    if not (args.text_model or args.text_server or required):
+        return None
+    if args.text_max_new_tokens < 1 or args.text_max_input_tokens < 1:
+        raise SystemExit("--text-max-new-tokens and --text-max-input-tokens must be at least 1")
+    device = getattr(args, "device", "auto")
+    engine = open_text_engine(args.text_model, server=args.text_server, api_key=args.text_server_api_key, device=device)
+    return SecondPass(engine, args.text_max_new_tokens, args.text_max_input_tokens)
 
 
 def open_engine(args, state=None):
@@ -193,6 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="who spoke when (4.1-2b-plus): segments per speaker turn with a `speaker` field, srt/vtt labelled",
             )
+        p.add_argument(
+            "--then",
+            action="append",
+            default=[],
+            metavar="TASK|QUESTION",
+            help="a second pass over each transcript by a Granite text model (repeatable): "
+            + ", ".join(TEXT_TASK_NAMES)
+            + ", translate:LANG, or a question in quotes; the answer is printed after the transcript, written "
+            "as STEM.TASK.txt beside it with --out-dir, and into the JSON's `answers`",
+        )
+        add_text_flags(p)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser(
         "evaluate",
@@ -475,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.files) == bool(args.manifest):
         print("error: give audio FILES or --manifest M.jsonl (one of the two)", file=sys.stderr)
         return 2
+    if args.then and args.manifest:
+        print("error: --then works on audio FILES, not on --manifest", file=sys.stderr)
+        return 2
     if args.manifest and not args.out_dir:
         print("error: --manifest needs --out-dir (where transcripts.jsonl and the per-row files go)", file=sys.stderr)
         return 2
@@ -575,6 +643,8 @@ def transcribe_files(args, tr, spec, adapter, formats) -> int:
 
     results = tr.run(args.files, spec, progress=progress, adapter=adapter)
     bar.close()
+    if args.then:
+        second_pass_answers(args, results)
     if args.out_dir:
         write_outputs(args, results, formats, None)
     else:
@@ -583,7 +653,52 @@ def transcribe_files(args, tr, spec, adapter, formats) -> int:
                 sys.stdout.write(
                     f"== {res.name}\n" + render(res, formats[0]) if len(results) > 1 else render(res, formats[0])
                 )
+                for a in res.answers:
+                    sys.stdout.write(f"-- {a.get('question') or a['task']} ({a['model']}):\n{a['text']}\n")
     return summarize(args, results)
+
+
+def then_requests(values: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """`--then` values as (task, question, language): a task name, translate:LANG, or a question."""
+    from .second_pass import task_for
+
+    out = []
+    for value in values:
+        name, _, lang = value.partition(":")
+        if name == "translate" and lang:
+            out.append(("translate", None, lang))
+        else:
+            task, question = task_for(value)
+            out.append((task, question, None))
+    return out
+
+
+def second_pass_answers(args, results) -> None:
+    """Every --then over every transcript, in order; an answer that fails is reported on that clip."""
+    from .second_pass import Answer
+    from .text_engine import TextModelError
+
+    second = second_pass_from_args(args, required=True)
+    requests = then_requests(args.then)
+    for res in results:
+        if not res.ok:
+            continue
+        for task, question, language in requests:
+            try:
+                answer = second.ask(res, task, question, language)
+            except (TextModelError, ValueError) as exc:
+                answer = Answer(task, "", second.engine.name, question, language, notes=[f"failed: {exc}"])
+                print(f"FAILED second pass {task} on {res.name}: {exc}", file=sys.stderr)
+            res.answers.append(answer.to_dict())
+
+
+def answer_names(answers: list[dict]) -> list[str]:
+    """File names for a clip's answers: the task (translate-LANG; answer for a question), numbered when repeated."""
+    names = [
+        "answer" if a["task"] == "question" else a["task"] + (f"-{a['language']}" if a.get("language") else "")
+        for a in answers
+    ]
+    return [n if names.count(n) == 1 else f"{n}-{names[:i].count(n) + 1}" for i, n in enumerate(names)]
 
 
 def write_outputs(args, results, formats, rows) -> None:
@@ -601,6 +716,13 @@ def write_outputs(args, results, formats, rows) -> None:
         if res.ok:
             for fmt in formats:
                 write_result(res, args.out_dir, fmt, stem)
+            for a in res.answers:
+                name = (
+                    "answer"
+                    if a["task"] == "question"
+                    else a["task"] + (f"-{a['language']}" if "language" in a else "")
+                )
+                atomic_write_text(Path(args.out_dir) / f"{stem}.{name}.txt", a["text"] + "\n")
     if rows is not None:
         lines = [
             json.dumps({"line": r.line, "audio": r.ref, **res.to_dict()}, ensure_ascii=False) + "\n"

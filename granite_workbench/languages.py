@@ -2,8 +2,8 @@
 
 This is the one place that says what Granite 4.0 1B Speech can do (model card): ASR in
 en, fr, de, es, pt, ja; speech translation X->en for fr, de, es, pt, ja and en->X for
-those plus it and zh. Everything else (prompts, CLI checks, UI dropdowns, data
-validation) reads from here.
+those plus it and zh; and the languages of the second pass's text model (TEXT_LANGUAGES).
+Everything else (prompts, CLI checks, UI dropdowns, data validation) reads from here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ LANGUAGES: dict[str, Language] = {
         Language("ja", "Japanese"),
         Language("it", "Italian"),
         Language("zh", "Chinese"),
+        Language("ar", "Arabic"),
+        Language("cs", "Czech"),
+        Language("ko", "Korean"),
+        Language("nl", "Dutch"),
     )
 }
 
@@ -37,6 +41,11 @@ TRANSLATION_DIRECTIONS: tuple[tuple[str, str], ...] = tuple(
     [(src, "en") for src in ("fr", "de", "es", "pt", "ja")]
     + [("en", tgt) for tgt in ("fr", "de", "es", "pt", "ja", "it", "zh")]
 )
+
+
+# what the second pass's Granite 4.0 text models read and write (their model card): the transcript can be
+# translated by the text model into these, also where the speech model has no direction
+TEXT_LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "ja", "pt", "ar", "cs", "it", "ko", "nl", "zh")
 
 
 class UnsupportedLanguageError(ValueError):
@@ -83,3 +92,13 @@ def language_name(code: str) -> str:
         return LANGUAGES[_normalize(code)].name
     except KeyError:
         raise UnsupportedLanguageError(f"Unknown language {code!r}. Known: {', '.join(LANGUAGES)}.") from None
+
+
+def check_text_language(code: str | None) -> str:
+    """A language the second pass's text model writes (a transcript translated by it), normalized."""
+    norm = _normalize(code)
+    if norm not in TEXT_LANGUAGES:
+        raise UnsupportedLanguageError(
+            f"The text model does not write {code!r}. It writes: {', '.join(TEXT_LANGUAGES)}."
+        )
+    return norm

@@ -6,7 +6,9 @@
                                        timestamp_granularities[]=word (words in verbose_json)
     POST /v1/audio/translations        the same form; into English (OpenAI's contract), or `target_language`
     POST /v1/chat/completions          a user message with one `input_audio` part and the prompt table's
-                                       instruction as its text part (what vLLM's GraniteSpeech serving takes)
+                                       instruction as its text part (what vLLM's GraniteSpeech serving takes);
+                                       messages of text only go to the second pass's text model (--text-model
+                                       / --text-server), `stream` allowed
     POST /v1/load_lora_adapter         vLLM's runtime loading: {lora_name, lora_path}, a path the Adapters tab
     POST /v1/unload_lora_adapter       lists (workbench mode); {lora_name}
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import os
 import tempfile
 import threading
@@ -45,6 +48,7 @@ from .languages import UnsupportedLanguageError
 from .prompts import TaskSpec, parse_instruction
 from .service import ModelNotReady
 from .session import TranscriptionError, Workbench
+from .text_engine import TextModelError
 from .writers import to_srt, to_vtt
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -66,6 +70,72 @@ class APIError(Exception):
     ):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+
+
+def has_audio(message: dict) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "input_audio" for p in content)
+
+
+def text_messages(messages: list[dict]) -> list[dict]:
+    """The messages as the text model's chat template takes them: system, user or assistant turns of text (a
+    list of text parts is joined). Tool calls and tool turns are refused: a question is only ever a prompt."""
+    out = []
+    for m in messages:
+        role, content = m.get("role"), m.get("content")
+        if role not in ("system", "user", "assistant") or m.get("tool_calls"):
+            raise APIError(400, f"Only system, user and assistant turns of text are taken, not {role!r}.", "messages")
+        if isinstance(content, list):
+            if not all(
+                isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+            ):
+                raise APIError(400, "A message's parts must be text parts (or one input_audio part).", "messages")
+            content = "\n".join(p["text"] for p in content)
+        if not isinstance(content, str):
+            raise APIError(400, "A message's content must be text.", param="messages")
+        out.append({"role": role, "content": content})
+    return out
+
+
+def text_chat(second, body: dict, messages: list[dict]) -> tuple[Any, str]:
+    """A text-only chat completion on the second pass's text model, within its limits (answer and input tokens);
+    `stream`: server-sent events, one per piece the model wrote (sent when the answer is complete)."""
+    if second is None:
+        raise APIError(
+            400,
+            "This server has no text model for text-only chat (start it with --text-model or --text-server); "
+            "send a user message with one input_audio part for the speech model.",
+            param="messages",
+        )
+    if body.get("tools") or body.get("functions"):
+        raise APIError(400, "Tools are not supported: the text model only answers.", param="tools")
+    limit = second.max_new_tokens or 300
+    asked = body.get("max_completion_tokens") or body.get("max_tokens") or limit
+    if not isinstance(asked, int) or asked < 1:
+        raise APIError(400, "max_tokens must be a positive integer.", param="max_tokens")
+    engine = second.engine
+    try:
+        size = sum(engine.count_tokens(m["content"]) for m in messages)
+        if second.max_input_tokens and size > second.max_input_tokens:
+            raise APIError(400, f"The messages are longer than this server takes ({second.max_input_tokens:,} tokens).")
+        pieces = list(engine.stream(messages, min(asked, limit)))
+    except TextModelError as exc:
+        raise APIError(502, str(exc), kind="server_error") from None
+    ident, now = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": "".join(pieces)}
+        return {
+            "id": ident, "object": "chat.completion", "created": now, "model": engine.name,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+        }, "application/json"  # fmt: skip
+    events = [
+        {"id": ident, "object": "chat.completion.chunk", "created": now, "model": engine.name,
+         "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+        for p in pieces
+    ]  # fmt: skip
+    events.append({**events[0], "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]} if events else {})
+    lines = [f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events if e]
+    return "".join(lines) + "data: [DONE]\n\n", "text/event-stream"
 
 
 def error_body(exc: APIError) -> dict:
@@ -295,14 +365,17 @@ class OpenAIRoutes:
             body["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in res.words]
         return body, "application/json"
 
-    def chat(self, body: dict) -> dict:
+    def chat(self, body: dict) -> tuple[Any, str]:
+        """(body, media type): with audio, the speech model; with text only, the second pass's text model."""
         if not isinstance(body, dict):
             raise APIError(400, "The body must be a JSON object.")
-        if body.get("stream"):
-            raise APIError(400, "Streaming is not supported; send stream=false.", param="stream")
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
-            raise APIError(400, "messages must be a non-empty list.", param="messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            raise APIError(400, "messages must be a non-empty list of objects.", param="messages")
+        if not any(has_audio(m) for m in messages):
+            return text_chat(self.wb.second_pass, body, text_messages(messages))
+        if body.get("stream"):
+            raise APIError(400, "Streaming is not supported with audio; send stream=false.", param="stream")
         content = messages[-1].get("content")
         parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
         audio = [p.get("input_audio") for p in parts if isinstance(p, dict) and p.get("type") == "input_audio"]
@@ -335,7 +408,7 @@ class OpenAIRoutes:
             "model": model,
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": res.text}}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }
+        }, "application/json"
 
     def lora(self, action: str, body: Any) -> str:
         """vLLM's runtime adapter routes: /v1/load_lora_adapter {lora_name, lora_path} loads an adapter of the
@@ -461,7 +534,12 @@ def mount(
     app.add_api_route("/v1/models", guarded(models), methods=["GET"])
     app.add_api_route("/v1/audio/transcriptions", guarded(audio_route("asr")), methods=["POST"])
     app.add_api_route("/v1/audio/translations", guarded(audio_route("ast")), methods=["POST"])
-    app.add_api_route("/v1/chat/completions", guarded(json_route(routes.chat, "application/json")), methods=["POST"])
+
+    async def chat(request: Request):
+        body = await routes.read_json(request)
+        return await routes.work(lambda: routes.chat(body))
+
+    app.add_api_route("/v1/chat/completions", guarded(chat), methods=["POST"])
     # Gradio's app is built already: move the new routes ahead of any catch-all it has
     new = app.router.routes[-6:]
     del app.router.routes[-6:]

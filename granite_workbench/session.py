@@ -4,6 +4,7 @@
     wb.adapters   the checkpoints folder and the adapters loaded on the model (load, unload, export)
     wb.files      scratch folders and the manifests a request may name or upload
     wb.training   fine-tuning runs started from the demo (wb.training.job: status, log, metrics)
+    wb.second_pass  the text model of the second pass (summary, questions, ...): None unless the operator gave one
 
 Their methods speak the domain (they raise `AudioError`, `AdapterError`, `ModelNotReady`,
 `TranscriptionError`, ...); the UI turns those into messages in one place (ui/common.py). Everything shared
@@ -22,6 +23,7 @@ from .parts.files import DataFiles
 from .parts.inference import Inference, ResultCache
 from .parts.training import Training, evaluation_settings, evaluation_steps, training_settings
 from .registry import AdapterRegistry
+from .second_pass import SecondPass
 from .service import ModelService
 from .training_job import TrainingJob
 
@@ -52,6 +54,7 @@ class Workbench:
     data_roots: list[Path] = field(default_factory=list)  # folders manifests may come from, beside data/
     preload: list[tuple[str, Path]] = field(default_factory=list)  # (name, folder): loaded with every model
     model_wait: float = 120.0  # seconds a request waits for a model that is loading (a restarted Space)
+    second_pass: SecondPass | None = None  # --text-model / --text-server: offered only when given
 
     def __post_init__(self) -> None:
         self.policy = Mode(self.mode)

@@ -90,7 +90,9 @@ def built_version(folder: Path) -> int:
         return 0
 
 
-def build_tokenizer():
+def bpe_tokenizer(corpus: list[str], specials: tuple[str, ...], vocab_size: int, **kwargs):
+    """A byte-level BPE tokenizer learnt from `corpus`, the real models' kind, with `specials` after the ordinary
+    tokens; `kwargs` go to PreTrainedTokenizerFast (special token names, chat template, padding side)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -98,13 +100,22 @@ def build_tokenizer():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=384, special_tokens=[], show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size,
+        special_tokens=[],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(_CORPUS, trainer=trainer)
+    tok.train_from_iterator(corpus, trainer=trainer)
+    tok.add_special_tokens([AddedToken(t, special=True) for t in specials])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs)
+
+
+def build_tokenizer():
     # the real layout: ordinary tokens, then pad and eos, and the audio token as the very last id
-    tok.add_special_tokens([AddedToken(t, special=True) for t in (PAD_TOKEN, EOS_TOKEN, AUDIO_TOKEN)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+    return bpe_tokenizer(
+        _CORPUS,
+        (PAD_TOKEN, EOS_TOKEN, AUDIO_TOKEN),
+        384,
         bos_token=EOS_TOKEN,
         eos_token=EOS_TOKEN,
         pad_token=PAD_TOKEN,
@@ -126,15 +137,37 @@ LM_SIZES = {
 PLUS_CAT_LAYERS = [1]  # tiny-plus: the projector also reads the first block's output (the real one lists several)
 
 
+def lm_config(tokenizer, lm_size: str = "tiny") -> dict:
+    """The tiny Granite language model's config (`model_type` granite): the speech miniatures' and the tiny text
+    model's, with the real model's multipliers."""
+    lm = LM_SIZES[lm_size]
+    eos = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+    return dict(
+        model_type="granite",
+        vocab_size=len(tokenizer),
+        **lm,
+        num_hidden_layers=2,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.convert_tokens_to_ids(PAD_TOKEN),
+        tie_word_embeddings=False,
+        initializer_range=0.2,
+        # the real model's multipliers (attention: 1 / head_dim)
+        embedding_multiplier=12.0,
+        residual_multiplier=0.22,
+        attention_multiplier=lm["num_attention_heads"] / lm["hidden_size"],
+        logits_scaling=8.0,
+    )
+
+
 def tiny_config(tokenizer, lm_size: str = "tiny", plus: bool = False):
     """The tiny config; `plus`: Granite Speech 4.1 Plus's structure (`granite_speech_plus`: the projector reads the
     encoder's final states concatenated with those of `cat_hidden_layers`)."""
     from transformers import GraniteSpeechConfig, GraniteSpeechPlusConfig
 
-    eos = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
-    pad = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
     lm = LM_SIZES[lm_size]
-    head_dim = lm["hidden_size"] // lm["num_attention_heads"]
     config_class, encoder_type = (
         (GraniteSpeechPlusConfig, "granite_speech_plus_encoder")
         if plus
@@ -142,24 +175,7 @@ def tiny_config(tokenizer, lm_size: str = "tiny", plus: bool = False):
     )
     cat = {"cat_hidden_layers": PLUS_CAT_LAYERS} if plus else {}
     return config_class(
-        text_config=dict(
-            model_type="granite",
-            vocab_size=len(tokenizer),
-            **lm,
-            num_hidden_layers=2,
-            max_position_embeddings=4096,
-            rms_norm_eps=1e-5,
-            bos_token_id=eos,
-            eos_token_id=eos,
-            pad_token_id=pad,
-            tie_word_embeddings=False,
-            initializer_range=0.2,
-            # the real model's multipliers (attention: 1 / head_dim)
-            embedding_multiplier=12.0,
-            residual_multiplier=0.22,
-            attention_multiplier=1 / head_dim,
-            logits_scaling=8.0,
-        ),
+        text_config=lm_config(tokenizer, lm_size),
         encoder_config=dict(
             model_type=encoder_type,
             **cat,
@@ -204,9 +220,6 @@ def build_tiny_model(folder: str | os.PathLike, seed: int = 0, lm_size: str = "t
 
     tiny-plus keeps 4.0's chat template: 4.1's could not be read here (no download). Its card sends a system turn
     first (models.PLUS_SYSTEM_PROMPT), which 4.0's template leaves out, so the miniature's prompt lacks it."""
-    import shutil
-    import tempfile
-
     import torch
     from transformers import (
         GraniteSpeechFeatureExtractor,
@@ -233,22 +246,26 @@ def build_tiny_model(folder: str | os.PathLike, seed: int = 0, lm_size: str = "t
         torch.random.set_rng_state(state)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    marker = {
+        "tiny": True,
+        "seed": seed,
+        "lm_size": lm_size,
+        "architecture": "granite_speech_plus" if plus else "granite_speech",
+        "note": "Random-weight tiny Granite Speech model for offline tests; its output is meaningless.",
+    }
+    return save_atomically(folder, [model, processor], marker)
+
+
+def save_atomically(folder: Path, parts: list, marker: dict) -> Path:
+    """Save every part (save_pretrained) and the marker into `folder`, replacing it at once when all is written."""
+    import shutil
+    import tempfile
+
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=folder.parent))
     try:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        (tmp / MARKER).write_text(
-            json.dumps(
-                {
-                    "tiny": True,
-                    "seed": seed,
-                    "lm_size": lm_size,
-                    "architecture": "granite_speech_plus" if plus else "granite_speech",
-                    "note": "Random-weight tiny Granite Speech model for offline tests; its output is meaningless.",
-                },
-                indent=2,
-            )
-        )
+        for part in parts:
+            part.save_pretrained(tmp)
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

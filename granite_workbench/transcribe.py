@@ -56,6 +56,7 @@ class Result:
     info: list[str] = field(default_factory=list)  # remarks about how it was decoded
     detected_language: str | None = None  # ASR without a language given: the transcript's language, if sure
     language_confidence: float | None = None  # of that detection (0..1)
+    answers: list[dict] = field(default_factory=list)  # second-pass answers (second_pass.Answer.to_dict())
 
     @property
     def ok(self) -> bool:

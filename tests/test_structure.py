@@ -38,6 +38,7 @@ API = {  # endpoint -> parameter names a gradio_client user sees (documented in 
     "/evaluate": ["manifest", "upload", "systems", "limit"],
     "/compare_models": ["manifest", "upload", "models", "limit"],
     "/load_model": ["model"],
+    "/ask": ["transcript", "task", "question", "language"],
     "/model_status": [],
 }
 
@@ -47,10 +48,14 @@ def wb(tiny_dir):
     from granite_workbench.service import ModelService
     from granite_workbench.session import Workbench
 
+    from granite_workbench.second_pass import SecondPass
+    from granite_workbench.text_engine import LocalTextEngine
+
     service = ModelService(str(tiny_dir))
     service.start()
     assert service.wait(60), service.message
-    return Workbench(service, max_new_tokens=8)
+    # with a text model (not loaded until asked), so that the second pass's endpoint is there too
+    return Workbench(service, max_new_tokens=8, second_pass=SecondPass(LocalTextEngine("tiny")))
 
 
 def test_every_tab_renders_and_is_in_about(wb):

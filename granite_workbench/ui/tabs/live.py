@@ -11,6 +11,7 @@ from ...keywords import split_keywords
 from ...live import LiveBudget, LiveTranscript
 from ...prompts import TaskSpec
 from ...session import Workbench
+from ..ask import ask_panel
 from ..common import asr_language_dropdown, user_errors
 from . import Tab, UIContext
 
@@ -97,6 +98,7 @@ def build(ctx: UIContext) -> None:
                 format="wav",
                 elem_id="live-recording",
             )
+            ask_panel(wb, "live", text)
 
     def piece_api(piece, live, language, keywords, model):
         return live_piece(wb, piece, live, language, keywords, model, DECODER)

@@ -8,6 +8,7 @@ from ...engine import DECODING_MODES
 from ...languages import ASR_LANGUAGES
 from ...prompts import TaskSpec
 from ...session import Workbench
+from ..ask import ask_panel
 from ..common import (
     asr_language_dropdown,
     decoding_line,
@@ -117,6 +118,7 @@ def build(ctx: UIContext) -> None:
         show_progress_on=panel.text,
         concurrency_id="model",
     )
+    ask_panel(wb, "transcribe", panel.text, panel.segments, api=True)
 
 
 TAB = Tab(
