@@ -83,6 +83,7 @@ class LiveTranscript:
         self.texts: list[str] = []
         self.waiting = False  # speech after the last closed segment, waiting for a pause
         self.error: str | None = None  # a decoding failure in the background, reported on the next piece
+        self.note = ""  # who writes the text, in words (a translation: which model), shown beside it
         self._lock = threading.Lock()
         self._job: Future | None = None
 

@@ -44,12 +44,33 @@ class LoadedModel:
     def tokenizer(self):
         return self.processor.tokenizer
 
+    def plain(self) -> str:
+        """For a person: which model (the model table's name; a local folder: of its architecture), where it runs."""
+        from .models import spec_for
+
+        try:
+            name = spec_for(self.model_id, self.architecture).short
+        except ValueError:
+            name = Path(self.model_id).name
+        if self.tiny:
+            name = f"a miniature of {name} (offline test model: its text is meaningless)"
+        elif Path(self.model_id).exists():
+            name = f"{name} (fine-tuned or local copy: {Path(self.model_id).name})"
+        return f"{name}, running on {where(self.device)}"
+
     def describe(self) -> str:
         quant = f", {self.quantization}" if self.quantization else ""
         why = f" — {self.dtype_reason}" if self.dtype_reason and self.dtype_reason != "asked for" else ""
         kernel = f"; decoding's one-row products: {self.row_kernel}" if self.row_kernel else ""
         tiny = " — tiny offline smoke model, output is meaningless" if self.tiny else ""
         return f"{self.model_id} on {self.device} ({self.dtype}{quant}{why}{kernel}){tiny}"
+
+
+def where(device: str) -> str:
+    """A device in words."""
+    if device.startswith("cuda"):
+        return f"the GPU ({device})"
+    return {"mps": "the Mac's GPU (Apple MPS)", "cpu": "this computer's processor (CPU)"}.get(device, device)
 
 
 def pick_device(device: str | None = None) -> str:

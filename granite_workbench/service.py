@@ -32,6 +32,7 @@ class ModelService:
     load_kwargs: dict[str, Any] = field(default_factory=dict)
     state: str = "idle"  # idle | loading | ready | error
     message: str = ""
+    headline: str = ""  # the ready model in words (status_markdown); `message` holds the technical details
     lm: LoadedModel | None = None
     generation: int = 0  # +1 at every successful load
     started_at: float = 0.0
@@ -105,6 +106,7 @@ class ModelService:
                 + f"{lm.describe()} (loaded in {self.ready_at - self.started_at:.1f} s)"
                 + "".join(f" {n}" for n in notes)
             )
+            self.headline = note + lm.plain() + "".join(f" {n}" for n in notes)
         self._announce()
 
     def _restore(self, previous: str, reason: str) -> None:
@@ -131,6 +133,7 @@ class ModelService:
             self.message = f"{engine.describe()} (connected in {self.ready_at - self.started_at:.1f} s)" + "".join(
                 f" {n}" for n in notes
             )
+            self.headline = f"{engine.model}, served by {self.server}" + "".join(f" {n}" for n in notes)
         self._announce()
 
     def _fail(self, message: str) -> None:
@@ -138,9 +141,14 @@ class ModelService:
             self.state, self.message, self.lm = "error", message, None
         self._announce()
 
+    def status_line(self) -> str:
+        """The status as one line of plain text (the server's log): the words and the details."""
+        label = {"ready": "● Model ready", "loading": "◌ Loading", "error": "✕ Model error"}.get(self.state, "○ Idle")
+        return f"{label} — {self.message or 'No model loaded.'}"
+
     def _announce(self) -> None:
         if self.announce is not None:
-            self.announce(self.status_markdown().replace("**", ""))
+            self.announce(self.status_line())
 
     def wait(self, timeout: float | None = None) -> bool:
         t = self._thread
@@ -172,5 +180,7 @@ class ModelService:
             raise ModelNotReady("No model is loaded yet.")
 
     def status_markdown(self) -> str:
-        label = {"ready": "● Model ready", "loading": "◌ Loading", "error": "✕ Model error"}.get(self.state, "○ Idle")
-        return f"**{label}** — {self.message or 'No model loaded.'}"
+        label, _, message = self.status_line().partition(" — ")
+        if self.state == "ready" and self.headline:  # the technical details (folder, dtype and why) a click away
+            return f"**{label}** — {self.headline}\n<details><summary>Details</summary>{self.message}</details>"
+        return f"**{label}** — {message}"

@@ -41,17 +41,62 @@ def test_text_grows_while_speaking_and_final_equals_the_file(wb, recording):
     path, (rate, samples) = recording
     live, seen = None, []
     for k in range(0, len(samples), rate):  # one-second pieces
-        text, live = live_piece(wb, (rate, samples[k : k + rate]), live, "en", "", "phrases")
+        text, live, note = live_piece(wb, (rate, samples[k : k + rate]), live, "en", "", "phrases")
         seen.append(text.removesuffix(" …"))
     words = [len(t.split()) for t in seen]
     assert words == sorted(words) and words[len(words) // 2] > 0  # grows, and starts before the end
     assert len(live.texts) == 3 and live.texts[0] == TEXTS[0]  # phrase by phrase, each decoded at its pause
     # (the tiny model knows its training clips only as recorded; cut out of a stream, the later phrases start at a
     # different point and it garbles them — the real model does not care, the final pass below is exact)
-    final, state, (rec_rate, rec) = live_final(wb, live, "en", "", "phrases")
-    assert state is None
+    final, state, (rec_rate, rec) = live_final(wb, live)
+    assert state is None and note == ""
     assert final == wb.inference.run(str(path), TaskSpec("asr", language="en"), None, "phrases").text  # as an upload
     assert rec_rate == rate and np.array_equal(rec, samples)  # the recording offered is the stream as it came
+
+
+def stream_through(wb, samples, rate, language, target):
+    live, seen, notes = None, [], set()
+    for k in range(0, len(samples), rate):
+        text, live, note = live_piece(wb, (rate, samples[k : k + rate]), live, language, "", "phrases", None, target)
+        seen.append(text.removesuffix(" …"))
+        notes.add(note)
+    return live, seen, notes
+
+
+def test_translation_microphone_by_the_speech_model(wb, recording):
+    """Shown in French while English is spoken: each phrase is translated by the speech model (en->fr is one of its
+    directions), and the final text is the recorded file translated as an upload."""
+    path, (rate, samples) = recording
+    live, seen, notes = stream_through(wb, samples, rate, "en", "fr")
+    assert notes == {"Translated by the speech model (English → French)."}
+    assert len(live.texts) == 3 and [len(t) for t in seen] == sorted(len(t) for t in seen)
+    spec = TaskSpec("ast", language="en", target="fr")
+    assert live.texts[0] == wb.inference.run(str(PHRASES.parent / "phrase00.flac"), spec, None, "phrases").text
+    final, _, _ = live_final(wb, live)
+    assert final == wb.inference.run(str(path), spec, None, "phrases").text
+
+
+def test_translation_microphone_by_the_text_model(wb, tiny_dir, trained_adapter, recording):
+    """Into a language the speech model cannot reach (Korean): each phrase is transcribed, then translated by the
+    text model; the final text is the recording's transcript translated once. Without a text model: refused
+    with the reason."""
+    from granite_workbench.second_pass import SecondPass
+    from granite_workbench.text_engine import LocalTextEngine
+
+    second = SecondPass(LocalTextEngine("tiny"), max_new_tokens=12)
+    with_text = ready_workbench(tiny_dir, trained_adapter[1], max_new_tokens=24, second_pass=second)
+    path, (rate, samples) = recording
+    live, _, notes = stream_through(with_text, samples, rate, "en", "ko")
+    assert notes == {"Transcribed by the speech model, then translated by `tiny text model (random weights)`."}
+    phrase = with_text.inference.run(
+        str(PHRASES.parent / "phrase00.flac"), TaskSpec("asr", language="en"), None, "phrases"
+    )
+    assert len(live.texts) == 3 and live.texts[0] == second.ask(phrase.text, "translate", language="ko").text
+    final, _, _ = live_final(with_text, live)
+    whole = with_text.inference.run(str(path), TaskSpec("asr", language="en"), None, "phrases").text
+    assert final == second.ask(whole, "translate", language="ko").text and final
+    with pytest.raises(gr.Error, match="does not translate English into Korean.*no text model"):
+        live_piece(wb, (rate, samples[:rate]), None, "en", "", "phrases", None, "ko")
 
 
 def test_a_stream_too_long_is_refused(wb):

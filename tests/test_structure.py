@@ -45,10 +45,9 @@ API = {  # endpoint -> parameter names a gradio_client user sees (documented in 
 
 @pytest.fixture(scope="module")
 def wb(tiny_dir):
+    from granite_workbench.second_pass import SecondPass
     from granite_workbench.service import ModelService
     from granite_workbench.session import Workbench
-
-    from granite_workbench.second_pass import SecondPass
     from granite_workbench.text_engine import LocalTextEngine
 
     service = ModelService(str(tiny_dir))
