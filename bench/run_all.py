@@ -20,6 +20,7 @@ for script in (
     "bench_public.py",
     "bench_burst.py",
     "bench_family.py",
+    "bench_second_pass.py",
 ):
     print(f"\n=== {script} ===", flush=True)
     args = (["--reps", "1"] if quick else []) if script == "bench_speculative.py" else sys.argv[1:]

@@ -5,10 +5,16 @@ from .audio import Audio, AudioError, load_audio
 from .languages import ASR_LANGUAGES, TRANSLATION_DIRECTIONS, UnsupportedLanguageError
 from .loading import DEFAULT_MODEL_ID, LoadedModel, ModelLoadError, load_model
 from .prompts import TaskSpec
+from .second_pass import Answer, SecondPass, ask
+from .text_engine import open_text_engine
 from .transcribe import Result, Segment, Transcriber
 
 __all__ = [
     "ASR_LANGUAGES",
+    "Answer",
+    "SecondPass",
+    "ask",
+    "open_text_engine",
     "Audio",
     "AudioError",
     "DEFAULT_MODEL_ID",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from typing import Protocol
@@ -205,7 +206,8 @@ def open_text_engine(
     dtype: str = "auto",
 ) -> TextEngine:
     """`--text-model` / `--text-server`: a server when a URL is given (`model` then names its served model),
-    else the local model `model` (default DEFAULT_TEXT_MODEL; "tiny": the offline miniature). Nothing loads yet."""
+    else the local model `model` (default $GRANITE_WB_TEXT_MODEL, else DEFAULT_TEXT_MODEL; "tiny": the offline
+    miniature). Nothing loads yet."""
     if server:
         return ServerTextEngine(server, served or model, api_key)
-    return LocalTextEngine(model or DEFAULT_TEXT_MODEL, device, dtype)
+    return LocalTextEngine(model or os.environ.get("GRANITE_WB_TEXT_MODEL") or DEFAULT_TEXT_MODEL, device, dtype)

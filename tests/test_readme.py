@@ -112,3 +112,30 @@ def test_adapter_api_example_runs(tiny_dir, trained_adapter, tmp_path):
         if "finetune.train" in " ".join(c.info["cmdline"] or []) and str(tmp_path) in " ".join(c.info["cmdline"] or [])
     ]
     assert not leftovers, f"training outlived the demo (pid {server_pid})"
+
+
+@pytest.mark.slow
+def test_second_pass_examples_run(tmp_path, tiny_dir):
+    """The second pass's commands and code as written, on the tiny speech and text models."""
+    from ui_helpers import DemoServer
+
+    text = section("The second pass: ask a Granite text model")
+    env = {**os.environ, "GRANITE_WB_MODEL": str(tiny_dir), "GRANITE_WB_TEXT_MODEL": "tiny"}
+    lines = [ln for b in blocks(text, "bash") for ln in b.splitlines() if ln.strip()]
+    assert len(lines) == 2
+    for line in lines:
+        args = [str(tmp_path / a) if a.split("/")[0] == "out" else a for a in shlex.split(line)]
+        p = subprocess.run([sys.executable, *args[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, (line, p.stderr)
+    assert "-- punctuate (tiny text model" in p.stdout and "-- translate (tiny text model" in p.stdout
+    names = {f.name for f in (tmp_path / "out").iterdir()}
+    assert {f"en_cardiology.{t}.txt" for t in ("summary", "actions", "answer")} <= names
+    local, served = blocks(text, "python")
+    p = subprocess.run([sys.executable, "-c", local], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "-- answered by tiny text model (random weights)" in p.stdout
+    with DemoServer("--model", str(tiny_dir), "--text-model", "tiny") as srv:
+        srv.client()
+        code = served.replace("http://127.0.0.1:7860/", srv.url + "/")
+        p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip(), p.stderr

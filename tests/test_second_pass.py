@@ -276,3 +276,21 @@ def test_no_text_model_no_second_pass(tiny_dir):
     assert "/ask" not in build_demo(wb).get_api_info()["named_endpoints"]
     with pytest.raises(APIError, match="no text model for text-only chat"):
         text_chat(wb.second_pass, {}, [{"role": "user", "content": "hi"}])
+
+
+def test_suggested_keywords_fill_the_keyword_box(engine):
+    """A pasted document -> the text model's terms, streamed into the keyword box, then cleaned: the terms it
+    wrote, without repeats, at most 30."""
+    from types import SimpleNamespace
+
+    from granite_workbench.keywords import split_keywords
+    from granite_workbench.second_pass import SecondPass
+    from granite_workbench.ui.ask import MAX_SUGGESTED, suggested_keywords
+
+    document = "Metoprolol and atorvastatin after the angioplasty; echocardiogram on Monday."
+    shown = list(suggested_keywords(SimpleNamespace(second_pass=SecondPass(engine, 60)), document))
+    raw = SecondPass(engine, 60).ask(document, "keywords").text
+    assert len(shown) > 2 and shown[-2].strip() == raw  # streamed as written, then cleaned
+    terms = split_keywords(shown[-1])
+    assert terms and len(terms) == len(set(terms)) <= MAX_SUGGESTED
+    assert all(t in raw for t in terms)

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from conftest import PHRASES
 from test_ui_browser_adapters import choose, wait_contains
-from ui_helpers import browser_page
+from ui_helpers import browser_page, readme_shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 TEXTS = {json.loads(x)["audio"]: json.loads(x)["text"] for x in PHRASES.read_text().splitlines()}
@@ -131,6 +131,7 @@ def test_the_loop_from_the_browser(page, workspace, out_dir):
     tab.get_by_role("button", name="Save dataset", exact=True).click()
     wait_contains(page, "#dataset-report", "Saved 4 rows")
     page.screenshot(path=str(out_dir / "loop-1-dataset.png"), full_page=True)
+    readme_shot(page, "dataset", "#tab-dataset")
     saved = workspace / "team" / "datasets" / "loop"
     manifest = [json.loads(x) for x in (saved / "all.jsonl").read_text().splitlines()]
     assert sorted(r["text"] for r in manifest) == sorted(wanted)  # the corrections, not the drafts
@@ -164,6 +165,7 @@ def test_the_loop_from_the_browser(page, workspace, out_dir):
     assert any(re.search(r"running, step \d+ of 40", s) for s in seen), seen
     page.wait_for_timeout(2500)
     page.screenshot(path=str(out_dir / "loop-2-train.png"), full_page=True)
+    readme_shot(page, "train", "#train-status")
 
     # 3. Adapters: the run's checkpoint is listed; load it
     page.get_by_role("tab", name="Adapters", exact=True).click()
@@ -203,6 +205,7 @@ def test_the_loop_from_the_browser(page, workspace, out_dir):
     wait_contains(page, "#eval-note", "1 utterances × 3 systems", timeout=120_000)
     assert "loop-run" in page.locator("#eval-table").inner_text()
     page.screenshot(path=str(out_dir / "loop-5-evaluate.png"), full_page=True)
+    readme_shot(page, "evaluate", "#eval-note")
 
 
 def test_live_microphone_text_grows_and_the_final_text_is_the_recordings(page, microphone, out_dir):

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from conftest import PHRASES
 from test_ui_browser_adapters import choose, wait_contains
-from ui_helpers import browser_page
+from ui_helpers import browser_page, readme_shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 FRENCH = ["bonjour à tous", "la réunion commence à dix heures", "merci et à demain"]
@@ -54,6 +54,7 @@ def test_ask_panel_answers_about_the_transcript(page, out_dir):
     shown = page.locator("#transcribe-answer textarea").input_value()
     page.locator("#transcribe-answer").scroll_into_view_if_needed()
     page.screenshot(path=str(out_dir / "second-pass-ask.png"), full_page=True)
+    readme_shot(page, "ask", "#transcribe-ask-actions")
     client = Client(page.server.url, verbose=False)
     assert shown and shown == client.predict(transcript, "actions", "", "en", api_name="/ask")
     assert "tiny text model" in page.locator("#transcribe-answer-note").inner_text()
@@ -91,6 +92,7 @@ def test_live_translation_microphone_french_to_english(page, microphone, out_dir
     page.wait_for_timeout(1000)
     final = page.locator("#live-text textarea").input_value()
     page.screenshot(path=str(out_dir / "live-translation.png"), full_page=True)
+    readme_shot(page, "live-translation", "#tab-live")
     href = page.locator("#live-recording a[download]").first.get_attribute("href")
     wav = out_dir / "live-translation.wav"
     wav.write_bytes(httpx.get(href, timeout=30).content)

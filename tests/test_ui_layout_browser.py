@@ -1,13 +1,11 @@
 """Layout in a real headless Chromium: side by side on a desktop, stacked on a phone, no tab wider than a 375 px
 screen; screenshots of the main tabs (docs/screenshots/ when UPDATE_SCREENSHOTS=1, else test-output/)."""
 
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 from conftest import PHRASES, ROOT
-from ui_helpers import browser_page
+from ui_helpers import browser_page, readme_shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CLIP = str(PHRASES.parent / "phrase00.flac")
@@ -43,17 +41,6 @@ def page(tiny_dir, trained_adapter, tmp_path_factory):
         yield pg
 
 
-def shots() -> Path:
-    folder = ROOT / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "test-output")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def shot(page, name):
-    """The visible window as a small JPEG (what the README shows)."""
-    page.screenshot(path=str(shots() / f"{name}.jpg"), type="jpeg", quality=70)
-
-
 def open_tab(page, title):
     page.set_viewport_size({"width": 1280, "height": 800})
     page.get_by_role("tab", name=title, exact=True).click()
@@ -78,7 +65,7 @@ def test_compare_is_side_by_side_on_a_desktop_and_stacked_on_a_phone(page):
         page.screenshot(path=str(ROOT / "test-output" / "compare-failed.png"), full_page=True)
         raise
     assert "turn on the kitchen lights" in page.locator("#compare-adapted").inner_text()
-    shot(page, "compare")
+    readme_shot(page, "compare")
     a, b = (page.locator(s).bounding_box() for s in ("#compare-base", "#compare-adapted"))
     assert abs(a["y"] - b["y"]) < 5 and b["x"] >= a["x"] + a["width"] - 1, (a, b)  # beside each other
     page.set_viewport_size({"width": 375, "height": 800})
@@ -98,8 +85,6 @@ def test_no_tab_scrolls_sideways_at_375_px(page):
     wide, cut = {}, {}
     for title in TABS:
         open_tab(page, title)
-        if title in ("Transcribe", "Dataset", "Train", "Evaluate"):
-            shot(page, title.lower())
         page.set_viewport_size({"width": 375, "height": 800})
         page.wait_for_timeout(400)
         width = page.evaluate("() => document.documentElement.scrollWidth")

@@ -99,6 +99,22 @@ def raw_refusal(url: str, api: str, *data) -> str:
     return json.loads(error.split("data:", 1)[1].strip())["error"]
 
 
+def readme_shot(page, name: str, anchor: str | None = None) -> Path:
+    """A finished state as the README shows it: the 1280 x 800 window as a small JPEG, scrolled so that `anchor`
+    (a selector) is at its top; into docs/screenshots/ with UPDATE_SCREENSHOTS=1, else test-output/."""
+    folder = ROOT / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "test-output")
+    folder.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size
+    page.set_viewport_size({"width": 1280, "height": 800})
+    if anchor:
+        page.locator(anchor).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    path = folder / f"{name}.jpg"
+    page.screenshot(path=str(path), type="jpeg", quality=70)
+    page.set_viewport_size(size)
+    return path
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

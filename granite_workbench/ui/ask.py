@@ -64,23 +64,20 @@ def ask_panel(wb: Workbench, key: str, text: gr.Textbox, segments=None, api: boo
     offer it as the /ask endpoint (once in the app)."""
     if wb.second_pass is None:
         return
-    with gr.Group(elem_id=f"{key}-ask", elem_classes="wb-ask"):
-        gr.Markdown(
-            "**Ask about this recording** — a second pass: the transcript goes to a Granite text model "
-            "(IBM's two-pass design)."
-        )
+    with gr.Accordion("Ask about this recording", open=True, elem_id=f"{key}-ask"):
+        gr.Markdown("A second pass: the transcript goes to a Granite text model (IBM's two-pass design).")
         with gr.Row():
             buttons = {n: gr.Button(TEXT_TASKS[n].label, size="sm", elem_id=f"{key}-ask-{n}") for n in BUTTON_TASKS}
-        with gr.Row():
+        with gr.Row(equal_height=True):
             question = gr.Textbox(
                 label="Your question", placeholder="Who will call the client?", scale=4, elem_id=f"{key}-question"
             )
-            ask = gr.Button("Ask", scale=1, elem_id=f"{key}-ask-question")
-        with gr.Row():
+            ask = gr.Button("Ask", scale=1, min_width=100, elem_id=f"{key}-ask-question")
+        with gr.Row(equal_height=True):
             language = gr.Dropdown(
                 language_choices(TEXT_LANGUAGES), value="en", label="Translate the transcript into", scale=4
             )
-            translate = gr.Button("Translate", scale=1, elem_id=f"{key}-ask-translate")
+            translate = gr.Button("Translate", scale=1, min_width=100, elem_id=f"{key}-ask-translate")
         answer = gr.Textbox(label="Answer", lines=6, buttons=["copy"], elem_id=f"{key}-answer")
         note = gr.Markdown("", elem_id=f"{key}-answer-note")
     seg = [segments] if segments is not None else []
@@ -111,3 +108,48 @@ def ask_panel(wb: Workbench, key: str, text: gr.Textbox, segments=None, api: boo
             api_name="ask",
             concurrency_id="text",
         )
+
+
+MAX_SUGGESTED = 30  # keywords a suggestion gives at most (the task asks for 30; the prompt takes up to 50)
+
+
+def suggested_keywords(wb: Workbench, document) -> Iterator[str]:
+    """Domain terms from a pasted document, as a comma-separated list for the keyword box (streamed; the last one
+    cleaned: no repeats, at most MAX_SUGGESTED)."""
+    from ..keywords import split_keywords
+
+    try:
+        if wb.second_pass is None:
+            raise ValueError("No text model: start the demo with --text-model or --text-server.")
+        answer = ""
+        for answer, _ in wb.second_pass.stream(to_text(document, "document") or "", "keywords"):  # noqa: B007
+            yield answer
+    except (ValueError, TextModelError) as exc:
+        raise gr.Error(str(exc), title="Second pass") from None
+    unique = [w for w in dict.fromkeys(w.strip(" .;:-*") for w in split_keywords(answer)) if w]
+    if not unique:
+        raise gr.Error("The text model suggested no terms.", title="Second pass")
+    yield ", ".join(unique[:MAX_SUGGESTED])
+
+
+def keyword_suggester(wb: Workbench, keywords: gr.Textbox) -> None:
+    """Under a keyword box: paste a document (a drug list, a product sheet, an agenda), get its domain terms."""
+    if wb.second_pass is None:
+        return
+    with gr.Accordion("Suggest keywords from a document (text model)", open=False, elem_id="keywords-suggest"):
+        document = gr.Textbox(
+            label="Document", lines=5, placeholder="Paste a text of the domain: an agenda, a product sheet, a drug list"
+        )
+        button = gr.Button("Suggest keywords", size="sm", elem_id="keywords-suggest-button")
+
+    def suggest(doc):
+        yield from suggested_keywords(wb, doc)
+
+    button.click(
+        suggest,
+        document,
+        keywords,
+        api_name=False,
+        concurrency_id="text",
+        show_progress="minimal",
+    )

@@ -7,6 +7,7 @@ import gradio as gr
 from ...keywords import found_keywords
 from ...prompts import TaskSpec, clean_keywords
 from ...session import Workbench
+from ..ask import keyword_suggester
 from ..common import example_picker, gpu, highlight_html, progress_callback, user_errors
 from ..panels import comparison_panel
 from . import Tab, UIContext
@@ -47,6 +48,7 @@ def build(ctx: UIContext) -> None:
                 placeholder="metoprolol, atorvastatin, ...",
                 info="Names and terms you expect, comma-separated (up to 50).",
             )
+            keyword_suggester(wb, words)
             model = ctx.model_selector("model-keywords")
             btn = gr.Button("Compare without / with keywords", variant="primary")
             examples = [[e["path"], ", ".join(e["keywords"])] for e in ctx.examples if e["keywords"]]
