@@ -88,7 +88,8 @@ def ask_panel(wb: Workbench, key: str, text: gr.Textbox, segments=None, api: boo
 
         return stream
 
-    common = dict(outputs=[answer, note], api_name=False, concurrency_id="text", show_progress="hidden")
+    # the text model's work counts against --concurrency with the speech model's (one queue for all model work)
+    common = dict(outputs=[answer, note], api_name=False, concurrency_id="model", show_progress="hidden")
     for name, button in buttons.items():
         button.click(run(name), [text, question, language, *seg], **common)
     ask.click(run("question"), [text, question, language, *seg], **common)
@@ -106,7 +107,7 @@ def ask_panel(wb: Workbench, key: str, text: gr.Textbox, segments=None, api: boo
             [text, gr.Textbox("summary", visible=False), question, language],
             answer,
             api_name="ask",
-            concurrency_id="text",
+            concurrency_id="model",
         )
 
 
@@ -150,6 +151,6 @@ def keyword_suggester(wb: Workbench, keywords: gr.Textbox) -> None:
         document,
         keywords,
         api_name=False,
-        concurrency_id="text",
+        concurrency_id="model",
         show_progress="minimal",
     )
