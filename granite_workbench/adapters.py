@@ -215,6 +215,19 @@ def safe_name(text: str) -> str:
 
 
 MAX_NAME = 64
+# the name of a checkpoint of a run the demo named itself: {dataset}-{config}-{MMDD-HHMM}-step-{N}
+_GENERATED = re.compile(r"^(?P<data>.+)-(?P<config>[A-Za-z0-9_]+)-(?P<md>\d{4})-(?P<hm>\d{4})-step-(?P<step>\d+)$")
+
+
+def display_name(name: str) -> str:
+    """An adapter's name as a person reads it in a list: a run the demo named itself becomes its dataset, when it
+    started and the step (`ux-demo-cpu_smoke-1202-0801-step-000030` -> `ux-demo · 12-02 08:01 · step 30`); any
+    other name stays as it is. Requests still use the name."""
+    m = _GENERATED.match(name)
+    if not m:
+        return name
+    md, hm = m["md"], m["hm"]
+    return f"{m['data']} · {md[:2]}-{md[2:]} {hm[:2]}:{hm[2:]} · step {int(m['step'])}"
 
 
 def check_adapter_name(name: str, reserved: list[str]) -> str:

@@ -161,3 +161,15 @@ def test_evaluate_systems_take_a_newly_loaded_adapter_once(wb):
     assert "value" not in update and update["choices"]
     update, _ = follow_adapters(wb, ["base", "gone"], seen)
     assert update["value"] == ["base"]  # not loaded any more: leaves
+
+
+def test_generated_adapter_names_read_short_in_the_lists(wb):
+    from granite_workbench.adapters import display_name
+    from granite_workbench.ui.common import model_choices
+    from granite_workbench.ui.tabs.evaluate import system_choices
+
+    assert display_name("ux-demo-cpu_smoke-1202-0801-step-000030") == "ux-demo · 12-02 08:01 · step 30"
+    assert display_name("loop-run-step-000040") == "loop-run-step-000040"  # a name someone chose stays
+    assert display_name("phrases-step-000600") == "phrases-step-000600"
+    # the lists show the short form; what a request sends stays the adapter's name
+    assert ("Adapter: phrases", "phrases") in model_choices(wb) and ("phrases", "phrases") in system_choices(wb)

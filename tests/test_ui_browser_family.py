@@ -13,8 +13,9 @@ def tab_titles(page) -> list[str]:
 
 
 def wait_for_status(page, text: str, timeout: float = 120_000) -> None:
+    """Wait until the status line says `text`, in its words or in its technical details (folded: textContent)."""
     page.wait_for_function(
-        "t => document.querySelector('#status') && document.querySelector('#status').innerText.includes(t)",
+        "t => document.querySelector('#status') && document.querySelector('#status').textContent.includes(t)",
         arg=text,
         timeout=timeout,
     )
@@ -34,6 +35,9 @@ def load(page, model: str) -> None:
 def test_tabs_and_controls_follow_the_loaded_model(out_dir):
     with browser_page("--model", "tiny-ctc", height=1000) as page:
         wait_for_status(page, "tiny-ctc on cpu")
+        shown = page.locator("#status").inner_text()  # what a person reads without opening the details
+        assert "a miniature of Granite Speech 5.0 Turbo CTC" in shown and "this computer's processor" in shown, shown
+        assert "tiny-ctc on cpu" not in shown, shown
         page.wait_for_timeout(1000)
         titles = tab_titles(page)
         assert "Transcribe" in titles and "Translate" not in titles and "Keyword biasing" not in titles, titles

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..adapters import BASE, AdapterError
+from ..adapters import BASE, AdapterError, display_name
 from ..audio import AudioError
 from ..coerce import to_flag, to_text, to_texts
 from ..keywords import mark_keywords
@@ -158,7 +158,7 @@ def direction_dropdowns(source: str = "en", target: str = "fr") -> tuple[gr.Drop
 
 
 def model_choices(wb: Workbench) -> list[tuple[str, str]]:
-    return [("Base model", BASE)] + [(f"Adapter: {a['name']}", a["name"]) for a in wb.adapters.loaded()]
+    return [("Base model", BASE)] + [(f"Adapter: {display_name(a['name'])}", a["name"]) for a in wb.adapters.loaded()]
 
 
 # -- HTML views ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ...adapters import BASE, AdapterError
+from ...adapters import BASE, AdapterError, display_name
 from ...evaluation import run_evaluation, write_report
 from ...manifest import DataError, read_manifest, validate
 from ...session import Workbench
@@ -151,7 +151,7 @@ def evaluate_action(
 
 
 def system_choices(wb: Workbench) -> list[tuple[str, str]]:
-    return [("Base model", BASE)] + [(n, n) for n in loaded_names(wb)]
+    return [("Base model", BASE)] + [(display_name(n), n) for n in loaded_names(wb)]
 
 
 def build(ctx: UIContext) -> None:
