@@ -716,12 +716,7 @@ def write_outputs(args, results, formats, rows) -> None:
         if res.ok:
             for fmt in formats:
                 write_result(res, args.out_dir, fmt, stem)
-            for a in res.answers:
-                name = (
-                    "answer"
-                    if a["task"] == "question"
-                    else a["task"] + (f"-{a['language']}" if "language" in a else "")
-                )
+            for name, a in zip(answer_names(res.answers), res.answers):
                 atomic_write_text(Path(args.out_dir) / f"{stem}.{name}.txt", a["text"] + "\n")
     if rows is not None:
         lines = [

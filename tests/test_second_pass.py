@@ -199,6 +199,22 @@ def test_cli_then_writes_answers_beside_the_transcript_and_into_the_json(tiny_di
     assert all(a["model"] == "tiny text model (random weights)" for a in saved["answers"])
     for name, w in zip(("summary", "answer", "translate-ko"), want):
         assert (tmp_path / f"phrase00.{name}.txt").read_bytes().decode() == w.text + "\n"
+    two = [
+        "--then",
+        "Who pays?",
+        "--then",
+        "Who calls?",
+        "--text-model",
+        "tiny",
+        "--out-dir",
+        str(tmp_path / "two"),
+        "--format",
+        "json",
+    ]
+    assert main(["transcribe", clip, "--model", str(tiny_dir), *two, "--quiet"]) == 0
+    saved = json.loads((tmp_path / "two" / "phrase00.json").read_text())["answers"]
+    for k, a in enumerate(saved, 1):  # two questions: two files, neither written over the other
+        assert (tmp_path / "two" / f"phrase00.answer-{k}.txt").read_bytes().decode() == a["text"] + "\n"
     capsys.readouterr()
     assert (
         main(["transcribe", clip, "--model", str(tiny_dir), "--then", "summary", "--text-model", "tiny", "--quiet"])
