@@ -121,20 +121,17 @@ def text_chat(second, body: dict, messages: list[dict]) -> tuple[Any, str]:
         pieces = list(engine.stream(messages, min(asked, limit)))
     except TextModelError as exc:
         raise APIError(502, str(exc), kind="server_error") from None
-    ident, now = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": engine.name}
     if not body.get("stream"):
         message = {"role": "assistant", "content": "".join(pieces)}
-        return {
-            "id": ident, "object": "chat.completion", "created": now, "model": engine.name,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
-        }, "application/json"  # fmt: skip
+        choice = {"index": 0, "finish_reason": "stop", "message": message}
+        return {**base, "object": "chat.completion", "choices": [choice]}, "application/json"
+    deltas = [({"content": p}, None) for p in pieces] + [({}, "stop")]
     events = [
-        {"id": ident, "object": "chat.completion.chunk", "created": now, "model": engine.name,
-         "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
-        for p in pieces
-    ]  # fmt: skip
-    events.append({**events[0], "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]} if events else {})
-    lines = [f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events if e]
+        {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": d, "finish_reason": f}]}
+        for d, f in deltas
+    ]
+    lines = [f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events]
     return "".join(lines) + "data: [DONE]\n\n", "text/event-stream"
 
 

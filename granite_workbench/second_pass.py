@@ -212,11 +212,13 @@ class SecondPass:
         if not lines:
             raise ValueError("The transcript is empty: there is nothing to send to the text model.")
         whole = "\n".join(lines)
-        if self.max_input_tokens and self.engine.count_tokens(whole) > self.max_input_tokens:
+        size, room = self.engine.count_tokens(whole), self.room(task, question, language)
+        if self.max_input_tokens and size > self.max_input_tokens:
             raise ValueError(
                 f"The transcript is longer than this demo's second pass takes ({self.max_input_tokens:,} tokens)."
             )
-        parts = split_to_fit(lines, self.room(task, question, language), self.engine.count_tokens)
+        # the usual case, a transcript that fits, is counted once (split_to_fit counts every part as it grows)
+        parts = [whole] if size <= room else split_to_fit(lines, room, self.engine.count_tokens)
         if task.combine is None or len(parts) == 1:
             done = ""
             for k, part in enumerate(parts):

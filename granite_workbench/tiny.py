@@ -64,9 +64,13 @@ def _build_ctc(folder):
     return build_tiny_ctc_model(folder)
 
 
+def cache_root() -> Path:
+    """Where the miniatures are built: $GRANITE_WB_CACHE, else ~/.cache/granite_workbench."""
+    return Path(os.environ.get("GRANITE_WB_CACHE") or Path.home() / ".cache" / "granite_workbench")
+
+
 def default_tiny_dir(alias: str = TINY_ID) -> Path:
-    root = os.environ.get("GRANITE_WB_CACHE") or Path.home() / ".cache" / "granite_workbench"
-    return Path(root) / TINY_FOLDERS[alias]
+    return cache_root() / TINY_FOLDERS[alias]
 
 
 def is_tiny(folder: str | os.PathLike) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .tiny import EOS_TOKEN, PAD_TOKEN, bpe_tokenizer, is_tiny, lm_config, save_atomically
+from .tiny import EOS_TOKEN, PAD_TOKEN, bpe_tokenizer, cache_root, is_tiny, lm_config, save_atomically
 
 START_ROLE, END_ROLE = "<|start_of_role|>", "<|end_of_role|>"
 DEFAULT_SYSTEM = "You are a helpful assistant. Please ensure responses are professional, accurate, and safe."
@@ -38,9 +38,7 @@ _CORPUS = [
 
 def ensure_tiny_text_model() -> Path:
     """The tiny text model's folder (beside the speech miniatures), built first if it is not there yet."""
-    folder = (
-        Path(os.environ.get("GRANITE_WB_CACHE") or Path.home() / ".cache" / "granite_workbench") / "tiny-granite-text"
-    )
+    folder = cache_root() / "tiny-granite-text"
     if not is_tiny(folder):
         build_tiny_text_model(folder)
     return folder
@@ -62,11 +60,11 @@ def build_tokenizer():
 def unprintable(tokenizer) -> list[int]:
     """The ordinary tokens that decode to something other than printable text."""
     special = set(tokenizer.all_special_ids)
-    return [
-        i
-        for i in range(len(tokenizer))
-        if i not in special and not (text := tokenizer.decode([i])).replace(" ", "x").isprintable() or "\ufffd" in text
-    ]
+
+    def printable(text: str) -> bool:  # (a space is printable text; U+FFFD is a piece of a multi-byte character)
+        return text.replace(" ", "x").isprintable() and "\ufffd" not in text
+
+    return [i for i in range(len(tokenizer)) if i not in special and not printable(tokenizer.decode([i]))]
 
 
 def build_tiny_text_model(folder: str | os.PathLike, seed: int = 0) -> Path:

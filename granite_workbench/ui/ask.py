@@ -30,6 +30,12 @@ def transcript_of(text, segments) -> str:
     return (to_text(text, "transcript") or "").strip().removesuffix("…").strip()  # (Live: "…" while it waits)
 
 
+def text_model(wb: Workbench) -> SecondPass:
+    if wb.second_pass is None:
+        raise ValueError("No text model: start the demo with --text-model or --text-server.")
+    return wb.second_pass
+
+
 def answer_stream(
     wb: Workbench, transcript, task: str, question=None, language=None, segments=None
 ) -> Iterator[tuple[str, str]]:
@@ -41,9 +47,7 @@ def answer_stream(
 
 
 def _answers(wb: Workbench, transcript, task, question, language, segments) -> Iterator[tuple[str, str]]:
-    second: SecondPass | None = wb.second_pass
-    if second is None:
-        raise ValueError("No text model: start the demo with --text-model or --text-server.")
+    second = text_model(wb)
     task = to_text(task, "task") or "summary"
     question = (to_text(question, "question") or "").strip() or None
     if question and len(question) > MAX_QUESTION_CHARS:
@@ -120,10 +124,8 @@ def suggested_keywords(wb: Workbench, document) -> Iterator[str]:
     from ..keywords import split_keywords
 
     try:
-        if wb.second_pass is None:
-            raise ValueError("No text model: start the demo with --text-model or --text-server.")
         answer = ""
-        for answer, _ in wb.second_pass.stream(to_text(document, "document") or "", "keywords"):  # noqa: B007
+        for answer, _ in text_model(wb).stream(to_text(document, "document") or "", "keywords"):  # noqa: B007
             yield answer
     except (ValueError, TextModelError) as exc:
         raise gr.Error(str(exc), title="Second pass") from None
