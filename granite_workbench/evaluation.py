@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapters import BASE
+from .adapters import BASE, display_name
 from .engine import DecodingOptions, add_paths, describe_paths
 from .manifest import Row
 from .metrics import (
@@ -338,8 +338,10 @@ def report_markdown(result: EvalResult, title: str = "Evaluation") -> str:
     return "\n".join(lines)
 
 
-def chart_name(system: str, width: int = 28) -> str:
-    """A system's name short enough for a legend or a title (generated run names run to 40 characters)."""
+def chart_name(system: str, width: int = 34) -> str:
+    """A system's name short enough for a legend or a title: a generated run name as its display name, any other
+    name cut in its middle."""
+    system = display_name(system)
     return system if len(system) <= width else system[: width // 2 - 1] + "…" + system[-(width // 2) :]
 
 

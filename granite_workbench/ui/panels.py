@@ -72,7 +72,7 @@ def audio_to_text_panel(
                 headers=["start", "end", "text"],
                 label="Segments (click one to play from there)",
                 wrap=True,
-                column_widths=["12%", "12%", "76%"],
+                column_widths=["12%", "12%", "76%"],  # (phones: theme.CSS widens the times)
                 interactive=False,
                 elem_id=segments_id,
                 elem_classes=["gwb-segments"],

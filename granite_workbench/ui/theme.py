@@ -37,6 +37,10 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
 .tab-wrapper { height: auto !important; }
 .tab-container { flex-wrap: wrap !important; height: auto !important; }
 .side-by-side { flex-wrap: nowrap !important; }
+/* headers of the Dataset and Evaluate tables wrap between words, never inside one ("utteran/ces") */
+#dataset-table th, #eval-table th { font-size: .82rem; }
+#dataset-table th .header.text, #eval-table th .header.text { word-break: normal !important;
+                                                             overflow-wrap: normal !important; }
 /* Phones (checked at 375 px by tests/test_ui_layout_browser.py): columns stack, side-by-side panes stack,
    wide tables scroll inside their box, the page margins shrink; nothing scrolls the page sideways. */
 @media (max-width: 640px) {
@@ -50,6 +54,14 @@ ins.diff { background: #a7f0ba; color: #044317; text-decoration: none; padding: 
   .form { flex-wrap: wrap !important; }
   .form > .block:has([role=combobox]) { min-width: 180px !important; flex: 1 1 180px !important; }
   .row > .form:has([role=combobox]) { flex: 1 1 100% !important; }  /* a dropdown beside a button: on its own line */
+  /* segment times keep "00:00.0" on one line (their 12 % of a phone is 40 px); the text takes the rest
+     (th/td: Gradio's header and sizing rows; gridcells: the rows shown) */
+  .gwb-segments :is(th:nth-child(-n+2), td:nth-child(-n+2), [role=gridcell][data-col="0"],
+                    [role=gridcell][data-col="1"]) {
+    width: 78px !important; min-width: 78px !important; max-width: 78px !important; flex: 0 0 78px !important; }
+  .gwb-segments :is(th:nth-child(3), td:nth-child(3), [role=gridcell][data-col="2"]) {
+    width: calc(100vw - 200px) !important; min-width: calc(100vw - 200px) !important;
+    max-width: calc(100vw - 200px) !important; flex: 0 0 calc(100vw - 200px) !important; }
 }
 """
 
@@ -109,6 +121,11 @@ HEAD = """<style>
     requestAnimationFrame(tick);
   }
   requestAnimationFrame(tick);
+  // a message belongs to the tab it came from: changing tabs closes the pop-ups still shown
+  document.addEventListener('click', (e) => {
+    if (!e.target.closest || !e.target.closest('[role=tab]')) return;
+    document.querySelectorAll('[data-testid=toast-close]').forEach((b) => b.click());
+  }, true);
   document.addEventListener('click', (e) => {
     if (!e.target.closest) return;
     const w = e.target.closest('.gwb-words .w');

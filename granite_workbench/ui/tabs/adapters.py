@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ...adapters import AdapterError
+from ...adapters import AdapterError, display_name
 from ...registry import ROW_HEADERS
 from ...session import Workbench
 from ..common import user_errors
@@ -23,6 +23,10 @@ def loaded_rows(wb: Workbench) -> list[list]:
 
 def loaded_names(wb: Workbench) -> list[str]:
     return [a["name"] for a in wb.adapters.loaded()]
+
+
+def loaded_choices(wb: Workbench) -> list[tuple[str, str]]:
+    return [(display_name(n), n) for n in loaded_names(wb)]
 
 
 def empty_hint(wb: Workbench) -> str:
@@ -78,6 +82,7 @@ def build(ctx: UIContext) -> None:
         label="Checkpoints",
         interactive=False,
         wrap=True,
+        column_widths=["22%", "22%", "10%", "10%", "7%", "17%", "12%"],  # a long base-model path wraps in its share
         elem_id="available",
     )
     with gr.Row():
@@ -89,20 +94,21 @@ def build(ctx: UIContext) -> None:
             elem_id="pick-checkpoint",
         )
         load_btn = gr.Button("Load adapter", variant="primary", scale=1)
+    # the loaded adapters' table takes the whole width (names and base models are long); the picker goes below it
+    loaded = gr.Dataframe(
+        headers=LOADED_HEADERS,
+        value=loaded_rows(wb),
+        label="Loaded adapters",
+        interactive=False,
+        wrap=True,
+        column_widths=["30%", "30%", "8%", "32%"],
+        elem_id="loaded",
+    )
     with gr.Row():
-        loaded = gr.Dataframe(
-            headers=LOADED_HEADERS,
-            value=loaded_rows(wb),
-            label="Loaded adapters",
-            interactive=False,
-            scale=4,
-            elem_id="loaded",
+        unload_pick = gr.Dropdown(
+            loaded_choices(wb), label="Loaded adapter", scale=4, allow_custom_value=True, elem_id="unload-pick"
         )
-        with gr.Column(scale=1):
-            unload_pick = gr.Dropdown(
-                loaded_names(wb), label="Loaded adapter", allow_custom_value=True, elem_id="unload-pick"
-            )
-            unload_btn = gr.Button("Unload")
+        unload_btn = gr.Button("Unload", scale=1)
     message = gr.Markdown(elem_id="adapter-message")
     with gr.Accordion("Download or export for serving", open=False):
         gr.Markdown(
@@ -123,18 +129,20 @@ def build(ctx: UIContext) -> None:
         export_file = gr.File(label="Download", interactive=False, elem_id="export-file")
 
     def keep(value, options):
-        """New choices; the value only where the one shown is not offered any more (layout.wire_adapter_refresh)."""
-        if value in options:
+        """New choices (values, or (label, value) pairs); the value only where the one shown is not offered any
+        more (layout.wire_adapter_refresh)."""
+        values = [o[1] if isinstance(o, tuple) else o for o in options]
+        if value in values:
             return gr.update(choices=options)
-        return gr.update(choices=options, value=options[0] if options else None)
+        return gr.update(choices=options, value=values[0] if values else None)
 
     def refresh(current_pick, current_unload, current_export):
-        names, ids = loaded_names(wb), [e.id for e in wb.adapters.entries()]
+        ids = [e.id for e in wb.adapters.entries()]
         return (
             available_rows(wb),
             keep(current_pick, ids),
             loaded_rows(wb),
-            keep(current_unload, names),
+            keep(current_unload, loaded_choices(wb)),
             keep(current_export, ids),
             empty_hint(wb),
         )

@@ -23,6 +23,10 @@ from ..common import ASR_LANG_CHOICES, gpu, language_choices, progress_callback,
 from . import Tab, UIContext
 
 COLUMNS = ["clip", "text", "task", "language", "target_language", "keywords", "seconds"]
+# The table shows the manifest's fields with spaces (a header wraps between words, not inside one) in fixed shares:
+# left to its content, the text column takes the whole width and squeezes the others off to the right.
+HEADERS = [c.replace("_", " ") for c in COLUMNS]
+COLUMN_WIDTHS = ["16%", "31%", "10%", "11%", "11%", "11%", "10%"]
 
 
 def empty_table() -> pd.DataFrame:
@@ -35,6 +39,7 @@ def dataset_root(wb: Workbench) -> Path:
 
 
 def _table(table) -> pd.DataFrame:
+    """The table's value (a DataFrame or Gradio's dict, headers as shown or as fields) with the manifest's fields."""
     if table is None:
         return empty_table()
     df = (
@@ -42,7 +47,12 @@ def _table(table) -> pd.DataFrame:
         if isinstance(table, pd.DataFrame)
         else pd.DataFrame(table.get("data", []), columns=table.get("headers", COLUMNS))
     )
+    df = df.rename(columns=lambda c: str(c).replace(" ", "_"))
     return df.reindex(columns=COLUMNS).fillna("")
+
+
+def _shown(df: pd.DataFrame) -> pd.DataFrame:
+    return df.set_axis(HEADERS, axis=1)
 
 
 @user_errors(text=("task", "language", "target", "keywords"))
@@ -242,14 +252,14 @@ def build(ctx: UIContext) -> None:
             )
             recording = gr.Audio(sources=["microphone"], type="filepath", label="…or record one", elem_id="dataset-mic")
             with gr.Row(elem_classes="wb-wrap"):
-                task = gr.Dropdown(list(TASK_NAMES), value="asr", label="Task", elem_id="dataset-task", min_width=120)
+                task = gr.Dropdown(list(TASK_NAMES), value="asr", label="Task", elem_id="dataset-task", min_width=110)
                 language = gr.Dropdown(
                     ASR_LANG_CHOICES,
                     value="en",
                     label="Language",
                     allow_custom_value=True,
                     elem_id="dataset-language",
-                    min_width=120,
+                    min_width=170,  # "English (en)" whole; the target wraps onto a line of its own
                 )
                 # the languages translations go into (any direction's target), as the other tabs' dropdowns
                 target = gr.Dropdown(
@@ -257,7 +267,7 @@ def build(ctx: UIContext) -> None:
                     value="",
                     label="Target language (translation rows)",
                     allow_custom_value=True,
-                    min_width=120,
+                    min_width=170,
                     elem_id="dataset-target",
                 )
             keywords = gr.Textbox(
@@ -269,10 +279,12 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=8, min_width=300):
             message = gr.Markdown("No clips yet.", elem_id="dataset-message")
             table = gr.Dataframe(
-                empty_table(),
-                headers=COLUMNS,
+                _shown(empty_table()),
+                headers=HEADERS,
                 interactive=True,
                 wrap=True,
+                column_widths=COLUMN_WIDTHS,
+                pinned_columns=1,
                 elem_id="dataset-table",
                 label="Rows (edit the text; row numbers start at 1)",
             )
@@ -298,11 +310,16 @@ def build(ctx: UIContext) -> None:
 
     def add_api(table, clips, files, recording, task, language, target, keywords):
         df, clips, msg = add_clips(wb, table, clips, files, recording, task, language, target, keywords)
-        return df, clips, msg, None, None
+        return _shown(df), clips, msg, None, None
 
     @gpu
     def draft_api(table, clips, model, progress=gr.Progress()):
-        return draft(wb, table, clips, model, progress)
+        df, msg = draft(wb, table, clips, model, progress)
+        return _shown(df), msg
+
+    def remove_api(table, clips, number):
+        df, clips, msg = remove_row(table, clips, number)
+        return _shown(df), clips, msg
 
     def save_api(name, table, clips, dev, test, overwrite):
         return save(wb, name, table, clips, dev, test, overwrite)
@@ -322,7 +339,7 @@ def build(ctx: UIContext) -> None:
         show_progress_on=table,
     )
     play.click(listen, [table, clips, number], player, api_name=False)
-    drop.click(remove_row, [table, clips, number], [table, clips, message], api_name=False)
+    drop.click(remove_api, [table, clips, number], [table, clips, message], api_name=False)
     saved = save_btn.click(save_api, [name, table, clips, dev, test, overwrite], report, api_name=False)
     ctx.manifest_events.append(saved)
 

@@ -31,7 +31,7 @@ def summary_table(result):
     for group in shown:
         for system, m in result.summary[group].items():
             rows.append(
-                [group, system]
+                [group, display_name(system)]
                 + [round(100 * m[k], 1) if k in m else None for k in ("wer", "cer")]
                 + [round(m["bleu"], 1) if "bleu" in m else None]
                 + [round(100 * m["keyword_recall"], 1) if "keyword_recall" in m else None, m["utterances"], m["failed"]]
@@ -67,9 +67,9 @@ def worst_html(result, n: int = 5) -> str:
     for system in result.systems:
         items = result.worst(system, n)
         if not items:
-            parts.append(f"<h4>{html.escape(system)}: no errors</h4>")
+            parts.append(f"<h4>{html.escape(display_name(system))}: no errors</h4>")
             continue
-        parts.append(f"<h4>{html.escape(system)}: worst utterances</h4>")
+        parts.append(f"<h4>{html.escape(display_name(system))}: worst utterances</h4>")
         for u in items:
             ref_html, hyp_html, *_ = diff_html(u["reference"], u["systems"][system]["hypothesis"])
             name = html.escape(Path(u["audio"]).name)
