@@ -26,7 +26,7 @@ COLUMNS = ["clip", "text", "task", "language", "target_language", "keywords", "s
 # The table shows the manifest's fields with spaces (a header wraps between words, not inside one) in fixed shares:
 # left to its content, the text column takes the whole width and squeezes the others off to the right.
 HEADERS = [c.replace("_", " ") for c in COLUMNS]
-COLUMN_WIDTHS = ["16%", "31%", "10%", "11%", "11%", "11%", "10%"]
+COLUMN_WIDTHS = ["18%", "29%", "10%", "11%", "11%", "11%", "10%"]
 
 
 def empty_table() -> pd.DataFrame:
