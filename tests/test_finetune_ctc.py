@@ -68,6 +68,12 @@ def test_ctc_learning_proof(ctc_run):
     assert meta["signature"]["architecture"] == "GraniteSpeech5ForCTC" and meta["config"]["recipe"] == recipe
     losses = [m["loss"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in m]
     assert losses[-1] < losses[0] / 10
+    # the run's folder as for the language-model recipe: curves, validation report, best checkpoint
+    assert (run / "curves.png").stat().st_size > 10_000
+    report = json.loads((run / "validation_report.json").read_text())
+    assert report["train"]["total"] == 16 and report["train"]["usable"] == 16
+    best = min(evals(run), key=lambda m: (m["cer"], m["step"]))
+    assert json.loads((run / "best.json").read_text())["path"] == f"step-{best['step']:06d}"
 
 
 @pytest.mark.parametrize("recipe,breakage", [("ctc_lora", "labels shifted"), ("ctc_lora", "LoRA off")])

@@ -384,16 +384,17 @@ def test_resumed_run_logs_every_step_once(tmp_path, tiny_dir):
 
 
 @pytest.mark.slow
-def test_stop_saves_the_current_step_and_says_which(tmp_path, tiny_dir):
-    """The demo's Stop (SIGTERM to the run): the run writes a checkpoint at the step it reached and says so."""
+@pytest.mark.parametrize("config,model", [("cpu_smoke.yaml", "tiny"), ("ctc_smoke.yaml", "tiny-ctc")])
+def test_stop_saves_the_current_step_and_says_which(config, model, tmp_path, tiny_dir):
+    """The demo's Stop (SIGTERM to the run): the run writes a checkpoint at the step it reached and says so — for
+    the language-model recipe and the CTC one."""
     import time
 
     from granite_workbench.training_job import TrainingJob
 
     job = TrainingJob(tmp_path / "ckpts")
-    run = job.start(
-        str(PHRASES), "cpu_smoke.yaml", str(tiny_dir), extra={"max_steps": 5000, "save_steps": 1000, "eval_steps": 0}
-    )
+    model = str(tiny_dir) if model == "tiny" else model
+    run = job.start(str(PHRASES), config, model, extra={"max_steps": 5000, "save_steps": 1000, "eval_steps": 0})
     deadline = time.time() + 180
     while time.time() < deadline and job.status()["step"] < 5:
         time.sleep(0.5)
