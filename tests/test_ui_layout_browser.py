@@ -198,6 +198,7 @@ def test_the_adapters_tab_shows_a_loaded_adapter_whole(page):
     )
     value, scroll, client = picker.evaluate("e => [e.value, e.scrollWidth, e.clientWidth]")
     assert value == "phrases · 12-02 08:01 · step 600" and scroll <= client + 1, (value, scroll, client)
+    assert "Adapters: phrases · 12-02 08:01 · step 600." in page.locator("#status").inner_text()  # the status line
     for table in ("#loaded", "#available"):
         box = scroll_box(page, table)
         assert box[0] <= box[1] + 1, f"{table} scrolls sideways at 1280 px: {box}"

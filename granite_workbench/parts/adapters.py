@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..adapters import BASE, AdapterError, check_adapter_name
+from ..adapters import BASE, AdapterError, check_adapter_name, display_name
 from ..engine import Engine
 from ..registry import AdapterEntry, AdapterRegistry
 from .base import Mode
@@ -43,7 +43,7 @@ class Adapters:
             except AdapterError as exc:
                 failed.append(str(exc))
         loaded = engine.adapter_names()
-        note = f"Adapters: {', '.join(loaded)}." if loaded else ""
+        note = f"Adapters: {', '.join(map(display_name, loaded))}." if loaded else ""
         return note + (f" Not loaded: {' '.join(failed)}" if failed else "") or None
 
     @property
