@@ -155,3 +155,26 @@ def test_the_log_reads_newest_first():
     from granite_workbench.ui.tabs.train import newest_first
 
     assert newest_first("warning: mixed precision\nstep 10\nfinished") == "finished\nstep 10\nwarning: mixed precision"
+
+
+@pytest.mark.parametrize(
+    "recipes,chosen,shown",
+    [
+        (("lm_lora",), "lora_1gpu.yaml", None),  # a config for this kind of model: kept
+        (("lm_lora",), "cpu_smoke.yaml", None),
+        (("lm_lora",), "ctc_smoke.yaml", "cpu_smoke.yaml"),  # the CTC config on a language model: replaced
+        (("ctc_lora", "ctc_full"), "cpu_smoke.yaml", "ctc_smoke.yaml"),
+        (("ctc_lora", "ctc_full"), "ctc_smoke.yaml", None),
+        (("lm_lora",), None, "cpu_smoke.yaml"),  # nothing chosen yet
+    ],
+)
+def test_a_model_switch_keeps_a_config_that_fits(recipes, chosen, shown):
+    """When the loaded model changes, the Train tab keeps the config the person chose where its recipe fits the new
+    model (it went back to the smoke config on every switch), and shows the projector only with a language model."""
+    from types import SimpleNamespace
+
+    from granite_workbench.ui.tabs.train import model_training_view
+
+    usable = ["cpu_smoke.yaml", "ctc_smoke.yaml", "lora_1gpu.yaml"]
+    projector, config = model_training_view(SimpleNamespace(recipes=recipes), usable, chosen)
+    assert config.get("value") == shown and projector["visible"] == ("lm_lora" in recipes)

@@ -57,9 +57,15 @@ def build_demo(wb: Workbench) -> gr.Blocks:
         # Gradio hides a tab's content on `visible=False` but keeps its button: a style hides the buttons too
         offers = gr.HTML(tab_offer_style(tabs, None), elem_id="model-offers", padding=False)
         ctx.follow_model(lambda caps: [tab_offer_style(tabs, caps)], [offers])
+
         # the status polls while a model loads; the tick that sees it ready shows what the new model offers
+        def model_state(*chosen):
+            """The status line, the poll (on while a model loads) and what the loaded model offers."""
+            return (wb.inference.status(), gr.Timer(active=wb.inference.loading), *ctx.model_views(*chosen))
+
         timer.tick(
-            lambda: (wb.inference.status(), gr.Timer(active=wb.inference.loading), *ctx.model_views()),
+            model_state,
+            inputs=ctx.follower_inputs,
             outputs=[status, timer, *ctx.follower_outputs],
             api_name=False,
             show_progress="hidden",
@@ -74,20 +80,15 @@ def build_demo(wb: Workbench) -> gr.Blocks:
         gr.Button(visible=False).click(model_status_api, None, status, api_name="model_status")
         if model_panel is not None:
             demo.load(
-                lambda: (
-                    gr.Accordion(open=wb.inference.failed),
-                    wb.inference.status(),
-                    gr.Timer(active=wb.inference.loading),
-                    *ctx.model_views(),
-                ),
-                None,
+                lambda *chosen: (gr.Accordion(open=wb.inference.failed), *model_state(*chosen)),
+                ctx.follower_inputs,
                 [model_panel, status, timer, *ctx.follower_outputs],
                 api_name=False,
             )
         else:
             demo.load(
-                lambda: (wb.inference.status(), gr.Timer(active=wb.inference.loading), *ctx.model_views()),
-                None,
+                model_state,
+                ctx.follower_inputs,
                 [status, timer, *ctx.follower_outputs],
                 api_name=False,
             )

@@ -29,9 +29,9 @@ class UIContext:
     adapter_events: list[Any] = field(default_factory=list)  # events after which adapters changed
     manifest_pickers: list[gr.Dropdown] = field(default_factory=list)  # manifest choosers (Train, Evaluate)
     manifest_events: list[Any] = field(default_factory=list)  # events after which a manifest was saved
-    # (function of the loaded model's Capabilities (None: no model yet) -> updates, outputs): run when the model
-    # changes, so that what a model cannot do is not offered (models.py)
-    followers: list[tuple[Callable, list]] = field(default_factory=list)
+    # (function of the loaded model's Capabilities (None: no model yet) and the inputs' values -> updates, outputs,
+    # inputs): run when the model changes, so that what a model cannot do is not offered (models.py)
+    followers: list[tuple[Callable, list, list]] = field(default_factory=list)
 
     def model_selector(self, elem_id: str) -> gr.Dropdown:
         """Base model or a loaded adapter; kept in step with the Adapters tab."""
@@ -52,18 +52,27 @@ class UIContext:
     def on_adapters_changed(self, fn: Callable, inputs: list, outputs: list) -> None:
         self.refreshers.append((fn, inputs, outputs))
 
-    def follow_model(self, fn: Callable, outputs: list) -> None:
-        """`fn(capabilities)` -> one update per output, whenever the loaded model changes."""
-        self.followers.append((fn, outputs))
+    def follow_model(self, fn: Callable, outputs: list, inputs: list | None = None) -> None:
+        """`fn(capabilities, *values of inputs)` -> one update per output, whenever the loaded model changes (the
+        inputs: what the person chose, kept where it suits the new model)."""
+        self.followers.append((fn, outputs, list(inputs or [])))
 
-    def model_views(self) -> list:
-        """Every follower's updates for the model loaded now (in `follower_outputs` order)."""
-        caps = self.wb.inference.capabilities()
-        return [u for fn, _ in self.followers for u in fn(caps)]
+    def model_views(self, *values) -> list:
+        """Every follower's updates for the model loaded now (in `follower_outputs` order); `values`: those of
+        `follower_inputs`."""
+        caps, views, at = self.wb.inference.capabilities(), [], 0
+        for fn, _, inputs in self.followers:
+            views += fn(caps, *values[at : at + len(inputs)])
+            at += len(inputs)
+        return views
 
     @property
     def follower_outputs(self) -> list:
-        return [c for _, outs in self.followers for c in outs]
+        return [c for _, outs, _ in self.followers for c in outs]
+
+    @property
+    def follower_inputs(self) -> list:
+        return [c for _, _, ins in self.followers for c in ins]
 
 
 @dataclass(frozen=True)

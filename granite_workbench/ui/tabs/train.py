@@ -351,7 +351,7 @@ def build(ctx: UIContext) -> None:
 
     config.change(on_config, config, [*fields.values(), steps, projector], api_name=False)
     # what the loaded model trains: the projector only exists with a language model; the CPU smoke config of its kind
-    ctx.follow_model(lambda caps: model_training_view(caps, usable), [projector, config])
+    ctx.follow_model(lambda caps, chosen: model_training_view(caps, usable, chosen), [projector, config], [config])
     for comp in inputs:
         comp.change(preview, inputs, command, api_name=False, show_progress="hidden")
     start.click(start_training_api, inputs, status, api_name="start_training")
@@ -367,13 +367,16 @@ def build(ctx: UIContext) -> None:
     )
 
 
-def model_training_view(caps, usable: list[str]) -> list:
-    """The projector checkbox and the config for the loaded model (None: no model yet)."""
+def model_training_view(caps, usable: list[str], chosen: str | None = None) -> list:
+    """The projector checkbox and the config for the loaded model (None: no model yet): the config chosen stays
+    where its recipe fits the model, else the CPU smoke config of the model's kind."""
     if caps is None:
         return [gr.update(), gr.update()]
     lm = "lm_lora" in caps.recipes
     smoke = "cpu_smoke.yaml" if lm else "ctc_smoke.yaml"
-    return [gr.update(visible=lm), gr.update(value=smoke) if smoke in usable else gr.update()]
+    recipe = config_values(chosen).get("recipe") if chosen in usable else None
+    fits = recipe in caps.recipes or (recipe == "auto" and lm)
+    return [gr.update(visible=lm), gr.update() if fits or smoke not in usable else gr.update(value=smoke)]
 
 
 def refresh_view(wb: Workbench, seen: tuple | None):
