@@ -26,7 +26,17 @@ def loaded_names(wb: Workbench) -> list[str]:
 
 
 def loaded_choices(wb: Workbench) -> list[tuple[str, str]]:
+    """The loaded adapters as a dropdown's (short name shown, name) choices."""
     return [(display_name(n), n) for n in loaded_names(wb)]
+
+
+def keep_choice(value, options: list, **update) -> dict:
+    """New choices (values, or (label, value) pairs) for a dropdown that follows the adapters; its value only where
+    the one shown is not offered any more (layout.wire_adapter_refresh)."""
+    values = [o[1] if isinstance(o, tuple) else o for o in options]
+    if value in values:
+        return gr.update(choices=options, **update)
+    return gr.update(choices=options, value=values[0] if values else None, **update)
 
 
 def empty_hint(wb: Workbench) -> str:
@@ -128,22 +138,14 @@ def build(ctx: UIContext) -> None:
             export_btn = gr.Button("Export", scale=1)
         export_file = gr.File(label="Download", interactive=False, elem_id="export-file")
 
-    def keep(value, options):
-        """New choices (values, or (label, value) pairs); the value only where the one shown is not offered any
-        more (layout.wire_adapter_refresh)."""
-        values = [o[1] if isinstance(o, tuple) else o for o in options]
-        if value in values:
-            return gr.update(choices=options)
-        return gr.update(choices=options, value=values[0] if values else None)
-
     def refresh(current_pick, current_unload, current_export):
         ids = [e.id for e in wb.adapters.entries()]
         return (
             available_rows(wb),
-            keep(current_pick, ids),
+            keep_choice(current_pick, ids),
             loaded_rows(wb),
-            keep(current_unload, loaded_choices(wb)),
-            keep(current_export, ids),
+            keep_choice(current_unload, loaded_choices(wb)),
+            keep_choice(current_export, ids),
             empty_hint(wb),
         )
 

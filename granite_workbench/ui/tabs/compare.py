@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ...adapters import BASE, AdapterError, display_name
+from ...adapters import BASE, AdapterError
 from ...prompts import TaskSpec
 from ...session import Workbench
 from ..common import asr_language_dropdown, diff_html, diff_summary, gpu, progress_callback, user_errors
 from ..panels import comparison_panel
 from . import Tab, UIContext
-from .adapters import loaded_names
+from .adapters import keep_choice, loaded_choices, loaded_names
 
 
 @user_errors(text=("adapter", "language"))
@@ -48,7 +48,7 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=5):
             audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
             adapter = gr.Dropdown(
-                [(display_name(n), n) for n in loaded_names(wb)],
+                loaded_choices(wb),
                 label="Adapter",
                 allow_custom_value=True,
                 elem_id="compare-adapter",
@@ -62,11 +62,7 @@ def build(ctx: UIContext) -> None:
             )
 
     def refresh(current):
-        names = loaded_names(wb)
-        choices = [(display_name(n), n) for n in names]
-        if current in names:  # the user's choice stays (see layout.wire_adapter_refresh)
-            return gr.update(choices=choices, info=adapter_hint(names))
-        return gr.update(choices=choices, value=names[0] if names else None, info=adapter_hint(names))
+        return keep_choice(current, loaded_choices(wb), info=adapter_hint(loaded_names(wb)))
 
     ctx.on_adapters_changed(refresh, [adapter], [adapter])
 

@@ -14,7 +14,7 @@ from ...manifest import DataError, read_manifest, validate
 from ...session import Workbench
 from ..common import diff_html, gpu, manifest_inputs, progress_callback, user_errors
 from . import Tab, UIContext
-from .adapters import loaded_names
+from .adapters import loaded_choices, loaded_names
 
 MAX_ROWS = 500  # the demo evaluates at most this many rows; the CLI has no limit
 SUMMARY_HEADERS = ["group", "system", "WER %", "CER %", "BLEU", "keyword recall %", "utterances", "failed"]
@@ -151,7 +151,7 @@ def evaluate_action(
 
 
 def system_choices(wb: Workbench) -> list[tuple[str, str]]:
-    return [("Base model", BASE)] + [(display_name(n), n) for n in loaded_names(wb)]
+    return [("Base model", BASE)] + loaded_choices(wb)
 
 
 def build(ctx: UIContext) -> None:
